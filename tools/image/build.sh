@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the test image: a Debian 12 rootfs from debootstrap, with systemd as PID 1, python3 and
+# sshd, imported with `docker import`. Nothing is pulled from a registry.
+#
+#   tools/image/build.sh IMAGE_TAG
+set -euo pipefail
+
+tag=${1:?usage: build.sh IMAGE_TAG}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /var/tmp/island-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+
+packages=$(grep -v -e '^#' -e '^$' "$here/packages.txt" | paste -sd, -)
+echo "island-test image: debootstrap bookworm with: $packages"
+debootstrap --variant=minbase --include="$packages" bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
+  tail -n 40 "$work/debootstrap.log" >&2
+  echo "debootstrap failed; full log above (last 40 lines)" >&2
+  exit 1
+}
+
+# Each container gets its own machine id and SSH host keys at first boot, not the image's.
+: >"$root/etc/machine-id"
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/etc/systemd/system/ssh.service.d"
+cat >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+chroot "$root" systemctl enable ssh.service >/dev/null 2>&1
+# Units that have no meaning in a container and only slow boot or fail.
+for unit in getty.target systemd-udevd.service systemd-udev-trigger.service \
+  systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
+  containerd.service; do
+  chroot "$root" systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+# containerd is installed for the k3s tests, which start it with their own configuration.
+chroot "$root" systemctl unmask containerd.service >/dev/null 2>&1 || true
+chroot "$root" systemctl disable containerd.service >/dev/null 2>&1 || true
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* \
+  "$root"/usr/share/man/* "$root"/var/cache/debconf/*-old
+
+tar --numeric-owner -C "$root" -c . |
+  docker import \
+    --change 'ENV container=docker' \
+    --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change 'CMD ["/sbin/init"]' \
+    - "$tag" >/dev/null
+echo "island-test image: imported as $tag"
