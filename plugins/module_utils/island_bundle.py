@@ -50,6 +50,7 @@ LAYOUT_DIRS = ("bin", "files", "git", "k3s", "oci")
 OCI_LAYOUT_FILES = ("oci/index.json", "oci/oci-layout")
 BUFFER_SIZE = 1024 * 1024
 MAX_LOCK_BYTES = 64 * 1024 * 1024
+MAX_PROBLEMS_IN_MESSAGE = 20
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
@@ -116,7 +117,10 @@ class ContentError(BundleError):
     def __init__(self, bundle_dir: Path, problems: list[FileProblem]) -> None:
         self.bundle_dir = bundle_dir
         self.problems = sorted(problems, key=lambda p: p.path)
-        lines = "; ".join(p.message for p in self.problems)
+        shown = [p.message for p in self.problems[:MAX_PROBLEMS_IN_MESSAGE]]
+        if len(self.problems) > MAX_PROBLEMS_IN_MESSAGE:
+            shown.append(f"and {len(self.problems) - MAX_PROBLEMS_IN_MESSAGE} more (see problems)")
+        lines = "; ".join(shown)
         super().__init__(
             f"bundle {bundle_dir} does not match its lock ({len(self.problems)} problem"
             f"{'s' if len(self.problems) != 1 else ''}): {lines}. Copy the bundle again from the"
@@ -572,7 +576,11 @@ def scan_bundle(bundle_dir: Path) -> _Scan:
             continue
         for entry in entries:
             rel = prefix + entry.name
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                scan.odd[rel] = f"unreadable ({exc.strerror})"
+                continue
             if stat.S_ISDIR(info.st_mode):
                 pending.append((Path(entry.path), rel + "/"))
             elif stat.S_ISREG(info.st_mode):
