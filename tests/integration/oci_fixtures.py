@@ -1,0 +1,297 @@
+"""Real servers and real images for the OCI client tests (and the seeding benchmark).
+
+- ``make_pki``: a throwaway CA and a server certificate for 127.0.0.1/localhost (cryptography).
+- ``Registry``: Debian's CNCF distribution 2.8.2 (`/usr/bin/docker-registry`) on 127.0.0.1 on a
+  free port, TLS with that certificate, htpasswd (bcrypt) auth, and its access log parsed.
+- ``ImageFactory``: small real OCI images written into an OCI layout (gzip layers from tar files
+  made here, configs, manifests, a multi-arch index).
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import bcrypt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+USER = "seeder"
+PASSWORD = "correct horse battery staple"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+# distribution 2.8.2 writes a gorilla/handlers combined access log line per request to stdout, e.g.
+# 127.0.0.1 - - [21/Nov/2026:13:00:00 +0000] "PUT /v2/library/a/manifests/1 HTTP/1.1" 201 0 "" "ua"
+_ACCESS_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) ')
+
+
+# --- PKI -----------------------------------------------------------------------------------------
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_pki(directory, common_name="island test CA"):
+    """Write ca.crt, server.crt, server.key into ``directory``; return their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("registry.island.test"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {"ca": directory / "ca.crt", "cert": directory / "server.crt", "key": directory / "server.key"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    paths["key"].chmod(0o600)
+    return paths
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Registry ------------------------------------------------------------------------------------
+class Registry:
+    """One docker-registry process; storage and port survive stop()/start()."""
+
+    def __init__(self, workdir, pki, port=None, user=USER, password=PASSWORD):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pki = pki
+        self.port = port or free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.user = user
+        self.password = password
+        self.storage = self.workdir / "storage"
+        self.log_path = self.workdir / "registry.log"
+        self.proc = None
+        htpasswd = self.workdir / "htpasswd"
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+        htpasswd.write_text(f"{user}:{hashed}\n")
+        config = {
+            "version": 0.1,
+            "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.storage)},
+                "delete": {"enabled": True},
+                "cache": {"blobdescriptor": "inmemory"},
+            },
+            "http": {
+                "addr": self.address,
+                # A fixed secret keeps upload sessions (_state) valid across a restart.
+                "secret": "island-test-secret",
+                "tls": {"certificate": str(pki["cert"]), "key": str(pki["key"])},
+            },
+            "auth": {"htpasswd": {"realm": "island-test", "path": str(htpasswd)}},
+        }
+        self.config = self.workdir / "config.yml"
+        self.config.write_text(json.dumps(config))  # JSON is YAML
+
+    def start(self, timeout=20):
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(
+            [REGISTRY_BIN, "serve", str(self.config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        ctx = ssl.create_default_context(cafile=str(self.pki["ca"]))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"docker-registry did not listen on {self.address}")
+
+    def kill(self):
+        """SIGKILL: the abrupt end a power cut or OOM gives."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    # -- request log --------------------------------------------------------------------------------
+    def log_mark(self):
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def requests(self, since=0):
+        """(method, path, status) of every request the registry logged after ``since``."""
+        with open(self.log_path, "rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        return [(m["method"], m["path"], int(m["status"])) for m in _ACCESS_RE.finditer(text)]
+
+    def writes(self, since=0):
+        return [r for r in self.requests(since) if r[0] in ("POST", "PUT", "PATCH", "DELETE")]
+
+    def client(self, **kwargs):
+        from ansible.module_utils.island_oci import RegistryClient
+
+        kwargs.setdefault("ca_file", str(self.pki["ca"]))
+        kwargs.setdefault("username", self.user)
+        kwargs.setdefault("password", self.password)
+        kwargs.setdefault("retries", 1)
+        kwargs.setdefault("backoff", 0.05)
+        return RegistryClient(self.address, **kwargs)
+
+    def skopeo_args(self):
+        return ["--cert-dir", str(self.pki["ca"].parent), "--creds", f"{self.user}:{self.password}"]
+
+
+# --- Images --------------------------------------------------------------------------------------
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_layer(files):
+    """A gzip-compressed layer tar with ``files`` {path: bytes}; deterministic. Returns (blob, diff_id)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = raw.getvalue()
+    blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
+    return blob, sha256(tar_bytes)
+
+
+class ImageFactory:
+    """Writes real OCI images into an OCI layout (the format the bundle carries)."""
+
+    def __init__(self, layout):
+        self.layout = layout.init()
+
+    def blob(self, data):
+        return self.layout.write_blob(data)
+
+    def image_manifest(self, layers, arch="amd64", label="x"):
+        """Store config + manifest for ``layers`` [(blob, diff_id)]; return the manifest descriptor."""
+        layer_descs = []
+        for blob, _diff in layers:
+            layer_descs.append(
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": self.blob(blob), "size": len(blob)}
+            )
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Labels": {"test": label}},
+                "rootfs": {"type": "layers", "diff_ids": [d for _b, d in layers]},
+            },
+            sort_keys=True,
+        ).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": self.blob(config),
+                    "size": len(config),
+                },
+                "layers": layer_descs,
+            },
+            indent=3,  # unusual formatting on purpose: re-serialising would change the digest
+        ).encode()
+        return {"mediaType": OCI_MANIFEST, "digest": self.blob(manifest), "size": len(manifest)}
+
+    def image(self, ref, layers, **kwargs):
+        desc = self.image_manifest(layers, **kwargs)
+        self.layout.set_image(_parse(ref), desc)
+        return desc
+
+    def index(self, ref, platforms, layers_by_platform, label="multi"):
+        children = []
+        for platform in platforms:
+            os_name, arch = platform.split("/")
+            desc = self.image_manifest(layers_by_platform[platform], arch=arch, label=label)
+            desc["platform"] = {"os": os_name, "architecture": arch}
+            children.append(desc)
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
+        desc = {"mediaType": OCI_INDEX, "digest": self.blob(index), "size": len(index)}
+        self.layout.set_image(_parse(ref), desc)
+        return desc
+
+
+def _parse(ref):
+    from ansible.module_utils.island_oci import ImageReference
+
+    return ImageReference.parse(ref)
+
+
+def run(cmd, **kwargs):
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 300)
+    return subprocess.run(cmd, check=False, **kwargs)
