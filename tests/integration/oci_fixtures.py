@@ -17,15 +17,18 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import tarfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import bcrypt
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,16 +45,25 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _ACCESS_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) ')
 
 
+needs_registry = pytest.mark.skipif(
+    not (os.access(REGISTRY_BIN, os.X_OK) and shutil.which("skopeo")),
+    reason="needs Debian's docker-registry and skopeo",
+)
+
+
 # --- PKI -----------------------------------------------------------------------------------------
 def _name(cn):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_pki(directory, common_name="island test CA"):
-    """Write ca.crt, server.crt, server.key into ``directory``; return their paths."""
+def make_pki(directory, common_name="island test CA", sans=("localhost", "127.0.0.1")):
+    """Write ca.crt, server.crt, server.key into ``directory``; return their paths.
+
+    ``sans``: the server certificate's subject alternative names (IP addresses or DNS names).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
@@ -78,9 +90,7 @@ def make_pki(directory, common_name="island test CA"):
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([_san(n) for n in sans]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -90,7 +100,14 @@ def make_pki(directory, common_name="island test CA"):
         )
         .sign(ca_key, hashes.SHA256())
     )
-    paths = {"ca": directory / "ca.crt", "cert": directory / "server.crt", "key": directory / "server.key"}
+    # skopeo's --cert-dir reads every *.crt as a CA and pairs *.cert with *.key as a client
+    # certificate, so the directory of ca.crt holds nothing else.
+    (directory / "server").mkdir(exist_ok=True)
+    paths = {
+        "ca": directory / "ca.crt",
+        "cert": directory / "server" / "server.crt",
+        "key": directory / "server" / "server.key",
+    }
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     paths["key"].write_bytes(
@@ -100,6 +117,13 @@ def make_pki(directory, common_name="island test CA"):
     )
     paths["key"].chmod(0o600)
     return paths
+
+
+def _san(name):
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def free_port():
@@ -148,7 +172,10 @@ class Registry:
     def start(self, timeout=20):
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
-            [REGISTRY_BIN, "serve", str(self.config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [REGISTRY_BIN, "serve", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         ctx = ssl.create_default_context(cafile=str(self.pki["ca"]))
@@ -157,9 +184,11 @@ class Registry:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
-                    with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
-                        return self
+                with (
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
+                    ctx.wrap_socket(raw, server_hostname="127.0.0.1"),
+                ):
+                    return self
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"docker-registry did not listen on {self.address}")
@@ -187,7 +216,10 @@ class Registry:
         with open(self.log_path, "rb") as f:
             f.seek(since)
             text = f.read().decode("utf-8", "replace")
-        return [(m["method"], m["path"], int(m["status"])) for m in _ACCESS_RE.finditer(text)]
+        return [
+            (m["method"], urllib.parse.unquote(m["path"]), int(m["status"]))
+            for m in _ACCESS_RE.finditer(text)
+        ]
 
     def writes(self, since=0):
         return [r for r in self.requests(since) if r[0] in ("POST", "PUT", "PATCH", "DELETE")]
@@ -202,8 +234,24 @@ class Registry:
         kwargs.setdefault("backoff", 0.05)
         return RegistryClient(self.address, **kwargs)
 
-    def skopeo_args(self):
-        return ["--cert-dir", str(self.pki["ca"].parent), "--creds", f"{self.user}:{self.password}"]
+    def skopeo_args(self, prefix=""):
+        """TLS verified against the test CA (a cert dir holding ca.crt), credentials given."""
+        return [
+            f"--{prefix}cert-dir",
+            str(self.pki["ca"].parent),
+            f"--{prefix}creds",
+            f"{self.user}:{self.password}",
+        ]
+
+    def skopeo_raw(self, repo_ref):
+        """Manifest bytes as skopeo, an independent client, reads them."""
+        out = subprocess.run(
+            ["skopeo", "inspect", "--raw", *self.skopeo_args(), f"docker://{self.address}/{repo_ref}"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        return out.stdout
 
 
 # --- Images --------------------------------------------------------------------------------------
@@ -240,7 +288,11 @@ class ImageFactory:
         layer_descs = []
         for blob, _diff in layers:
             layer_descs.append(
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": self.blob(blob), "size": len(blob)}
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": self.blob(blob),
+                    "size": len(blob),
+                }
             )
         config = json.dumps(
             {
