@@ -1,0 +1,190 @@
+#!/usr/bin/python
+"""Ansible module island_csr: a service's private key and CSR, made on the host that uses them."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: island_csr
+short_description: Keep a service's private key on the host and return a CSR for the island CA
+description:
+  - Runs on the managed host. Makes sure the private key at O(path) exists (ECDSA P-256 by
+    default), is mode O(mode) and owned by O(owner)/O(group), and returns a certificate signing
+    request for O(subject_alt_names) made with it.
+  - The private key never leaves the host; the module never returns it. Only the CSR (public) goes
+    to the controller, where M(island_cert_sign) signs it with the island CA.
+  - A key is made only when there is none or its type differs from O(key_type). A key file that
+    cannot be read as an unencrypted PEM private key is an error, never silently replaced.
+  - The key is written atomically with its final mode and owner already set.
+  - The CSR is made anew on every run (a signature is randomised); that is not a change. Whether a
+    certificate must be issued is decided once, by M(island_cert_sign).
+version_added: "1.0.0"
+author: Island installer team
+requirements:
+  - cryptography >= 3.4 on the managed host (Debian 12 and RHEL 9 system packages qualify)
+options:
+  path:
+    description: Private key file; its directory must exist.
+    type: path
+    required: true
+  subject_alt_names:
+    description:
+      - Names the certificate is for, written V(DNS:<name>) or V(IP:<address>).
+      - The first DNS name becomes the subject common name.
+    type: list
+    elements: str
+    required: true
+  key_type:
+    description: Type of a new key; an existing key of another type is replaced.
+    type: str
+    choices: [ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096]
+    default: ec-p256
+  owner:
+    description: User that owns the key file (the service user), name or uid.
+    type: str
+  group:
+    description: Group of the key file, name or gid.
+    type: str
+  mode:
+    description: Octal mode of the key file.
+    type: str
+    default: "0600"
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Nothing is written. With no key yet, the CSR comes from a throw-away key, so that
+        M(island_cert_sign) in check mode still predicts a new certificate.
+  diff_mode:
+    support: full
+    description: Shows the key's type, mode and owner before and after.
+seealso:
+  - module: island_cert_sign
+  - module: island_cert
+"""
+
+EXAMPLES = r"""
+- name: Gitea has a private key and a CSR for its names
+  island_csr:
+    path: /etc/gitea/tls/gitea.key
+    subject_alt_names:
+      - "DNS:git.{{ island_domain }}"
+      - "IP:{{ ansible_default_ipv4.address }}"
+    owner: gitea
+    group: gitea
+  register: gitea_csr
+"""
+
+RETURN = r"""
+csr:
+  description: PEM of the certificate signing request; pass it to M(island_cert_sign).
+  returned: always
+  type: str
+  sample: "-----BEGIN CERTIFICATE REQUEST-----\n..."
+key_created:
+  description: Whether a new private key was (or in check mode would be) made.
+  returned: always
+  type: bool
+reason:
+  description: Why the key was made or its file attributes fixed; null when nothing changed.
+  returned: always
+  type: str
+  sample: no private key yet
+public_key_sha256:
+  description: SHA-256 of the public key (DER SubjectPublicKeyInfo), to match certificates to keys.
+  returned: always
+  type: str
+"""
+
+import hashlib
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.island_pki import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    KEY_TYPES,
+    PkiError,
+    ensure_key_and_csr,
+    key_type_of,
+    load_csr,
+    load_host_key,
+    parse_mode,
+    public_key_der,
+    resolve_owner,
+)
+
+
+def _key_state(path):
+    if not os.path.exists(path):
+        return {}
+    st = os.stat(path)
+    key = load_host_key(path)
+    return {
+        "key_type": key_type_of(key),
+        "mode": "%04o" % (st.st_mode & 0o7777),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
+
+
+def run(module):
+    p = module.params
+    mode = parse_mode(p["mode"], 0o600)
+    uid, gid = resolve_owner(p["owner"], p["group"])
+    before = _key_state(p["path"])
+    result = ensure_key_and_csr(
+        p["path"],
+        p["subject_alt_names"],
+        key_type=p["key_type"],
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        check_mode=module.check_mode,
+    )
+    reasons = [result.reason] if result.reason else []
+    reasons += [f"{attr} {old} -> {new}" for attr, (old, new) in sorted(result.attribute_changes.items())]
+    after = dict(before)
+    if result.key_created:
+        after = {"key_type": p["key_type"], "mode": f"{mode:04o}"}
+    for attr, (_old, new) in result.attribute_changes.items():
+        after[{"owner": "uid", "group": "gid"}.get(attr, attr)] = new
+    csr = load_csr(result.csr_pem, "CSR")
+    return {
+        "changed": result.changed,
+        "csr": result.csr_pem,
+        "key_created": result.key_created,
+        "reason": "; ".join(reasons) or None,
+        "public_key_sha256": hashlib.sha256(public_key_der(csr.public_key())).hexdigest(),
+        "diff": {"before": before, "after": after},
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "subject_alt_names": {"type": "list", "elements": "str", "required": True},
+            "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "str", "default": "0600"},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(
+            msg=missing_required_lib("cryptography >= 3.4"),
+            exception="".join(
+                traceback.format_exception_only(type(CRYPTOGRAPHY_IMPORT_ERROR), CRYPTOGRAPHY_IMPORT_ERROR)
+            ),
+        )
+    try:
+        result = run(module)
+    except PkiError as exc:
+        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
