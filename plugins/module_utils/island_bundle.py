@@ -288,11 +288,12 @@ def _validate_files(value: Any, problems: _Collector) -> set[str]:
         return listed
     for index, entry in enumerate(value):
         where = f"files[{index}]"
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            where = f"files[{index}] ({entry['path']})"
         if not problems.mapping(entry, where, ("path", "sha256", "size")):
             continue
         path = _check_path(entry.get("path"), f"{where}.path", problems) if "path" in entry else None
         if path is not None:
-            where = f"files[{index}] ({path})"
             if path in listed:
                 problems.add(f"{where}.path", f"{path!r} is listed twice")
             elif path in (LOCK_NAME, SIGNATURE_NAME):
