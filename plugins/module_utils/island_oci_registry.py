@@ -245,12 +245,18 @@ class RegistryClient:
             data = raw.read()
         except ssl.SSLCertVerificationError as exc:
             self._drop(host, port)
-            raise TLSError(
-                "TLS verification of {} failed ({}); is {} the CA that signed the registry "
-                "certificate, and is {} among its subject alternative names?".format(
-                    where, exc.verify_message or exc.reason, self.ca_file or "the system trust store", host
+            reason = exc.verify_message or str(exc.reason)
+            if "mismatch" in reason:
+                hint = (
+                    f"the registry certificate is not valid for the name {host!r} (name mismatch: "
+                    f"{reason}); reach the registry by a name its certificate carries"
                 )
-            ) from None
+            else:
+                hint = (
+                    f"the registry certificate is not trusted by {self.ca_file or 'the system trust store'} "
+                    f"({reason}); give the CA that signed it"
+                )
+            raise TLSError(f"TLS verification of {where} failed: {hint}") from None
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
             self._drop(host, port)
             raise _Retry(f"{where}: connection closed during TLS ({exc})") from None
