@@ -11,13 +11,22 @@ work=$(mktemp -d /var/tmp/island-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root=$work/rootfs
 
-packages=$(grep -v -e '^#' -e '^$' "$here/packages.txt" | paste -sd, -)
-echo "island-test image: debootstrap bookworm with: $packages"
-debootstrap --variant=minbase --include="$packages" bookworm "$root" >"$work/debootstrap.log" 2>&1 || {
-  tail -n 40 "$work/debootstrap.log" >&2
-  echo "debootstrap failed; full log above (last 40 lines)" >&2
-  exit 1
-}
+packages=$(grep -v -e '^#' -e '^$' "$here/packages.txt" | tr '\n' ' ')
+echo "island-test image: debootstrap bookworm (minbase), then: $packages"
+log=$work/build.log
+fail() { tail -n 40 "$log" >&2; echo "test image build failed: $1 (last 40 lines of its log above)" >&2; exit 1; }
+debootstrap --variant=minbase bookworm "$root" >"$log" 2>&1 || fail "debootstrap"
+# apt inside the chroot resolves dependencies properly; services must not start while it runs.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod +x "$root/usr/sbin/policy-rc.d"
+mount -t proc proc "$root/proc"
+trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck disable=SC2086 # the package list is meant to split into words
+chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
+  "apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages" >>"$log" 2>&1 ||
+  fail "apt-get install in the image"
+umount "$root/proc"
+rm -f "$root/usr/sbin/policy-rc.d"
 
 # Each container gets its own machine id and SSH host keys at first boot, not the image's.
 : >"$root/etc/machine-id"
@@ -45,7 +54,6 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share
 tar --numeric-owner -C "$root" -c . |
   docker import \
     --change 'ENV container=docker' \
-    --change 'STOPSIGNAL SIGRTMIN+3' \
     --change 'CMD ["/sbin/init"]' \
     - "$tag" >/dev/null
 echo "island-test image: imported as $tag"

@@ -1,0 +1,312 @@
+"""Host checks for the preflight role: what a host is, and what stands in the island's way.
+
+Runs on managed hosts with their system Python (3.9+), stdlib only. Every check returns problems as
+sentences that say what was found and what to do; the role prefixes the host name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import time
+
+# TCP state 0A is LISTEN (include/net/tcp_states.h); an unconnected UDP socket bound to a port is 07.
+_TCP_LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
+_PROC_NET = (
+    ("tcp", "tcp", socket.AF_INET),
+    ("tcp6", "tcp", socket.AF_INET6),
+    ("udp", "udp", socket.AF_INET),
+    ("udp6", "udp", socket.AF_INET6),
+)
+
+
+def read_os_release(path="/etc/os-release"):
+    """Parse os-release(5) into a dict of its keys."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            values[key] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in str(text).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def check_os(os_release, supported):
+    """`supported` maps an os-release ID (or an ID_LIKE entry) to the lowest supported VERSION_ID."""
+    os_id = os_release.get("ID", "unknown")
+    version = os_release.get("VERSION_ID", "")
+    pretty = os_release.get("PRETTY_NAME", f"{os_id} {version}".strip())
+    candidates = [os_id] + os_release.get("ID_LIKE", "").split()
+    for candidate in candidates:
+        if candidate in supported:
+            minimum = str(supported[candidate])
+            if _version_tuple(version) < _version_tuple(minimum):
+                return [
+                    f"the operating system is {pretty}; the island needs {candidate} {minimum} or "
+                    f"newer: upgrade the host or take it out of the inventory"
+                ]
+            return []
+    names = ", ".join(f"{name} >= {ver}" for name, ver in sorted(supported.items()))
+    return [
+        f"the operating system is {pretty}, which the island does not support ({names}): use a "
+        f"supported OS or extend preflight_supported_os if you have tested it"
+    ]
+
+
+def check_architecture(machine, supported):
+    if machine in supported:
+        return []
+    return [f"the CPU architecture is {machine}; the bundle carries binaries for {', '.join(supported)} only"]
+
+
+def systemd_state(pid1_comm, runner=subprocess.run):
+    """Return (pid1 is systemd, state of `systemctl is-system-running`)."""
+    if pid1_comm != "systemd":
+        return False, "offline"
+    try:
+        # --wait returns once boot has finished: a host still starting is not a failure.
+        result = runner(
+            ["systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return True, f"unknown ({exc})"
+    return True, result.stdout.strip() or "unknown"
+
+
+def check_systemd(is_pid1, state):
+    if not is_pid1:
+        return [
+            "systemd is not PID 1; the island runs every service as a systemd unit: boot the host "
+            "with systemd"
+        ]
+    if state not in ("running", "degraded"):
+        return [
+            f"systemd reports the system as '{state}' (expected running or degraded): see "
+            f"`systemctl --failed` on the host"
+        ]
+    return []
+
+
+def check_clock(host_time, controller_time, max_skew):
+    skew = host_time - controller_time
+    if abs(skew) > max_skew:
+        return [
+            f"the clock is {skew:+.1f} s off the controller's (bound {max_skew:g} s); TLS certificates "
+            f"and etcd need synchronised time: sync the host (chrony or systemd-timesyncd against "
+            f"the island's time source)"
+        ], skew
+    return [], skew
+
+
+def free_bytes(path):
+    """Free bytes for an unprivileged writer at `path`, or at its nearest existing parent."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    stats = os.statvfs(probe)
+    return probe, stats.f_bavail * stats.f_frsize
+
+
+def _gib(count):
+    return f"{count / 2**30:.1f} GiB"
+
+
+def check_disk(path, required, available_at):
+    probe, available = available_at(path)
+    if available < required:
+        return [
+            f"{path} (on the file system of {probe}) has {_gib(available)} free; the island needs "
+            f"{_gib(required)} there for this host's share of the bundle and working space: free "
+            f"space or grow the file system"
+        ], available
+    return [], available
+
+
+def _parse_address(hex_address, family):
+    """Decode the address:port column of /proc/net/{tcp,udp}[6] (host byte order per 32-bit word)."""
+    address_hex, port_hex = hex_address.split(":")
+    raw = bytes.fromhex(address_hex)
+    words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]
+    packed = b"".join(words)
+    return socket.inet_ntop(family, packed), int(port_hex, 16)
+
+
+def parse_proc_net(text, proto, family):
+    """Listening sockets in one /proc/net table: dicts of proto, address, port, inode."""
+    wanted_state = _TCP_LISTEN if proto == "tcp" else _UDP_UNCONNECTED
+    sockets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != wanted_state:
+            continue
+        address, port = _parse_address(fields[1], family)
+        sockets.append({"proto": proto, "address": address, "port": port, "inode": int(fields[9])})
+    return sockets
+
+
+def unit_of_cgroup(text):
+    """The systemd unit a process belongs to, from /proc/<pid>/cgroup (v1 or v2), or None."""
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3 or not (parts[1] in ("", "name=systemd")):
+            continue
+        for piece in reversed(parts[2].split("/")):
+            if piece.endswith((".service", ".scope")):
+                return piece
+    return None
+
+
+def socket_owners(proc_root="/proc"):
+    """Map socket inode -> (pid, comm, unit) by reading /proc/<pid>/fd."""
+    owners = {}
+    for entry in os.listdir(proc_root):
+        if not entry.isdigit():
+            continue
+        base = os.path.join(proc_root, entry)
+        try:
+            fds = os.listdir(os.path.join(base, "fd"))
+        except OSError:
+            continue
+        inodes = []
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(base, "fd", fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.append(int(target[8:-1]))
+        if not inodes:
+            continue
+        try:
+            with open(os.path.join(base, "comm"), encoding="utf-8") as handle:
+                comm = handle.read().strip()
+            with open(os.path.join(base, "cgroup"), encoding="utf-8") as handle:
+                unit = unit_of_cgroup(handle.read())
+        except OSError:
+            continue
+        for inode in inodes:
+            owners.setdefault(inode, (int(entry), comm, unit))
+    return owners
+
+
+def listeners(proc_root="/proc"):
+    found = []
+    for table, proto, family in _PROC_NET:
+        try:
+            with open(os.path.join(proc_root, "net", table), encoding="utf-8") as handle:
+                found.extend(parse_proc_net(handle.read(), proto, family))
+        except OSError:
+            continue
+    owners = socket_owners(proc_root)
+    for sock in found:
+        pid, comm, unit = owners.get(sock["inode"], (None, None, None))
+        sock.update(pid=pid, comm=comm, unit=unit)
+    return found
+
+
+def _as_ip(text):
+    try:
+        return ipaddress.ip_address(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _overlaps(listener_address, bind, island_address):
+    address = ipaddress.ip_address(listener_address)
+    if address.is_unspecified or bind == "any":
+        return True
+    # The service binds the island address only: a loopback listener (a local stub resolver on
+    # 127.0.0.53, say) does not collide with it. When the island address is a name rather than an
+    # IP, any non-loopback listener is taken to collide.
+    island_ip = _as_ip(island_address)
+    if island_ip is None:
+        return not address.is_loopback
+    return address == island_ip
+
+
+def check_ports(found, wanted, island_address):
+    """`wanted`: dicts of port, proto, bind ('island' or 'any'), service, units (systemd units that
+    may already hold the port: the island's own service, on a rerun)."""
+    problems = []
+    for want in wanted:
+        for sock in found:
+            if sock["port"] != want["port"] or sock["proto"] != want["proto"]:
+                continue
+            if not _overlaps(sock["address"], want.get("bind", "any"), island_address):
+                continue
+            if sock["unit"] and sock["unit"] in want.get("units", []):
+                continue
+            holder = sock["comm"] or "an unknown process"
+            if sock["pid"]:
+                holder += f" (pid {sock['pid']}{', unit ' + sock['unit'] if sock['unit'] else ''})"
+            problems.append(
+                f"port {want['port']}/{want['proto']}, which {want['service']} needs, is already held by "
+                f"{holder} on {sock['address']}: stop that service or move it to another port"
+            )
+            break
+    return problems
+
+
+def run_checks(
+    params,
+    now=time.time,
+    available_at=free_bytes,
+    found_listeners=listeners,
+    pid1_reader=None,
+    runner=subprocess.run,
+    machine=None,
+):
+    """Run every host check; return (problems, facts)."""
+    problems = []
+    facts = {}
+
+    os_release = read_os_release(params.get("os_release_path", "/etc/os-release"))
+    facts["os"] = {key: os_release.get(key) for key in ("ID", "VERSION_ID", "PRETTY_NAME")}
+    problems += check_os(os_release, params["supported_os"])
+
+    facts["architecture"] = machine or os.uname().machine
+    problems += check_architecture(facts["architecture"], params["architectures"])
+
+    if pid1_reader is None:
+
+        def pid1_reader():
+            with open("/proc/1/comm", encoding="utf-8") as handle:
+                return handle.read().strip()
+
+    is_pid1, state = systemd_state(pid1_reader(), runner)
+    facts["systemd"] = {"pid1": is_pid1, "state": state}
+    problems += check_systemd(is_pid1, state)
+
+    found, facts["clock_skew_seconds"] = check_clock(
+        now(), params["controller_time"], params["max_clock_skew"]
+    )
+    problems += found
+
+    found, facts["disk_free_bytes"] = check_disk(
+        params["disk_path"], params["disk_required_bytes"], available_at
+    )
+    problems += found
+
+    sockets = found_listeners()
+    facts["listeners"] = [
+        {key: sock[key] for key in ("proto", "address", "port", "comm", "unit")} for sock in sockets
+    ]
+    problems += check_ports(sockets, params["ports"], params.get("island_address"))
+    return problems, facts

@@ -1,0 +1,122 @@
+#!/usr/bin/python
+"""Ansible module: read what a host is and what stands in the island's way. Changes nothing."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: island_preflight
+short_description: Check that a host can carry its part of the island
+description:
+  - Reads the operating system, CPU architecture, systemd state, clock, free disk space and the
+    sockets that listen on the host, and reports every problem as a sentence that says what was
+    found and what to do.
+  - Never changes anything, in check mode or not. The preflight role turns the problems into one
+    failure per host.
+options:
+  supported_os:
+    description: Lowest supported C(VERSION_ID) per os-release C(ID) (an C(ID_LIKE) entry matches too).
+    type: dict
+    required: true
+  architectures:
+    description: CPU architectures (C(uname -m)) the bundle carries binaries for.
+    type: list
+    elements: str
+    required: true
+  controller_time:
+    description: The controller's clock (seconds since the epoch) when the task was sent.
+    type: float
+    required: true
+  max_clock_skew:
+    description: Largest accepted difference between the host's and the controller's clocks, in seconds.
+    type: float
+    default: 5
+  disk_path:
+    description: Where the island keeps its data on this host.
+    type: path
+    required: true
+  disk_required_bytes:
+    description: Free bytes needed at O(disk_path).
+    type: int
+    required: true
+  island_address:
+    description: The host's island address; services that bind only it do not collide with loopback listeners.
+    type: str
+  ports:
+    description: Ports this host's services will bind.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      port: {description: Port number., type: int, required: true}
+      proto: {description: Transport., type: str, choices: [tcp, udp], required: true}
+      service: {description: Who needs it, for the message., type: str, required: true}
+      bind: {description: C(island) if the service binds the island address only., type: str, choices: [island, any], default: any}
+      units:
+        description: Systemd units allowed to hold the port already (the island's own service, on a rerun).
+        type: list
+        elements: str
+        default: []
+author: Island installer developers
+"""
+
+EXAMPLES = r"""
+- name: Host is fit for the island
+  island_preflight:
+    supported_os: {debian: "12", ubuntu: "22.04", rhel: "9"}
+    architectures: [x86_64, aarch64]
+    controller_time: "{{ now(utc=true).timestamp() }}"
+    disk_path: /var/lib
+    disk_required_bytes: 2147483648
+    ports:
+      - {port: 53, proto: udp, service: CoreDNS, bind: island, units: [coredns.service]}
+  register: preflight
+"""
+
+RETURN = r"""
+problems:
+  description: Every problem found, each a sentence with what to do. Empty when the host is fit.
+  returned: always
+  type: list
+  elements: str
+facts:
+  description: What was read (os, architecture, systemd, clock_skew_seconds, disk_free_bytes, listeners).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.island_preflight import run_checks
+
+PORT_SPEC = {
+    "port": {"type": "int", "required": True},
+    "proto": {"type": "str", "required": True, "choices": ["tcp", "udp"]},
+    "service": {"type": "str", "required": True},
+    "bind": {"type": "str", "default": "any", "choices": ["island", "any"]},
+    "units": {"type": "list", "elements": "str", "default": []},
+}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "supported_os": {"type": "dict", "required": True},
+            "architectures": {"type": "list", "elements": "str", "required": True},
+            "controller_time": {"type": "float", "required": True},
+            "max_clock_skew": {"type": "float", "default": 5},
+            "disk_path": {"type": "path", "required": True},
+            "disk_required_bytes": {"type": "int", "required": True},
+            "island_address": {"type": "str"},
+            "ports": {"type": "list", "elements": "dict", "default": [], "options": PORT_SPEC},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        problems, facts = run_checks(module.params)
+    except OSError as exc:
+        module.fail_json(msg=f"preflight could not read the host's state: {exc}")
+    module.exit_json(changed=False, problems=problems, facts=facts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The demo island: containers for the hosts of inventory/demo/hosts.yml, converged with
+# playbooks/site.yml, left running for the operator to explore.
+#
+#   tools/demo.sh [up]                          set up this machine, start the hosts, converge
+#   tools/demo.sh converge [--expect-no-change] converge again (fail if anything changed)
+#   tools/demo.sh down                          remove the demo hosts and their network
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=tools/lib/setup.sh
+source tools/lib/setup.sh
+
+INVENTORY=inventory/demo/hosts.yml
+DEMO_DIR=$ISLAND_CACHE/demo
+LABEL=io.island.demo=1
+
+# Lines of "name address" per host, and the network name and subnet, all read from the inventory.
+demo_inventory() {
+  ansible-inventory -i "$INVENTORY" --list | python3 -c '
+import json, sys
+data = json.load(sys.stdin)
+hostvars = data["_meta"]["hostvars"]
+first = next(iter(hostvars.values()))
+print("network", first["island_demo_network"], first["island_demo_subnet"])
+for name, values in sorted(hostvars.items()):
+    print("host", name, values["ansible_host"])
+'
+}
+
+demo_up() {
+  island_setup
+  mkdir -p "$DEMO_DIR"
+  local kind name address network="" subnet
+  while read -r kind name address; do
+    if [ "$kind" = network ]; then
+      network=$name subnet=$address
+      docker network inspect "$network" >/dev/null 2>&1 ||
+        docker network create --internal --subnet "$subnet" --label "$LABEL" "$network" >/dev/null
+      continue
+    fi
+    if ! docker container inspect "island-demo-$name" >/dev/null 2>&1; then
+      island_log "Starting demo host $name ($address)"
+      docker run -d --name "island-demo-$name" --hostname "$name" --label "$LABEL" \
+        --network "$network" --ip "$address" \
+        --cap-add SYS_ADMIN --cap-add NET_ADMIN \
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock \
+        -v "$ISLAND_SSH_KEY.pub:/root/.ssh/authorized_keys:ro" \
+        "$ISLAND_TEST_IMAGE" >/dev/null
+    fi
+  done < <(demo_inventory)
+  demo_known_hosts
+  demo_converge
+}
+
+# Records each host's real SSH host key (read through docker, not over the network), so the
+# controller checks host keys as it would in a real island.
+demo_known_hosts() {
+  local kind name address key
+  : >"$DEMO_DIR/known_hosts.new"
+  while read -r kind name address; do
+    [ "$kind" = host ] || continue
+    for _ in $(seq 1 60); do
+      key=$(docker exec "island-demo-$name" cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null) && break
+      sleep 1
+    done
+    [ -n "$key" ] || island_die "demo host $name made no SSH host key within 60 s; see: docker logs island-demo-$name"
+    echo "$address $key" >>"$DEMO_DIR/known_hosts.new"
+  done < <(demo_inventory)
+  mv "$DEMO_DIR/known_hosts.new" "$DEMO_DIR/known_hosts"
+}
+
+demo_converge() {
+  island_setup_venv
+  export ANSIBLE_CONFIG=$ISLAND_ROOT/ansible.cfg
+  local log=$DEMO_DIR/last-converge.log
+  island_log "ansible-playbook -i $INVENTORY playbooks/site.yml"
+  ansible-playbook -i "$INVENTORY" playbooks/site.yml | tee "$log"
+  if [ "${1:-}" = --expect-no-change ]; then
+    if grep -E '^[^ ].*: ok=[0-9]+ +changed=[1-9]' "$log" >/dev/null; then
+      island_die "the second converge changed something (see the PLAY RECAP above); it must change nothing"
+    fi
+    island_log "Second converge: zero changes"
+  fi
+}
+
+demo_down() {
+  local ids
+  ids=$(docker ps -aq --filter "label=$LABEL")
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  ids=$(docker network ls -q --filter "label=$LABEL")
+  [ -z "$ids" ] || docker network rm $ids >/dev/null
+  island_log "Demo island removed"
+}
+
+case "${1:-up}" in
+  up) demo_up ;;
+  converge) shift; demo_converge "$@" ;;
+  down) demo_down ;;
+  *) island_die "unknown command '$1'; use up, converge or down" ;;
+esac

@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# Set-up shared by tools/test.sh and tools/demo.sh: everything a fresh Debian 12 machine (root, no
+# internet beyond the package registries) needs, each step skipped when already done.
+#   - Debian packages for the controller and the tests
+#   - a Python virtual environment, cached under .cache/ keyed by the pinned requirements
+#   - the docker engine, started in the background when it does not answer
+#   - the test image (debootstrap + docker import), cached in docker keyed by its inputs
+#   - an SSH key for the controller, under .cache/ssh
+# Source this file, then call island_setup.
+
+ISLAND_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ISLAND_CACHE=$ISLAND_ROOT/.cache
+export ISLAND_ROOT ISLAND_CACHE
+
+island_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+island_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Controller and test packages, all from Debian 12.
+ISLAND_DEBIAN_PACKAGES=(
+  docker.io debootstrap python3-venv python3-dev gcc git openssl openssh-client curl
+  skopeo docker-registry bind9-dnsutils
+)
+
+island_setup_debian() {
+  local missing=()
+  for pkg in "${ISLAND_DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || island_die "these Debian packages are missing and installing them needs root: ${missing[*]}"
+  island_log "Installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+island_setup_venv() {
+  local key stamp
+  key=$( { python3 --version; cat "$ISLAND_ROOT/requirements.txt" "$ISLAND_ROOT/requirements-dev.txt"; } |
+    sha256sum | cut -c1-16)
+  ISLAND_VENV=$ISLAND_CACHE/venv
+  stamp=$ISLAND_VENV/.island-key
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
+    island_log "Creating the Python virtual environment (.cache/venv, key $key)"
+    rm -rf "$ISLAND_VENV"
+    python3 -m venv "$ISLAND_VENV"
+    "$ISLAND_VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1
+    "$ISLAND_VENV/bin/pip" install -q -r "$ISLAND_ROOT/requirements-dev.txt" 2> >(grep -v "is ignored: it is neither" >&2)
+    echo "$key" >"$stamp"
+  fi
+  export VIRTUAL_ENV=$ISLAND_VENV PATH=$ISLAND_VENV/bin:$PATH
+  export ISLAND_VENV
+}
+
+island_setup_docker() {
+  docker info >/dev/null 2>&1 && return 0
+  island_log "Starting the docker engine in the background (log: /var/log/island-dockerd.log)"
+  nohup dockerd >/var/log/island-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -n 20 /var/log/island-dockerd.log >&2
+  island_die "the docker engine did not answer within 60 s; see /var/log/island-dockerd.log"
+}
+
+island_setup_image() {
+  local key
+  key=$(cat "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_ROOT/tools/image/packages.txt" | sha256sum | cut -c1-12)
+  ISLAND_TEST_IMAGE=island-test:$key
+  export ISLAND_TEST_IMAGE
+  docker image inspect "$ISLAND_TEST_IMAGE" >/dev/null 2>&1 && return 0
+  island_log "Building the test image $ISLAND_TEST_IMAGE (debootstrap, a few minutes)"
+  bash "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_TEST_IMAGE"
+}
+
+island_setup_ssh_key() {
+  ISLAND_SSH_KEY=$ISLAND_CACHE/ssh/id_ed25519
+  export ISLAND_SSH_KEY
+  [ -f "$ISLAND_SSH_KEY" ] && return 0
+  mkdir -p "$(dirname "$ISLAND_SSH_KEY")"
+  chmod 0700 "$(dirname "$ISLAND_SSH_KEY")"
+  ssh-keygen -q -t ed25519 -N '' -C island-controller -f "$ISLAND_SSH_KEY"
+}
+
+island_setup() {
+  mkdir -p "$ISLAND_CACHE"
+  island_setup_debian
+  island_setup_venv
+  island_setup_docker
+  island_setup_image
+  island_setup_ssh_key
+  export ANSIBLE_CONFIG=$ISLAND_ROOT/ansible.cfg
+}
