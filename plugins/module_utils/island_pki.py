@@ -726,10 +726,16 @@ class CaResult:
         self.trusted_roots = []
         self.trust_bundle = ""
         self.trust_bundle_path = None
+        self.files_before = []
+        self.written = []
 
-    def change(self, text):
+    def change(self, text, *paths):
         self.changed = True
         self.changes.append(text)
+        self.written.extend(os.path.basename(p) for p in paths)
+
+    def files_after(self):
+        return sorted(set(self.files_before) | set(self.written))
 
 
 def _warn_expiry(result, cert, label, *, threshold_days, what_to_do, now):
@@ -840,6 +846,9 @@ def ensure_ca(spec, check_mode=False, now=None):
     result = CaResult()
     exists = _check_ca_dir(spec.path)
     existing = _existing_roots(spec.path) if exists else set()
+    result.files_before = sorted(
+        e for e in (os.listdir(spec.path) if exists else []) if re.search(r"\.(crt|key|pem)$", e)
+    )
 
     planned = {spec.root_generation: _plan_root(spec, spec.root_generation, now)}
     if spec.next_root_generation is not None:
@@ -858,17 +867,17 @@ def ensure_ca(spec, check_mode=False, now=None):
             os.makedirs(spec.path, mode=0o700)
     for gen, pair in sorted(planned.items()):
         if pair.created:
-            result.change(f"created root CA R{gen}")
+            result.change(f"created root CA R{gen}", pair.cert_path, pair.key_path)
             if not check_mode:
                 pair.write(spec.passphrase)
     if intermediate.created:
-        result.change(f"created {spec.intermediate_label}")
+        result.change(f"created {spec.intermediate_label}", intermediate.cert_path, intermediate.key_path)
         if not check_mode:
             intermediate.write(spec.passphrase)
     _fix_key_modes(result, [*planned.values(), intermediate], check_mode)
     if bundle_now != result.trust_bundle.encode("ascii"):
         listed = ", ".join(f"R{g}" for g in result.trusted_generations)
-        result.change(f"trust bundle now lists root CA generations {listed}")
+        result.change(f"trust bundle now lists root CA generations {listed}", result.trust_bundle_path)
         if not check_mode:
             atomic_write(result.trust_bundle_path, result.trust_bundle.encode("ascii"), 0o644)
 

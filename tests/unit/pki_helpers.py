@@ -1,0 +1,178 @@
+"""Helpers for the island PKI tests: a CA in a temp dir, issuing, independent checkers.
+
+The checkers are deliberately not our code: ``openssl verify`` (the CLI) and a real TLS handshake
+through Python's ``ssl`` module (OpenSSL's X.509 verifier, name constraints included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.island_pki import (
+    CaSpec,
+    cert_pem,
+    ensure_ca,
+    ensure_certificate_file,
+    ensure_key_and_csr,
+    sign_csr,
+)
+
+PASSPHRASE = "correct horse battery staple"
+DOMAIN = "island.internal"
+IP_RANGE = "127.0.0.0/8"
+
+
+def ca_spec(ca_dir, **overrides):
+    kwargs = {"ip_ranges": [IP_RANGE]}
+    kwargs.update(overrides)
+    passphrase = kwargs.pop("passphrase", PASSPHRASE)
+    domains = kwargs.pop("domains", [DOMAIN])
+    return CaSpec(str(ca_dir), passphrase, domains, **kwargs)
+
+
+def make_ca(ca_dir, **overrides):
+    return ensure_ca(ca_spec(ca_dir, **overrides))
+
+
+class Service:
+    """A service on a 'host' directory: its key, CSR and installed certificate file."""
+
+    def __init__(self, host_dir, name="svc"):
+        self.dir = Path(host_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.key = self.dir / f"{name}.key"
+        self.cert = self.dir / f"{name}.crt"
+
+    def csr(self, sans, **kwargs):
+        return ensure_key_and_csr(str(self.key), sans, **kwargs)
+
+    def current(self):
+        return self.cert.read_text() if self.cert.exists() else ""
+
+    def issue(self, ca, sans, **sign_kwargs):
+        """Host makes key+CSR, controller signs if needed, host installs. Returns the sign result."""
+        csr = self.csr(sans)
+        signed = sign_csr(csr.csr_pem, ca.intermediate, current_pem=self.current(), **sign_kwargs)
+        if signed.changed:
+            ensure_certificate_file(
+                str(self.cert),
+                cert_pem(signed.cert),
+                chain=[cert_pem(ca.intermediate.cert)],
+                key_path=str(self.key),
+            )
+        return signed
+
+
+def write_bundle(path, ca_result):
+    Path(path).write_text(ca_result.trust_bundle)
+    return str(path)
+
+
+def openssl_verify(trust_file, cert_file, untrusted_file=None):
+    """``openssl verify``; returns (ok, output). The leaf is the first certificate of cert_file."""
+    cmd = ["openssl", "verify", "-CAfile", str(trust_file)]
+    if untrusted_file is not None:
+        cmd += ["-untrusted", str(untrusted_file)]
+    cmd.append(str(cert_file))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@contextlib.contextmanager
+def tls_server(chain_file, key_file):
+    """A TLS server on 127.0.0.1 (in a thread) presenting ``chain_file``; yields the port."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(chain_file), str(key_file))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    errors = []
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError as exc:  # listener closed before a client came
+            errors.append(exc)
+            return
+        with conn:
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(b"island\n")
+            except (ssl.SSLError, OSError) as exc:  # the client refused us: that is a test outcome
+                errors.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+
+
+def tls_fetch(port, trust_file, server_hostname):
+    """Connect with Python's ssl (default verification, hostname check) and read the greeting."""
+    context = ssl.create_default_context(cafile=str(trust_file))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server_hostname) as tls,
+    ):
+        return tls.recv(64)
+
+
+def snapshot(directory):
+    """Bytes and mtime of every file under ``directory`` (to prove nothing was touched)."""
+    out = {}
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                out[os.path.relpath(path, directory)] = (handle.read(), os.stat(path).st_mtime_ns)
+    return out
+
+
+class ModuleExit(Exception):
+    pass
+
+
+class ModuleFail(Exception):
+    pass
+
+
+def run_module(module, args, check_mode=False, diff=False):
+    """Run an Ansible module's main() in-process; returns its result or raises ModuleFail."""
+    payload = dict(args)
+    payload["_ansible_check_mode"] = check_mode
+    payload["_ansible_diff"] = diff
+
+    def exit_json(self, **kwargs):
+        raise ModuleExit(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise ModuleFail(kwargs)
+
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core < 2.19
+        patch_module_args = None
+    if patch_module_args is not None:
+        args_patch = patch_module_args(payload)
+    else:
+        args_patch = mock.patch.object(
+            basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()
+        )
+    with args_patch, mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
+        try:
+            module.main()
+        except ModuleExit as done:
+            return done.args[0]
+    raise AssertionError("module returned without exit_json or fail_json")
