@@ -1,0 +1,104 @@
+"""The island_registry_seed module as Ansible runs it: check mode, diff, idempotence, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from oci_fixtures import make_layer, needs_registry, run, sha256
+
+pytestmark = [needs_registry, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _play(tmp_path, registry, layout, *flags, **overrides):
+    args = {
+        "registry": registry.address,
+        "ca_file": str(registry.pki["ca"]),
+        "username": registry.user,
+        "password": registry.password,
+        "layout": layout.path,
+    }
+    args.update(overrides)
+    (tmp_path / "vars.json").write_text(json.dumps({"seed_args": args}))
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: The island registry holds the bundle's images\n"
+        "      island_registry_seed: '{{ seed_args }}'\n"
+    )
+    env = dict(os.environ)
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_STDOUT_CALLBACK": "json",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+        }
+    )
+    proc = run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"@{tmp_path / 'vars.json'}",
+            *flags,
+            str(tmp_path / "play.yml"),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    out = json.loads(proc.stdout[proc.stdout.index("{") :])
+    (task,) = out["plays"][0]["tasks"]
+    return proc, task["hosts"]["localhost"]
+
+
+def test_module_check_mode_diff_then_seed_then_rerun_reports_no_change(tmp_path, registry, layout):
+    proc, res = _play(tmp_path, registry, layout, "--check", "--diff")
+    assert proc.returncode == 0, res
+    assert res["changed"] and "would change" in res["msg"]
+    key = f"{registry.address}/library/alpine:3.20"
+    assert res["diff"]["before"][key] is None
+    assert (
+        res["diff"]["after"][key]
+        == dict((str(r), d["digest"]) for r, d in layout.images())["docker.io/library/alpine:3.20"]
+    )
+    assert registry.writes() == []
+    assert "correct horse" not in proc.stdout
+
+    proc, res = _play(tmp_path, registry, layout)
+    assert proc.returncode == 0 and res["changed"], res
+    assert {i["action"] for i in res["images"]} == {"create"}
+
+    mark = registry.log_mark()
+    proc, res = _play(tmp_path, registry, layout, "--diff")
+    assert proc.returncode == 0 and not res["changed"], res
+    assert registry.writes(mark) == []
+
+
+def test_module_reports_a_moved_tag_as_old_and_new_digest_in_diff(tmp_path, registry, layout):
+    _play(tmp_path, registry, layout)
+    old = sha256(registry.skopeo_raw("org/tool:1"))
+    new = layout.factory.image("quay.io/org/tool:1", [make_layer({"bin/t": b"tool v2"})], label="t2")[
+        "digest"
+    ]
+    proc, res = _play(tmp_path, registry, layout, "--check", "--diff")
+    key = f"{registry.address}/org/tool:1"
+    assert (res["diff"]["before"][key], res["diff"]["after"][key]) == (old, new)
+    assert [i["image"] for i in res["images"] if i["changed"]] == ["quay.io/org/tool:1"]
+    assert sha256(registry.skopeo_raw("org/tool:1")) == old
+
+
+def test_module_failure_names_the_cause(tmp_path, registry, layout):
+    proc, res = _play(tmp_path, registry, layout, password="wrong")
+    assert proc.returncode != 0
+    assert res["failed"] and res["error"] == "AuthenticationError"
+    assert "authentication refused" in res["msg"] and registry.address in res["msg"]
