@@ -87,10 +87,10 @@ def test_module_check_mode_diff_then_seed_then_rerun_reports_no_change(tmp_path,
 def test_module_reports_a_moved_tag_as_old_and_new_digest_in_diff(tmp_path, registry, layout):
     _play(tmp_path, registry, layout)
     old = sha256(registry.skopeo_raw("org/tool:1"))
-    new = layout.factory.image("quay.io/org/tool:1", [make_layer({"bin/t": b"tool v2"})], label="t2")[
-        "digest"
-    ]
+    moved = layout.factory.image("quay.io/org/tool:1", [make_layer({"bin/t": b"tool v2"})], label="t2")
+    new = moved["digest"]
     proc, res = _play(tmp_path, registry, layout, "--check", "--diff")
+    assert proc.returncode == 0, res
     key = f"{registry.address}/org/tool:1"
     assert (res["diff"]["before"][key], res["diff"]["after"][key]) == (old, new)
     assert [i["image"] for i in res["images"] if i["changed"]] == ["quay.io/org/tool:1"]
