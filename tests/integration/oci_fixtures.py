@@ -349,3 +349,50 @@ def run(cmd, **kwargs):
     kwargs.setdefault("text", True)
     kwargs.setdefault("timeout", 300)
     return subprocess.run(cmd, check=False, **kwargs)
+
+
+def make_docker_archive(path, images):
+    """Write a legacy `docker save` archive (docker <= 24 layout) holding ``images``.
+
+    ``images``: list of (repo_tags, [layer file dicts]). Layers are uncompressed tars in
+    ``<id>/layer.tar`` with ``VERSION`` and ``json`` beside them; configs are ``<sha256>.json``.
+    Returns {repo_tag: (config bytes, [layer tar bytes])}.
+    """
+    members = {}
+    manifest, repositories, out = [], {}, {}
+    for repo_tags, layer_files in images:
+        layer_tars = []
+        for files in layer_files:
+            raw = io.BytesIO()
+            with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+                for name, data in sorted(files.items()):
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime = len(data), 0
+                    tar.addfile(info, io.BytesIO(data))
+            layer_tars.append(raw.getvalue())
+        diff_ids = [sha256(t) for t in layer_tars]
+        config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        ).encode()
+        layer_names = []
+        for tar_bytes, diff_id in zip(layer_tars, diff_ids, strict=True):
+            layer_id = diff_id.split(":")[1]
+            members[f"{layer_id}/layer.tar"] = tar_bytes
+            members[f"{layer_id}/VERSION"] = b"1.0"
+            members[f"{layer_id}/json"] = json.dumps({"id": layer_id}).encode()
+            layer_names.append(f"{layer_id}/layer.tar")
+        config_name = sha256(config).split(":")[1] + ".json"
+        members[config_name] = config
+        manifest.append({"Config": config_name, "RepoTags": repo_tags, "Layers": layer_names})
+        for tag in repo_tags:
+            repo, _, name = tag.rpartition(":")
+            repositories.setdefault(repo, {})[name] = layer_names[-1].split("/")[0]
+            out[tag] = (config, layer_tars)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["repositories"] = json.dumps(repositories).encode()
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    return out
