@@ -212,9 +212,19 @@ def parse_san(entry):
     raise ParameterError(f"subject alternative name {entry!r}: type must be DNS or IP, not {kind!r}")
 
 
+def _unique(items):
+    seen = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return tuple(out)
+
+
 def parse_sans(entries):
-    """A sorted tuple of unique ``(kind, value)`` pairs; DNS names first."""
-    sans = sorted({parse_san(e) for e in entries or []})
+    """A tuple of unique ``(kind, value)`` pairs in the order given (the first DNS name is the CN)."""
+    sans = _unique(parse_san(e) for e in entries or [])
     if not sans:
         raise ParameterError("at least one subject alternative name (DNS:<name> or IP:<address>) is needed")
     return tuple(sans)
@@ -225,19 +235,19 @@ def format_san(san):
 
 
 def sans_of(cert_or_csr):
-    """SANs of a certificate or CSR as the sorted tuple ``parse_sans`` returns (empty if none)."""
+    """SANs of a certificate or CSR, in their order, as ``parse_sans`` returns them (empty if none)."""
     ext = _extension(cert_or_csr, x509.SubjectAlternativeName)
     if ext is None:
         return ()
-    found = set()
+    found = []
     for general_name in ext.value:
         if isinstance(general_name, x509.DNSName):
-            found.add(("dns", general_name.value.lower().rstrip(".")))
+            found.append(("dns", general_name.value.lower().rstrip(".")))
         elif isinstance(general_name, x509.IPAddress):
-            found.add(("ip", str(general_name.value)))
+            found.append(("ip", str(general_name.value)))
         else:
-            found.add((type(general_name).__name__.lower(), str(general_name.value)))
-    return tuple(sorted(found))
+            found.append((type(general_name).__name__.lower(), str(general_name.value)))
+    return _unique(found)
 
 
 def _san_general_names(sans):
