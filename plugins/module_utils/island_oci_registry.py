@@ -172,19 +172,25 @@ class RegistryClient:
             if challenge[0] == "basic":
                 return self._basic() if self.username is not None else None
             token = self._tokens.get(scope)
+            params = challenge[1]
+        if token is None and scope:
+            # Bearer: fetch the token for a new scope up front instead of collecting a 401 first.
+            token = self._fetch_token(params, [s for s in scope.split(" ") if s])
+            with self._lock:
+                self._tokens[scope] = token
         return "Bearer " + token if token else None
 
-    def _authenticate(self, response, scope):
-        """Handle a 401: remember the challenge and fetch a token if needed; False if hopeless."""
+    def _authenticate(self, response, scope, sent_auth):
+        """Handle a 401: remember the challenge, fetch a token if needed; False if hopeless.
+
+        A 401 to a request that carried Basic credentials means they were refused; a 401 to a
+        Bearer token may mean it expired, so one fresh token is tried (the caller bounds retries).
+        """
         scheme, params = parse_challenge(response.header("www-authenticate"))
         with self._lock:
-            known = self._challenge
             self._challenge = (scheme, params)
         if scheme == "basic":
-            if self.username is None:
-                return False
-            # A second 401 with Basic after sending credentials means they were refused.
-            return known is None or known[0] != "basic"
+            return self.username is not None and not sent_auth
         if scheme == "bearer":
             scopes = [s for s in (scope or "").split(" ") if s]
             if params.get("scope") and params["scope"] not in scopes:
@@ -316,7 +322,8 @@ class RegistryClient:
 
     def _request_once(self, method, path, *, headers, body, scope, stream, image):
         host, port, target = self._split(path)
-        for _ in range(3):  # at most: first try, re-auth, re-auth after token expiry
+        reauthenticated = False
+        for _ in range(4):  # first try, authentication, redirects
             hdrs = {"User-Agent": USER_AGENT}
             hdrs.update(headers or {})
             auth = self._auth_header(scope) if (host, port) == (self.host, self.port) else None
@@ -329,7 +336,8 @@ class RegistryClient:
                 if payload is not None and hasattr(payload, "close"):
                     payload.close()
             if response.status == 401 and (host, port) == (self.host, self.port):
-                if self._authenticate(response, scope):
+                if not reauthenticated and self._authenticate(response, scope, bool(auth)):
+                    reauthenticated = True
                     continue
                 raise AuthenticationError(
                     "authentication refused by registry {} for user {!r} ({} {}: {})".format(

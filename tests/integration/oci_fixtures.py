@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import gzip
 import hashlib
+import http.server
 import io
 import ipaddress
 import json
@@ -23,6 +25,7 @@ import socket
 import ssl
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -32,6 +35,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -107,6 +111,7 @@ def make_pki(directory, common_name="island test CA", sans=("localhost", "127.0.
         "ca": directory / "ca.crt",
         "cert": directory / "server" / "server.crt",
         "key": directory / "server" / "server.key",
+        "ca_key": directory / "server" / "ca.key",
     }
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -116,6 +121,12 @@ def make_pki(directory, common_name="island test CA", sans=("localhost", "127.0.
         )
     )
     paths["key"].chmod(0o600)
+    paths["ca_key"].write_bytes(
+        ca_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    paths["ca_key"].chmod(0o600)
     return paths
 
 
@@ -396,3 +407,112 @@ def make_docker_archive(path, images):
             info.size, info.mtime = len(data), 0
             tar.addfile(info, io.BytesIO(data))
     return out
+
+
+# --- Token authentication (docker token spec, as distribution 2.8.2 verifies it) -----------------
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A token service for distribution's `auth: token`: HTTPS, Basic credentials in, ES256 JWT out.
+
+    distribution 2.8.2 (registry/auth/token) verifies the JWT's `x5c` chain against
+    `rootcertbundle`, then `iss`, `aud` (= service), `exp`/`nbf`, and the `access` claim.
+    """
+
+    issuer = "island-test-issuer"
+    service = "island-test-registry"
+
+    def __init__(self, workdir, pki, user=USER, password=PASSWORD):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.user, self.password = user, password
+        self.requests = []
+        ca_key = serialization.load_pem_private_key(Path(pki["ca_key"]).read_bytes(), None)
+        ca = x509.load_pem_x509_certificate(Path(pki["ca"]).read_bytes())
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("island token signer"))
+            .issuer_name(ca.subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(ca_key, hashes.SHA256())
+        )
+        self.port = free_port()
+        self.realm = f"https://127.0.0.1:{self.port}/token"
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                server.requests.append(query)
+                expected = "Basic " + base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": server.token(query.get("scope", [])), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(pki["cert"]), str(pki["key"]))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def token(self, scopes):
+        access = []
+        for scope in scopes:
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {
+            "typ": "JWT",
+            "alg": "ES256",
+            "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
+        claims = {
+            "iss": self.issuer,
+            "sub": self.user,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 60,
+            "iat": now,
+            "jti": os.urandom(8).hex(),
+            "access": access,
+        }
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def configure(self, registry):
+        """Switch a (stopped) Registry from htpasswd to this token service."""
+        config = json.loads(registry.config.read_text())
+        config["auth"] = {
+            "token": {
+                "realm": self.realm,
+                "service": self.service,
+                "issuer": self.issuer,
+                "rootcertbundle": str(registry.pki["ca"]),
+            }
+        }
+        registry.config.write_text(json.dumps(config))
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
