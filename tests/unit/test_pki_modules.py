@@ -1,0 +1,312 @@
+"""The island PKI modules: in-process (results, check mode, errors) and end to end via ansible-playbook."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import island_ca
+import island_cert
+import island_cert_sign
+import island_csr
+import pytest
+from pki_helpers import PASSPHRASE, ModuleFail, openssl_verify, run_module, snapshot, tls_fetch, tls_server
+
+ROOT = Path(__file__).resolve().parents[2]
+SANS = ["DNS:git.island.internal", "IP:127.0.0.1"]
+
+
+def _ca_args(tmp_path, **extra):
+    args = {"path": str(tmp_path / "ca"), "passphrase": PASSPHRASE, "domains": ["island.internal"]}
+    args["ip_ranges"] = ["127.0.0.0/8"]
+    args.update(extra)
+    return args
+
+
+def _flow(tmp_path, sans=SANS, check_mode=False):
+    """CA, then key+CSR on the 'host', then sign, then install; returns the four results."""
+    ca = run_module(island_ca, _ca_args(tmp_path), check_mode=check_mode, diff=True)
+    key, crt = tmp_path / "host" / "git.key", tmp_path / "host" / "git.crt"
+    key.parent.mkdir(exist_ok=True)
+    csr = run_module(island_csr, {"path": str(key), "subject_alt_names": sans}, check_mode=check_mode)
+    signed = run_module(
+        island_cert_sign,
+        {
+            "csr": csr["csr"],
+            "current_certificate": crt.read_text() if crt.exists() else "",
+            "ca_cert_path": ca["intermediate_cert_path"],
+            "ca_key_path": ca["intermediate_key_path"],
+            "ca_passphrase": PASSPHRASE,
+            "requester": "host1 gitea",
+        },
+        check_mode=check_mode,
+        diff=True,
+    )
+    installed = None
+    if signed["certificate"]:
+        installed = run_module(
+            island_cert,
+            {
+                "path": str(crt),
+                "certificate": signed["certificate"],
+                "chain": signed["chain"],
+                "key_path": str(key),
+            },
+            check_mode=check_mode,
+            diff=True,
+        )
+    return ca, csr, signed, installed
+
+
+def test_the_modules_issue_once_and_then_report_no_change(tmp_path):
+    ca, csr, signed, installed = _flow(tmp_path)
+    assert [r["changed"] for r in (ca, csr, signed, installed)] == [True, True, True, True]
+    assert signed["reason"] == "no certificate yet"
+    assert signed["subject_alt_names"] == ["dns:git.island.internal", "ip:127.0.0.1"]
+    assert installed["reason"] == "no certificate file yet"
+    assert csr["key_created"] is True
+    ca, csr, signed, installed = _flow(tmp_path)
+    assert [r["changed"] for r in (ca, csr, signed, installed)] == [False, False, False, False]
+    assert signed["reason"] is None and ca["reason"] is None
+
+
+def test_module_results_never_carry_the_passphrase_or_a_private_key(tmp_path):
+    results = _flow(tmp_path)
+    text = json.dumps(results)
+    assert PASSPHRASE not in text
+    assert "PRIVATE KEY" not in text
+
+
+def test_island_ca_returns_the_trust_bundle_and_the_signing_paths(tmp_path):
+    ca = run_module(island_ca, _ca_args(tmp_path, next_root_generation=2))
+    assert ca["trusted_root_generations"] == [1, 2]
+    assert ca["trust_bundle"].count("BEGIN CERTIFICATE") == 2
+    assert Path(ca["trust_bundle_path"]).read_text() == ca["trust_bundle"]
+    assert ca["intermediate_cert_path"].endswith("intermediate-r1-i1.crt")
+    assert ca["name_constraints"] == {"domains": ["island.internal"], "ip_ranges": ["127.0.0.0/8"]}
+
+
+def test_check_mode_through_the_modules_writes_nothing_and_diffs_subject_sans_and_expiry(tmp_path):
+    _flow(tmp_path)
+    before = snapshot(tmp_path)
+    _, _, signed, installed = _flow(tmp_path, sans=[*SANS, "DNS:code.island.internal"], check_mode=True)
+    assert snapshot(tmp_path) == before
+    assert signed["changed"]
+    assert signed["reason"] == "SAN set differs: +dns:code.island.internal"
+    assert signed["diff"]["before"]["subject_alt_names"] == ["dns:git.island.internal", "ip:127.0.0.1"]
+    assert signed["diff"]["after"]["subject_alt_names"] == [
+        "dns:git.island.internal",
+        "ip:127.0.0.1",
+        "dns:code.island.internal",
+    ]
+    assert (
+        signed["diff"]["before"]["subject"] == signed["diff"]["after"]["subject"] == "CN=git.island.internal"
+    )
+    assert "not_after" in signed["diff"]["before"] and "not_after" in signed["diff"]["after"]
+    # Check mode returns the current certificate, so installing it predicts no further change.
+    assert installed is not None and not installed["changed"]
+
+
+def test_a_wrong_passphrase_fails_the_module_naming_the_key_file_and_the_ca_is_untouched(tmp_path):
+    _flow(tmp_path)
+    before = snapshot(tmp_path / "ca")
+    with pytest.raises(ModuleFail) as err:
+        run_module(island_ca, _ca_args(tmp_path, passphrase="wrong"))
+    failure = err.value.args[0]
+    assert failure["error"] == "PassphraseError"
+    assert "root-r1.key" in failure["msg"] and "wrong passphrase" in failure["msg"]
+    assert snapshot(tmp_path / "ca") == before
+
+
+def test_a_csr_outside_the_island_fails_the_sign_module_naming_the_requester_and_name(tmp_path):
+    ca, _, _, _ = _flow(tmp_path)
+    key = tmp_path / "host" / "evil.key"
+    csr = run_module(island_csr, {"path": str(key), "subject_alt_names": ["DNS:login.example.com"]})
+    with pytest.raises(ModuleFail) as err:
+        run_module(
+            island_cert_sign,
+            {
+                "csr": csr["csr"],
+                "ca_cert_path": ca["intermediate_cert_path"],
+                "ca_key_path": ca["intermediate_key_path"],
+                "ca_passphrase": PASSPHRASE,
+                "requester": "host7 registry",
+            },
+        )
+    failure = err.value.args[0]
+    assert failure["error"] == "NameConstraintError"
+    assert "CSR from host7 registry asks for dns:login.example.com" in failure["msg"]
+
+
+def _python_with_cryptography(python):
+    if python is None or not os.path.exists(python):
+        return False
+    probe = subprocess.run([python, "-c", "import cryptography"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+PLAYBOOK = """
+- name: Island PKI from CA to installed certificate
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Island CA exists
+      island_ca:
+        path: "{{ pki_dir }}"
+        passphrase: "{{ pki_passphrase }}"
+        domains: [island.internal]
+        ip_ranges: [127.0.0.0/8]
+      register: ca
+    - name: Gitea has a key and a CSR
+      island_csr:
+        path: "{{ host_dir }}/git.key"
+        subject_alt_names: "{{ sans }}"
+      register: csr
+    - name: Current certificate is read
+      ansible.builtin.slurp:
+        src: "{{ host_dir }}/git.crt"
+      register: current
+      failed_when: false
+    - name: Island CA has signed the certificate
+      island_cert_sign:
+        csr: "{{ csr.csr }}"
+        current_certificate: "{{ current.content | default('') | b64decode }}"
+        ca_cert_path: "{{ ca.intermediate_cert_path }}"
+        ca_key_path: "{{ ca.intermediate_key_path }}"
+        ca_passphrase: "{{ pki_passphrase }}"
+        requester: "{{ inventory_hostname }} gitea"
+      register: signed
+    - name: Gitea's certificate is installed
+      island_cert:
+        path: "{{ host_dir }}/git.crt"
+        certificate: "{{ signed.certificate }}"
+        chain: "{{ signed.chain }}"
+        key_path: "{{ host_dir }}/git.key"
+      when: signed.certificate | length > 0
+"""
+
+
+def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAYBOOK)
+    # Variables (the passphrase among them) go in a file, never on the command line.
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(
+        json.dumps(
+            {
+                "pki_dir": str(tmp_path / "ca"),
+                "host_dir": str(tmp_path / "host"),
+                "pki_passphrase": passphrase,
+                "sans": sans,
+                "ansible_python_interpreter": python,
+            }
+        )
+    )
+    os.chmod(varfile, 0o600)
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
+    )
+    ansible_playbook = (
+        shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)) or "ansible-playbook"
+    )
+    cmd = [ansible_playbook, "-i", "localhost,", "-c", "local", "-e", f"@{varfile}", str(play), *extra]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=300
+    )
+    out = proc.stdout
+    report = json.loads(out[out.index("{") :]) if "{" in out else {}
+    return proc, report
+
+
+def _stats(report):
+    return report["stats"]["localhost"]
+
+
+def _task(report, name):
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == name:
+                return task["hosts"]["localhost"]
+    raise AssertionError(f"task {name!r} not in the report")
+
+
+HOST_PYTHONS = [
+    pytest.param(sys.executable, id="controller-python"),
+    pytest.param("/usr/bin/python3", id="system-python3"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("python", HOST_PYTHONS)
+def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_changes(tmp_path, python):
+    if not _python_with_cryptography(python):
+        pytest.skip(f"{python} has no cryptography library")
+    (tmp_path / "host").mkdir()
+
+    proc, report = _playbook(tmp_path, python, SANS)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert _stats(report)["changed"] == 4
+    trust = tmp_path / "ca" / "trust-bundle.pem"
+    crt, key = tmp_path / "host" / "git.crt", tmp_path / "host" / "git.key"
+    ok, out = openssl_verify(trust, crt, untrusted_file=crt)
+    assert ok, out
+    with tls_server(crt, key) as port:
+        assert tls_fetch(port, trust, "git.island.internal") == b"island\n"
+
+    before = snapshot(tmp_path / "ca") | {"host/" + k: v for k, v in snapshot(tmp_path / "host").items()}
+    proc, report = _playbook(tmp_path, python, SANS)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert _stats(report)["changed"] == 0
+    after = snapshot(tmp_path / "ca") | {"host/" + k: v for k, v in snapshot(tmp_path / "host").items()}
+    assert after == before
+
+    proc, report = _playbook(tmp_path, python, [*SANS, "DNS:code.island.internal"], "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    signed = _task(report, "Island CA has signed the certificate")
+    assert signed["changed"] and signed["reason"] == "SAN set differs: +dns:code.island.internal"
+    assert _stats(report)["changed"] == 1
+    after = snapshot(tmp_path / "ca") | {"host/" + k: v for k, v in snapshot(tmp_path / "host").items()}
+    assert after == before
+
+
+@pytest.mark.slow
+def test_ansible_playbook_with_a_wrong_passphrase_fails_clearly_and_never_shows_the_passphrase(tmp_path):
+    (tmp_path / "host").mkdir()
+    proc, _ = _playbook(tmp_path, sys.executable, SANS)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    before = snapshot(tmp_path / "ca")
+    wrong = "hunter2-not-the-passphrase"
+    proc, report = _playbook(tmp_path, sys.executable, SANS, "-vvv", passphrase=wrong)
+    assert proc.returncode != 0
+    failed = _task(report, "Island CA exists")
+    assert failed["failed"]
+    assert "root-r1.key could not be decrypted: wrong passphrase" in failed["msg"]
+    assert wrong not in proc.stdout + proc.stderr
+    assert snapshot(tmp_path / "ca") == before
+
+
+@pytest.mark.parametrize("name", ["island_ca", "island_csr", "island_cert_sign", "island_cert"])
+def test_module_documentation_renders_with_ansible_doc(name):
+    ansible_doc = shutil.which("ansible-doc", path=os.path.dirname(sys.executable)) or "ansible-doc"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [ansible_doc, "-M", str(ROOT / "plugins" / "modules"), "--json", name],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)[name]
+    assert doc["doc"]["module"] == name
+    assert doc["examples"].strip()
+    assert doc["return"]
+    assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
