@@ -49,7 +49,7 @@ def check_os(os_release, supported):
     os_id = os_release.get("ID", "unknown")
     version = os_release.get("VERSION_ID", "")
     pretty = os_release.get("PRETTY_NAME", f"{os_id} {version}".strip())
-    candidates = [os_id] + os_release.get("ID_LIKE", "").split()
+    candidates = [os_id, *os_release.get("ID_LIKE", "").split()]
     for candidate in candidates:
         if candidate in supported:
             minimum = str(supported[candidate])
@@ -165,7 +165,7 @@ def unit_of_cgroup(text):
     """The systemd unit a process belongs to, from /proc/<pid>/cgroup (v1 or v2), or None."""
     for line in text.splitlines():
         parts = line.split(":", 2)
-        if len(parts) != 3 or not (parts[1] in ("", "name=systemd")):
+        if len(parts) != 3 or parts[1] not in ("", "name=systemd"):
             continue
         for piece in reversed(parts[2].split("/")):
             if piece.endswith((".service", ".scope")):
@@ -266,6 +266,7 @@ def check_ports(found, wanted, island_address):
 
 def run_checks(
     params,
+    *,
     now=time.time,
     available_at=free_bytes,
     found_listeners=listeners,

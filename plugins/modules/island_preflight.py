@@ -51,7 +51,11 @@ options:
       port: {description: Port number., type: int, required: true}
       proto: {description: Transport., type: str, choices: [tcp, udp], required: true}
       service: {description: Who needs it, for the message., type: str, required: true}
-      bind: {description: C(island) if the service binds the island address only., type: str, choices: [island, any], default: any}
+      bind:
+        description: C(island) if the service binds the island address only.
+        type: str
+        choices: [island, any]
+        default: any
       units:
         description: Systemd units allowed to hold the port already (the island's own service, on a rerun).
         type: list

@@ -1,0 +1,35 @@
+"""The closing summary of site.yml: what the operator now has, in a few lines."""
+
+from __future__ import annotations
+
+GROUPS = (
+    ("island_dns", "DNS"),
+    ("island_registry", "registry"),
+    ("island_minio", "MinIO"),
+    ("island_gitea", "Gitea"),
+    ("k3s_servers", "k3s servers"),
+    ("k3s_agents", "k3s agents"),
+)
+
+
+def island_summary(groups, hostvars, domain, secrets_dir, services=None):
+    """Lines describing the island: its hosts per role, the services in place, where secrets are.
+
+    `services` lists (name, endpoint) pairs of what the roles set up; an empty list says so.
+    """
+    lines = [f"Island {domain}"]
+    for group, title in GROUPS:
+        members = groups.get(group, [])
+        hosts = ", ".join(f"{host} ({hostvars[host].get('ansible_host', host)})" for host in members)
+        lines.append(f"  {title + ':':<13} {hosts or '(none)'}")
+    lines.append("Services:")
+    lines += [f"  {name + ':':<13} {endpoint}" for name, endpoint in services or []]
+    if not services:
+        lines.append("  none yet: this run checked the hosts (preflight)")
+    lines.append(f"Credentials: kept 0600 on this controller under {secrets_dir}")
+    return lines
+
+
+class FilterModule:
+    def filters(self):
+        return {"island_summary": island_summary}

@@ -1,0 +1,177 @@
+"""The host checks behind the preflight role: each names what it found and what to do."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from ansible.module_utils.island_preflight import (
+    check_clock,
+    check_disk,
+    check_os,
+    check_ports,
+    check_systemd,
+    listeners,
+    run_checks,
+    unit_of_cgroup,
+)
+
+SUPPORTED = {"debian": "12", "ubuntu": "22.04", "rhel": "9"}
+
+
+def test_a_supported_os_passes_and_an_id_like_match_counts():
+    assert check_os({"ID": "debian", "VERSION_ID": "12"}, SUPPORTED) == []
+    assert check_os({"ID": "rocky", "ID_LIKE": "rhel centos fedora", "VERSION_ID": "9.4"}, SUPPORTED) == []
+
+
+def test_an_old_os_release_is_refused_with_the_version_needed():
+    [problem] = check_os(
+        {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11"}, SUPPORTED
+    )
+    assert "Debian GNU/Linux 11" in problem
+    assert "debian 12 or newer" in problem
+
+
+def test_an_unknown_os_is_refused_with_the_supported_list():
+    [problem] = check_os({"ID": "alpine", "VERSION_ID": "3.20"}, SUPPORTED)
+    assert "does not support" in problem
+    assert "debian >= 12" in problem
+
+
+def test_ubuntu_versions_compare_numerically():
+    assert check_os({"ID": "ubuntu", "VERSION_ID": "24.04"}, SUPPORTED) == []
+    assert check_os({"ID": "ubuntu", "VERSION_ID": "20.04"}, SUPPORTED) != []
+
+
+def test_a_host_without_systemd_as_pid1_is_refused():
+    [problem] = check_systemd(False, "offline")
+    assert "systemd is not PID 1" in problem
+
+
+def test_a_degraded_system_passes_but_a_stopping_one_does_not():
+    assert check_systemd(True, "degraded") == []
+    [problem] = check_systemd(True, "stopping")
+    assert "'stopping'" in problem
+    assert "systemctl --failed" in problem
+
+
+def test_clock_skew_beyond_the_bound_is_refused_with_its_size():
+    assert check_clock(1000.0, 1003.0, 5)[0] == []
+    problems, skew = check_clock(1000.0, 1010.5, 5)
+    assert skew == pytest.approx(-10.5)
+    assert "-10.5 s off" in problems[0]
+    assert "bound 5 s" in problems[0]
+
+
+def test_too_little_disk_names_the_path_and_both_sizes():
+    problems, free = check_disk("/var/lib/island", 10 * 2**30, lambda path: ("/var", 3 * 2**30))
+    assert free == 3 * 2**30
+    assert "/var/lib/island" in problems[0]
+    assert "3.0 GiB free" in problems[0]
+    assert "10.0 GiB" in problems[0]
+
+
+def test_the_systemd_unit_is_read_from_cgroup_v1_and_v2():
+    v1 = "12:pids:/system.slice/coredns.service\n1:name=systemd:/system.slice/coredns.service\n"
+    assert unit_of_cgroup(v1) == "coredns.service"
+    assert unit_of_cgroup("0::/system.slice/registry.service\n") == "registry.service"
+    assert unit_of_cgroup("0::/user.slice/user-0.slice/session-3.scope\n") == "session-3.scope"
+    assert unit_of_cgroup("0::/\n") is None
+
+
+@pytest.fixture
+def listening_tcp():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def bound_udp6():
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::1", 0))
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_a_real_listening_socket_is_found_with_its_process(listening_tcp):
+    [found] = [s for s in listeners() if s["port"] == listening_tcp and s["proto"] == "tcp"]
+    assert found["address"] == "127.0.0.1"
+    assert found["pid"] == os.getpid()
+    assert found["comm"]
+
+
+def test_a_real_udp6_socket_is_found(bound_udp6):
+    found = [s for s in listeners() if s["port"] == bound_udp6 and s["proto"] == "udp"]
+    assert [s["address"] for s in found] == ["::1"]
+
+
+def _sock(
+    port,
+    *,
+    address="0.0.0.0",  # noqa: S104 (a wildcard listener is the case under test)
+    unit=None,
+    comm="nginx",
+    pid=42,
+    proto="tcp",
+):
+    return {"proto": proto, "address": address, "port": port, "pid": pid, "comm": comm, "unit": unit}
+
+
+def test_a_port_held_by_another_service_is_refused_with_its_holder():
+    wanted = [{"port": 3000, "proto": "tcp", "service": "Gitea", "units": ["gitea.service"]}]
+    [problem] = check_ports([_sock(3000, unit="grafana.service", comm="grafana")], wanted, "10.0.0.5")
+    assert "port 3000/tcp" in problem
+    assert "Gitea" in problem
+    assert "grafana (pid 42, unit grafana.service)" in problem
+
+
+def test_the_islands_own_service_may_hold_its_port_on_a_rerun():
+    wanted = [{"port": 3000, "proto": "tcp", "service": "Gitea", "units": ["gitea.service"]}]
+    assert check_ports([_sock(3000, unit="gitea.service")], wanted, "10.0.0.5") == []
+
+
+def test_a_loopback_stub_resolver_does_not_block_dns_on_the_island_address():
+    wanted = [{"port": 53, "proto": "udp", "service": "CoreDNS", "bind": "island", "units": []}]
+    stub = _sock(53, address="127.0.0.53", unit="systemd-resolved.service", proto="udp")
+    assert check_ports([stub], wanted, "10.0.0.5") == []
+    other = _sock(53, address="10.0.0.5", unit="dnsmasq.service", comm="dnsmasq", proto="udp")
+    assert "dnsmasq" in check_ports([stub, other], wanted, "10.0.0.5")[0]
+    wildcard = _sock(53, address="::", unit="named.service", comm="named", proto="udp")
+    assert "named" in check_ports([wildcard], wanted, "10.0.0.5")[0]
+
+
+def test_a_port_of_the_other_protocol_does_not_collide():
+    wanted = [{"port": 53, "proto": "tcp", "service": "CoreDNS", "units": []}]
+    assert check_ports([_sock(53, proto="udp")], wanted, "10.0.0.5") == []
+
+
+def test_all_checks_run_and_report_together(tmp_path):
+    release = tmp_path / "os-release"
+    release.write_text('ID=debian\nVERSION_ID="11"\nPRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\n')
+    params = {
+        "os_release_path": str(release),
+        "supported_os": SUPPORTED,
+        "architectures": ["x86_64"],
+        "controller_time": 100.0,
+        "max_clock_skew": 5,
+        "disk_path": "/srv",
+        "disk_required_bytes": 2**31,
+        "island_address": "10.0.0.5",
+        "ports": [{"port": 9000, "proto": "tcp", "service": "MinIO", "bind": "any", "units": []}],
+    }
+    problems, facts = run_checks(
+        params,
+        now=lambda: 200.0,
+        available_at=lambda path: (path, 2**20),
+        found_listeners=lambda: [_sock(9000)],
+        pid1_reader=lambda: "bash",
+        machine="riscv64",
+    )
+    assert len(problems) == 6, problems
+    assert facts["os"]["VERSION_ID"] == "11"
+    assert facts["systemd"] == {"pid1": False, "state": "offline"}
+    assert facts["clock_skew_seconds"] == 100.0
