@@ -305,3 +305,18 @@ def test_the_result_is_the_same_with_one_worker_or_many(tmp_path):
     many = verify_bundle(bundle.root, allowed_signers=bundle.allowed_signers, workers=8)
 
     assert (one.files_verified, one.bytes_verified) == (many.files_verified, many.bytes_verified)
+
+
+def test_a_bundle_with_many_bad_files_lists_all_in_the_result_and_the_first_twenty_in_the_message(tmp_path):
+    bundle = make_signed_bundle(tmp_path)
+    for index in range(25):
+        (bundle.root / f"files/junk-{index:02}").write_bytes(b"junk")
+
+    with pytest.raises(ContentError) as caught:
+        verify_bundle(bundle.root, allowed_signers=bundle.allowed_signers)
+
+    assert len(caught.value.details()["problems"]) == 25
+    assert "(25 problems)" in str(caught.value)
+    assert "files/junk-19" in str(caught.value)
+    assert "files/junk-20" not in str(caught.value)
+    assert "and 5 more (see problems)" in str(caught.value)
