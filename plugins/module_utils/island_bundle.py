@@ -80,7 +80,10 @@ class LockError(BundleError):
         if len(problems) == 1:
             text = f"{source}: {problems[0]}"
         else:
-            text = f"{source} has {len(problems)} problems: " + "; ".join(problems)
+            shown = problems[:MAX_PROBLEMS_IN_MESSAGE]
+            if len(problems) > MAX_PROBLEMS_IN_MESSAGE:
+                shown = [*shown, f"and {len(problems) - MAX_PROBLEMS_IN_MESSAGE} more (see lock_problems)"]
+            text = f"{source} has {len(problems)} problems: " + "; ".join(shown)
         super().__init__(text)
 
     def details(self) -> dict[str, Any]:
