@@ -910,9 +910,16 @@ def ensure_ca(spec, check_mode=False, now=None):
     return result
 
 
-def load_signing_ca(cert_path, key_path, passphrase):
-    """The intermediate (cert, key) ``sign_csr`` signs with, read from the CA directory."""
+def load_signing_ca(cert_path, key_path, passphrase, *, check_mode=False, predicted_pem=None):
+    """The intermediate (cert, key) ``sign_csr`` signs with, read from the CA directory.
+
+    In check mode on a fresh island the CA files do not exist yet (``island_ca`` wrote nothing);
+    then ``predicted_pem``, the intermediate ``island_ca`` would create, stands in. Check mode
+    signs nothing, so no key is needed.
+    """
     pair = _load_pair(cert_path, key_path, passphrase, "signing CA")
+    if pair is None and check_mode and predicted_pem:
+        pair = CaPair(load_certificate(predicted_pem, "predicted intermediate"), None, cert_path, key_path)
     if pair is None:
         raise CaStateError(
             f"signing CA {cert_path} and {key_path} do not exist; run island_ca first and pass its "

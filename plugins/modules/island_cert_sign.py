@@ -41,6 +41,12 @@ options:
     description: Passphrase of the CA keys, as given to M(island_ca). Never logged.
     type: str
     required: true
+  ca_certificate:
+    description:
+      - PEM of the intermediate (RV(island_ca#module:intermediate_certificate)). Used only in check
+        mode when the CA files do not exist yet (a fresh island), so that check mode still predicts
+        every certificate.
+    type: str
   subject_alt_names:
     description:
       - Names to certify, V(DNS:<name>) or V(IP:<address>). When empty, the CSR's own names are
@@ -100,6 +106,7 @@ EXAMPLES = r"""
     current_certificate: "{{ (gitea_cert_current.content | default('')) | b64decode }}"
     ca_cert_path: "{{ island_ca_result.intermediate_cert_path }}"
     ca_key_path: "{{ island_ca_result.intermediate_key_path }}"
+    ca_certificate: "{{ island_ca_result.intermediate_certificate }}"
     ca_passphrase: "{{ island_pki_passphrase }}"
     subject_alt_names: ["DNS:git.{{ island_domain }}"]
     requester: "{{ inventory_hostname }} gitea"
@@ -157,7 +164,13 @@ from ansible.module_utils.island_pki import (
 
 def run(module):
     p = module.params
-    ca = load_signing_ca(p["ca_cert_path"], p["ca_key_path"], p["ca_passphrase"])
+    ca = load_signing_ca(
+        p["ca_cert_path"],
+        p["ca_key_path"],
+        p["ca_passphrase"],
+        check_mode=module.check_mode,
+        predicted_pem=p["ca_certificate"],
+    )
     result = sign_csr(
         p["csr"],
         ca,
@@ -191,6 +204,7 @@ def main():
             "ca_cert_path": {"type": "path", "required": True},
             "ca_key_path": {"type": "path", "required": True},
             "ca_passphrase": {"type": "str", "required": True, "no_log": True},
+            "ca_certificate": {"type": "str"},
             "subject_alt_names": {"type": "list", "elements": "str", "default": []},
             "current_certificate": {"type": "str", "default": ""},
             "usage": {"type": "list", "elements": "str", "choices": list(USAGES), "default": ["server_auth"]},

@@ -40,6 +40,7 @@ def _flow(tmp_path, sans=SANS, check_mode=False):
             "current_certificate": crt.read_text() if crt.exists() else "",
             "ca_cert_path": ca["intermediate_cert_path"],
             "ca_key_path": ca["intermediate_key_path"],
+            "ca_certificate": ca["intermediate_certificate"],
             "ca_passphrase": PASSPHRASE,
             "requester": "host1 gitea",
         },
@@ -111,6 +112,35 @@ def test_check_mode_through_the_modules_writes_nothing_and_diffs_subject_sans_an
     assert installed is not None and not installed["changed"]
 
 
+def test_check_mode_on_a_fresh_island_predicts_every_change_and_writes_nothing(tmp_path):
+    (tmp_path / "host").mkdir()
+    ca, csr, signed, installed = _flow(tmp_path, check_mode=True)
+    assert ca["changed"] and csr["changed"] and signed["changed"]
+    assert signed["reason"] == "no certificate yet"
+    assert signed["certificate"] == ""
+    assert signed["diff"]["after"]["issuer"] == "CN=Island Intermediate CA R1-I1,O=Island"
+    assert installed is None
+    assert os.listdir(tmp_path) == ["host"]
+    assert os.listdir(tmp_path / "host") == []
+
+
+def test_without_ca_files_outside_check_mode_signing_fails_and_says_to_run_island_ca(tmp_path):
+    ca = run_module(island_ca, _ca_args(tmp_path), check_mode=True)
+    csr = run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
+    with pytest.raises(ModuleFail) as err:
+        run_module(
+            island_cert_sign,
+            {
+                "csr": csr["csr"],
+                "ca_cert_path": ca["intermediate_cert_path"],
+                "ca_key_path": ca["intermediate_key_path"],
+                "ca_certificate": ca["intermediate_certificate"],
+                "ca_passphrase": PASSPHRASE,
+            },
+        )
+    assert "run island_ca first" in err.value.args[0]["msg"]
+
+
 def test_a_wrong_passphrase_fails_the_module_naming_the_key_file_and_the_ca_is_untouched(tmp_path):
     _flow(tmp_path)
     before = snapshot(tmp_path / "ca")
@@ -177,6 +207,7 @@ PLAYBOOK = """
         current_certificate: "{{ current.content | default('') | b64decode }}"
         ca_cert_path: "{{ ca.intermediate_cert_path }}"
         ca_key_path: "{{ ca.intermediate_key_path }}"
+        ca_certificate: "{{ ca.intermediate_certificate }}"
         ca_passphrase: "{{ pki_passphrase }}"
         requester: "{{ inventory_hostname }} gitea"
       register: signed
@@ -250,6 +281,14 @@ def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_cha
     if not _python_with_cryptography(python):
         pytest.skip(f"{python} has no cryptography library")
     (tmp_path / "host").mkdir()
+
+    # Day 0 preview: predicts the CA, the key and the certificate, writes nothing.
+    proc, report = _playbook(tmp_path, python, SANS, "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert _stats(report)["changed"] == 3
+    assert _task(report, "Island CA has signed the certificate")["reason"] == "no certificate yet"
+    assert not (tmp_path / "ca").exists()
+    assert os.listdir(tmp_path / "host") == []
 
     proc, report = _playbook(tmp_path, python, SANS)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
