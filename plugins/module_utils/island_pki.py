@@ -855,6 +855,7 @@ def ensure_ca(spec, check_mode=False, now=None):
     now = now or utcnow()
     result = CaResult()
     exists = _check_ca_dir(spec.path)
+    dir_mode = attribute_changes(spec.path, 0o700).get("mode") if exists else None
     existing = _existing_roots(spec.path) if exists else set()
     result.files_before = sorted(
         e for e in (os.listdir(spec.path) if exists else []) if re.search(r"\.(crt|key|pem)$", e)
@@ -875,6 +876,10 @@ def ensure_ca(spec, check_mode=False, now=None):
         result.change(f"created CA directory {spec.path}")
         if not check_mode:
             os.makedirs(spec.path, mode=0o700)
+    elif dir_mode:
+        result.change(f"mode of {spec.path} {dir_mode[0]} -> {dir_mode[1]}")
+        if not check_mode:
+            os.chmod(spec.path, 0o700)
     for gen, pair in sorted(planned.items()):
         if pair.created:
             result.change(f"created root CA R{gen}", pair.cert_path, pair.key_path)
@@ -1046,9 +1051,14 @@ def needs_reissue(current, public_key, request, ca_cert, *, now=None):
     if basic is None or basic.value.ca:
         reasons.append("basic constraints differ (must be CA:FALSE)")
     left = cert_not_after(current) - now
+    # A new certificate cannot outlive the intermediate; when the current one already ends with
+    # it, reissuing gains nothing and would repeat on every run (sign_csr warns instead).
+    longest = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_cert))
     if left.total_seconds() <= 0:
         reasons.append(f"certificate expired {(-left).days} days ago")
-    elif left < datetime.timedelta(days=request.renew_before_days):
+    elif left < datetime.timedelta(days=request.renew_before_days) and longest - cert_not_after(
+        current
+    ) > datetime.timedelta(days=1):
         reasons.append(f"certificate expires in {left.days} days (threshold {request.renew_before_days})")
     return "; ".join(reasons) or None
 
@@ -1081,12 +1091,29 @@ def build_leaf(public_key, request, ca_cert, ca_key, *, now=None):
 
 
 class SignResult:
-    def __init__(self, changed, reason, cert, before, after):
+    def __init__(self, changed, reason, cert, before, after, *, warnings=()):
         self.changed = changed
         self.reason = reason
         self.cert = cert
         self.before = before
         self.after = after
+        self.warnings = list(warnings)
+
+
+def _ca_lifetime_warnings(ca_cert, renew_before_days, now):
+    """Refuse to sign under an expired intermediate; warn when it ends within the renewal window."""
+    left = cert_not_after(ca_cert) - now
+    name = ca_cert.subject.rfc4514_string()
+    if left.total_seconds() <= 0:
+        raise CaStateError(
+            f"intermediate {name} has expired; raise intermediate_generation in island_ca to rotate it"
+        )
+    if left < datetime.timedelta(days=renew_before_days):
+        return [
+            f"intermediate {name} expires in {left.days} days, so the certificates it issues expire "
+            "with it; raise intermediate_generation in island_ca to rotate it (docs/pki.md)"
+        ]
+    return []
 
 
 def _current_leaf(current_pem):
@@ -1129,6 +1156,7 @@ def sign_csr(
         raise CsrError(f"{what} asks for SAN types other than DNS and IP; the island CA signs only those")
     NameConstraints.from_certificate(ca_pair.cert).check(names, what)
     request = IssueRequest(names, usage=usage, days=days, renew_before_days=renew_before_days)
+    warnings = _ca_lifetime_warnings(ca_pair.cert, request.renew_before_days, now)
     current = _current_leaf(current_pem)
     if current == "unreadable":
         reason, current = "current certificate is not readable PEM", None
@@ -1136,7 +1164,7 @@ def sign_csr(
         reason = needs_reissue(current, csr.public_key(), request, ca_pair.cert, now=now)
     before = describe_certificate(current)
     if reason is None:
-        return SignResult(False, None, current, before, before)
+        return SignResult(False, None, current, before, before, warnings=warnings)
     if check_mode:
         not_after = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_pair.cert))
         after = {
@@ -1146,9 +1174,9 @@ def sign_csr(
             "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage": list(request.usage),
         }
-        return SignResult(True, reason, current, before, after)
+        return SignResult(True, reason, current, before, after, warnings=warnings)
     cert = build_leaf(csr.public_key(), request, ca_pair.cert, ca_pair.key, now=now)
-    return SignResult(True, reason, cert, before, describe_certificate(cert))
+    return SignResult(True, reason, cert, before, describe_certificate(cert), warnings=warnings)
 
 
 # --------------------------------------------------------------------------------------------------

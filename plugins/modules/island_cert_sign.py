@@ -182,6 +182,8 @@ def run(module):
         check_mode=module.check_mode,
         what=f"CSR from {p['requester']}" if p["requester"] != "CSR" else "CSR",
     )
+    for warning in result.warnings:
+        module.warn(warning)
     out = {
         "changed": result.changed,
         "reason": result.reason,

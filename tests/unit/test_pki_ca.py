@@ -244,3 +244,20 @@ def test_rolling_the_root_trusts_both_roots_during_the_overlap_until_the_old_one
     ok, out = openssl_verify(bundle, old.cert, untrusted_file=old.cert)
     assert not ok
     assert "unable to get" in out
+
+
+def test_a_loosened_ca_directory_mode_is_fixed_and_reported(tmp_path):
+    make_ca(tmp_path / "ca")
+    os.chmod(tmp_path / "ca", 0o755)  # noqa: S103 - loosening the mode is what this test is about
+    again = make_ca(tmp_path / "ca")
+    assert again.changes == [f"mode of {tmp_path / 'ca'} 0755 -> 0700"]
+    assert stat.S_IMODE(os.stat(tmp_path / "ca").st_mode) == 0o700
+
+
+def test_the_ca_warns_ahead_of_the_intermediate_and_root_expiry(tmp_path):
+    quiet = make_ca(tmp_path / "quiet")
+    assert quiet.warnings == []
+    short = make_ca(tmp_path / "short", root_days=200, intermediate_days=30)
+    assert len(short.warnings) == 2
+    assert short.warnings[0].startswith("root CA R1 expires in 199 days (warning threshold 365)")
+    assert short.warnings[1].startswith("intermediate CA R1-I1 expires in 29 days (warning threshold 90)")

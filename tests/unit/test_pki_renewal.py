@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
 from ansible.module_utils.island_pki import (
+    CaStateError,
     IssueRequest,
     cert_not_after,
     cert_pem,
@@ -161,3 +163,31 @@ def test_needs_reissue_is_none_for_a_matching_fresh_certificate(tmp_path):
     request = IssueRequest(parse_sans(SANS))
     assert needs_reissue(cert, cert.public_key(), request, ca.intermediate.cert) is None
     assert needs_reissue(None, cert.public_key(), request, ca.intermediate.cert) == "no certificate yet"
+
+
+def test_a_certificate_that_already_ends_with_the_intermediate_is_not_reissued_on_every_run(tmp_path):
+    # The intermediate ends in 20 days, so no certificate it signs can last longer than that.
+    ca, svc = _issued(tmp_path, intermediate_days=20)
+    assert cert_not_after(_leaf(svc)) == cert_not_after(ca.intermediate.cert)
+    before = snapshot(tmp_path)
+    result = svc.issue(ca, SANS)
+    assert not result.changed and result.reason is None
+    assert snapshot(tmp_path) == before
+    assert len(result.warnings) == 1
+    assert "expires in 19 days" in result.warnings[0]
+    assert "raise intermediate_generation" in result.warnings[0]
+
+    rotated = make_ca(tmp_path / "ca", intermediate_generation=2)
+    renewed = svc.issue(rotated, SANS)
+    assert renewed.reason.startswith("issuing CA changed")
+    assert renewed.warnings == []
+    assert (cert_not_after(_leaf(svc)) - utcnow()).days >= 364
+
+
+def test_signing_under_an_expired_intermediate_is_refused_with_rotation_advice(tmp_path):
+    ca, svc = _issued(tmp_path)
+    after_expiry = cert_not_after(ca.intermediate.cert) + datetime.timedelta(days=1)
+    with pytest.raises(
+        CaStateError, match=r"Intermediate CA R1-I1,O=Island has expired; raise intermediate_generation"
+    ):
+        _decide(ca, svc, now=after_expiry)
