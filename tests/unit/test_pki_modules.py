@@ -349,3 +349,24 @@ def test_module_documentation_renders_with_ansible_doc(name):
     assert doc["examples"].strip()
     assert doc["return"]
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
+
+
+def test_a_host_without_cryptography_gets_a_clear_missing_library_message(tmp_path, monkeypatch):
+    # The module_utils must still import there, so the module can say what is missing.
+    code = (
+        "import sys; sys.modules['cryptography'] = None; "
+        f"sys.path.insert(0, {str(ROOT / 'plugins' / 'module_utils')!r}); "
+        "import island_pki; print(island_pki.HAS_CRYPTOGRAPHY)"
+    )
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "False"
+
+    monkeypatch.setattr(island_csr, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(
+        island_csr, "CRYPTOGRAPHY_IMPORT_ERROR", ImportError("No module named 'cryptography'")
+    )
+    with pytest.raises(ModuleFail) as err:
+        run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
+    assert "cryptography >= 3.4" in err.value.args[0]["msg"]
+    assert not (tmp_path / "k.key").exists()
