@@ -438,8 +438,8 @@ def resolve_owner(owner=None, group=None):
 def parse_mode(mode, default=0o600):
     if mode in (None, ""):
         return default
-    if isinstance(mode, int):
-        return mode
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 0o7777:
+        return mode  # an unquoted YAML 0600 arrives as the number 384
     text = str(mode).strip()
     if not re.match(r"^0?[0-7]{3,4}$", text):
         raise ParameterError(f"mode {mode!r} must be octal, such as '0600'")
@@ -450,23 +450,24 @@ def parse_mode(mode, default=0o600):
 # PEM
 
 
-def load_certificate(data, what):
+def load_certificate(data, what, *, error=CaStateError, hint="restore it from a backup"):
+    """One PEM certificate; a bad one raises ``error`` naming ``what`` and what to do (``hint``)."""
     if isinstance(data, str):
         data = data.encode()
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError as exc:
-        raise CaStateError(
-            f"{what} is not a valid PEM certificate ({exc}); restore it from a backup"
-        ) from None
+        raise error(f"{what} is not a valid PEM certificate ({exc}); {hint}") from None
 
 
-def load_certificates(data, what):
-    """All certificates of a PEM bundle, in order."""
+def load_certificates(data, what, **kwargs):
+    """All certificates of a PEM bundle, in order (``kwargs`` as for ``load_certificate``)."""
     if isinstance(data, bytes):
         data = data.decode("ascii", "replace")
     blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", data or "", re.S)
-    return [load_certificate(b.encode(), f"{what} (certificate {i + 1})") for i, b in enumerate(blocks)]
+    return [
+        load_certificate(b.encode(), f"{what} (certificate {i + 1})", **kwargs) for i, b in enumerate(blocks)
+    ]
 
 
 def cert_pem(cert):
@@ -1067,9 +1068,10 @@ def build_leaf(public_key, request, ca_cert, ca_key, *, now=None):
     """Sign a leaf certificate. Callers check names first (``sign_csr`` does)."""
     now = now or utcnow()
     not_after = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_cert))
+    subject = leaf_subject(request.sans)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(leaf_subject(request.sans))
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
@@ -1078,7 +1080,8 @@ def build_leaf(public_key, request, ca_cert, ca_key, *, now=None):
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(public_key), critical=True)
         .add_extension(x509.ExtendedKeyUsage(_eku_oids(request.usage)), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_san_general_names(request.sans)), critical=False)
+        # RFC 5280 4.2.1.6: with an empty subject (IP-only certificates) the SAN must be critical.
+        .add_extension(x509.SubjectAlternativeName(_san_general_names(request.sans)), critical=not subject)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier(
@@ -1265,12 +1268,13 @@ class InstallResult:
 
 def _checked_chain(certificate, chain, key_path):
     """[leaf, intermediates...] after checking that each is issued by the next and fits the key."""
-    certs = load_certificates(certificate, "certificate to install")
+    bad_input = {"error": CertificateFileError, "hint": "pass the PEM that island_cert_sign returned"}
+    certs = load_certificates(certificate, "certificate to install", **bad_input)
     if len(certs) != 1:
         raise CertificateFileError(f"certificate must hold exactly one PEM certificate, found {len(certs)}")
     sequence = list(certs)
     for i, item in enumerate(chain or []):
-        sequence += load_certificates(item, f"chain entry {i + 1}")
+        sequence += load_certificates(item, f"chain entry {i + 1}", **bad_input)
     for i in range(len(sequence) - 1):
         child, parent = sequence[i], sequence[i + 1]
         if not verify_issued_by(child, parent):

@@ -43,8 +43,8 @@ options:
     description: Group of the file, name or gid.
     type: str
   mode:
-    description: Octal mode of the file.
-    type: str
+    description: Octal mode (a quoted string such as V("0600"), or an octal YAML number) of the file.
+    type: raw
     default: "0644"
 attributes:
   check_mode:
@@ -137,7 +137,7 @@ def main():
             "key_path": {"type": "path"},
             "owner": {"type": "str"},
             "group": {"type": "str"},
-            "mode": {"type": "str", "default": "0644"},
+            "mode": {"type": "raw", "default": "0644"},
         },
         supports_check_mode=True,
     )

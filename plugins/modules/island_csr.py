@@ -45,8 +45,8 @@ options:
     description: Group of the key file, name or gid.
     type: str
   mode:
-    description: Octal mode of the key file.
-    type: str
+    description: Octal mode (a quoted string such as V("0600"), or an octal YAML number) of the key file.
+    type: raw
     default: "0600"
 attributes:
   check_mode:
@@ -168,7 +168,7 @@ def main():
             "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
             "owner": {"type": "str"},
             "group": {"type": "str"},
-            "mode": {"type": "str", "default": "0600"},
+            "mode": {"type": "raw", "default": "0600"},
         },
         supports_check_mode=True,
     )

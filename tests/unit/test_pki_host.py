@@ -25,6 +25,7 @@ from ansible.module_utils.island_pki import (
     key_type_of,
     load_csr,
     load_host_key,
+    parse_mode,
     public_key_der,
     resolve_owner,
     sans_of,
@@ -209,3 +210,21 @@ def test_compat_helpers_give_aware_utc_datetimes(tmp_path):
     assert not_before.tzinfo is not None and not_after.tzinfo is not None
     assert not_before.utcoffset() == datetime.timedelta(0)
     assert 364 <= (not_after - not_before).days <= 366
+
+
+def test_a_certificate_that_is_not_pem_is_refused_with_what_to_pass_instead(tmp_path):
+    with pytest.raises(CertificateFileError, match="pass the PEM that island_cert_sign returned"):
+        ensure_certificate_file(
+            str(tmp_path / "svc.crt"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        )
+    with pytest.raises(CertificateFileError, match="exactly one PEM certificate, found 0"):
+        ensure_certificate_file(str(tmp_path / "svc.crt"), "")
+    assert not (tmp_path / "svc.crt").exists()
+
+
+def test_modes_are_accepted_as_octal_strings_or_as_the_number_yaml_makes_of_0600():
+    assert parse_mode("0600") == parse_mode("600") == parse_mode(384) == 0o600
+    assert parse_mode(None, 0o644) == 0o644
+    for bad in ("u=rw", "0800", 70000, True):
+        with pytest.raises(ParameterError, match="must be octal"):
+            parse_mode(bad)

@@ -179,3 +179,14 @@ def test_a_forced_certificate_that_mixes_island_and_foreign_names_is_rejected_by
         pytest.raises(ssl.SSLCertVerificationError, match="permitted subtree violation"),
     ):
         tls_fetch(port, trust, "git.island.internal")
+
+
+def test_an_ip_only_certificate_has_no_cn_a_critical_san_and_validates_for_its_address(tmp_path, ca, trust):
+    svc = Service(tmp_path / "host")
+    signed = svc.issue(ca, ["IP:127.0.0.1"])
+    assert signed.cert.subject == x509.Name([])
+    assert signed.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    ok, out = openssl_verify(trust, svc.cert, untrusted_file=svc.cert)
+    assert ok, out
+    with tls_server(svc.cert, svc.key) as port:
+        assert tls_fetch(port, trust, "127.0.0.1") == b"island\n"
