@@ -124,6 +124,30 @@ def test_check_mode_on_a_fresh_island_predicts_every_change_and_writes_nothing(t
     assert os.listdir(tmp_path / "host") == []
 
 
+def test_check_mode_previews_an_intermediate_rotation_as_reissues_and_writes_nothing(tmp_path):
+    _flow(tmp_path)
+    before = snapshot(tmp_path)
+    ca = run_module(island_ca, _ca_args(tmp_path, intermediate_generation=2), check_mode=True)
+    assert ca["changes"] == ["created intermediate CA R1-I2"]
+    csr = run_module(island_csr, {"path": str(tmp_path / "host" / "git.key"), "subject_alt_names": SANS})
+    signed = run_module(
+        island_cert_sign,
+        {
+            "csr": csr["csr"],
+            "current_certificate": (tmp_path / "host" / "git.crt").read_text(),
+            "ca_cert_path": ca["intermediate_cert_path"],
+            "ca_key_path": ca["intermediate_key_path"],
+            "ca_certificate": ca["intermediate_certificate"],
+            "ca_passphrase": PASSPHRASE,
+        },
+        check_mode=True,
+    )
+    assert signed["changed"]
+    assert signed["reason"].startswith("issuing CA changed")
+    assert signed["diff"]["after"]["issuer"] == "CN=Island Intermediate CA R1-I2,O=Island"
+    assert snapshot(tmp_path) == before
+
+
 def test_without_ca_files_outside_check_mode_signing_fails_and_says_to_run_island_ca(tmp_path):
     ca = run_module(island_ca, _ca_args(tmp_path), check_mode=True)
     csr = run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
