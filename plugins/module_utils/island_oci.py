@@ -38,6 +38,7 @@ from ansible.module_utils.island_oci_common import (
     target_repository,
 )
 from ansible.module_utils.island_oci_layout import (
+    ContentSource,
     DockerArchive,
     HashingReader,
     OCILayout,
@@ -255,7 +256,7 @@ def seed(client, sources, *, images=None, rule="strip_host", prefix="", check_mo
     upload the rest, then PUT child manifests by digest and the top manifest by tag, as the exact
     bytes from the source. Check mode stops after the HEAD requests. Returns a SeedResult.
     """
-    if isinstance(sources, (OCILayout, DockerArchive)):
+    if isinstance(sources, ContentSource):
         sources = [sources]
     result = SeedResult(client.registry, check_mode)
     for source in sources:
@@ -511,6 +512,8 @@ def pull(client, reference, layout, *, platforms=None, repository=None, workers=
         for child in children:
             cdata, ctype, cdigest = client.get_manifest(repo, child["digest"], image=image)
             cdoc = parse_manifest(cdata, cdigest, image=image)
+            if manifest_media_type(cdoc, child.get("mediaType")) in INDEX_TYPES:
+                raise OCIError(f"nested image index {cdigest} is not supported", image=image)
             manifests.append(
                 (cdigest, cdata, cdoc, manifest_media_type(cdoc, child.get("mediaType") or ctype))
             )

@@ -352,9 +352,7 @@ class DockerArchive(ContentSource):
         except (OSError, tarfile.TarError) as exc:
             raise LayoutError(f"cannot read {self.name}: {exc}") from None
         with tar:
-            members = {
-                m.name.lstrip("./") if m.name.startswith("./") else m.name: m for m in tar.getmembers()
-            }
+            members = {(m.name[2:] if m.name.startswith("./") else m.name): m for m in tar.getmembers()}
             if "manifest.json" not in members:
                 raise LayoutError(f"{self.name} has no manifest.json (not a docker-archive)")
             entries = json.loads(tar.extractfile(members["manifest.json"]).read().decode("utf-8"))

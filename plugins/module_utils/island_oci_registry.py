@@ -134,7 +134,6 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._challenge = None  # (scheme, params) from the registry's last 401
         self._tokens = {}  # scope string -> bearer token
-        self.requests = 0
 
     # -- connections ------------------------------------------------------------------------------
     def _conn(self, host, port):
@@ -241,7 +240,6 @@ class RegistryClient:
         host, port = where
         conn = self._conn(host, port)
         where = f"{host}:{port}"
-        self.requests += 1
         try:
             conn.request(method, target, body=body, headers=headers)
             raw = conn.getresponse()
