@@ -41,6 +41,7 @@ from ansible.module_utils.island_oci_common import (
 
 CHUNK = 1024 * 1024
 _CONTAINERD_NAME = "io.containerd.image.name"
+_DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 
 
 def canonical_json(obj):
@@ -325,16 +326,24 @@ class OCILayout(ContentSource):
 
 
 class DockerArchive(ContentSource):
-    """A `docker save` (docker-archive) tar file, read in place without unpacking.
+    """A `docker save` archive (tar file), read in place without unpacking.
 
-    The archive holds configs and uncompressed layer tars but no registry manifest, so this class
-    synthesises an OCI image manifest per image: config as `application/vnd.oci.image.config.v1+json`
-    (Docker's image config is a superset of the OCI config), layers as
-    `application/vnd.oci.image.layer.v1.tar` (or `+gzip` if a layer is gzip-compressed). Layer
-    digests are the sha256 of the tar members, so they are reproducible from the archive, but they
-    are NOT the digests the upstream registry served (compressed layers): such images cannot keep
-    their upstream digests, and :meth:`warnings` says so. Docker >= 25 archives whose manifest.json
-    points at `blobs/sha256/<hex>` members are read the same way.
+    Docker >= 25 writes an OCI image layout inside the archive (`oci-layout`, `index.json`,
+    `blobs/sha256/..`) beside the legacy `manifest.json`. Its manifests and indexes are read as
+    they are, so their digests are kept: with docker's containerd image store they are the
+    upstream digests (compressed original layers, full multi-arch index, moby
+    `daemon/containerd/image_exporter.go`). Platforms whose blobs docker did not have are named in
+    the index but absent; seeding such an image fails, naming the missing blob. With the older
+    graphdriver store the layers are uncompressed re-exports and :meth:`warnings` says that the
+    digests cannot be the upstream ones.
+
+    A legacy archive (docker <= 24, `podman save`) holds configs and uncompressed layer tars but no
+    registry manifest, so one OCI image manifest per image is synthesised: config as
+    `application/vnd.oci.image.config.v1+json` (Docker's image config is a superset of the OCI
+    config), layers as `application/vnd.oci.image.layer.v1.tar` (or `+gzip` if a layer is gzip
+    already). Layer digests are the sha256 of the tar members, reproducible from the archive but
+    NOT the digests the upstream registry served: such images cannot keep their upstream digests,
+    and :meth:`warnings` says so for each.
     """
 
     def __init__(self, path):
@@ -353,6 +362,9 @@ class DockerArchive(ContentSource):
             raise LayoutError(f"cannot read {self.name}: {exc}") from None
         with tar:
             members = {(m.name[2:] if m.name.startswith("./") else m.name): m for m in tar.getmembers()}
+            if "index.json" in members and "oci-layout" in members:
+                self._load_oci(tar, members)
+                return
             if "manifest.json" not in members:
                 raise LayoutError(f"{self.name} has no manifest.json (not a docker-archive)")
             entries = json.loads(tar.extractfile(members["manifest.json"]).read().decode("utf-8"))
@@ -360,6 +372,44 @@ class DockerArchive(ContentSource):
                 raise LayoutError(f"{self.name}: manifest.json is not a list")
             for entry in entries:
                 self._load_entry(tar, members, entry)
+
+    def _load_oci(self, tar, members):
+        """Docker >= 25: the OCI layout inside the archive is the source of truth."""
+        for name, member in members.items():
+            if name.startswith("blobs/sha256/") and member.isfile():
+                self._blobs["sha256:" + name.rsplit("/", 1)[1]] = (member.offset_data, member.size)
+        try:
+            index = json.loads(tar.extractfile(members["index.json"]).read().decode("utf-8"))
+        except ValueError as exc:
+            raise LayoutError(f"{self.name}: index.json is not JSON: {exc}") from None
+        for entry in index.get("manifests") or []:
+            annotations = entry.get("annotations") or {}
+            ref = _full_reference(annotations.get(_CONTAINERD_NAME, "")) or _full_reference(
+                annotations.get(REF_NAME_ANNOTATION, "")
+            )
+            if ref is None:
+                self._warnings.append(
+                    f"{self.name}: index.json entry {entry.get('digest')} has no image name; skipped"
+                )
+                continue
+            self._images.append((ref, entry))
+            if self._uncompressed(entry, str(ref)):
+                self._warnings.append(
+                    f"{ref} comes from a docker-archive ({self.path}) exported with uncompressed layers "
+                    f"(docker's graphdriver store): it cannot keep the upstream digest (seeded as "
+                    f"{entry.get('digest')})"
+                )
+
+    def _uncompressed(self, descriptor, image):
+        """True if the image (or any platform present) has plain-tar layers: a re-export."""
+        digest = descriptor.get("digest")
+        if not self.has_blob(digest):
+            return False
+        doc = parse_manifest(self.read_blob(digest, image=image), digest, image=image)
+        children, blobs = image_children(doc, manifest_media_type(doc, descriptor.get("mediaType")))
+        if any(self._uncompressed(child, image) for child in children):
+            return True
+        return any(b.get("mediaType") in (OCI_LAYER_TAR, _DOCKER_LAYER_TAR) for b in blobs[1:])
 
     def _member_blob(self, tar, members, name):
         member = members.get(name)

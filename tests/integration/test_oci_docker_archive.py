@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import DockerArchive, seed
+from ansible.module_utils.island_oci import BlobMissingError, DockerArchive, seed
 from oci_fixtures import make_docker_archive, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
@@ -48,3 +51,50 @@ def test_a_docker_archive_is_seeded_with_a_warning_that_upstream_digests_are_los
     mark = registry.log_mark()
     again = seed(registry.client(), DockerArchive(str(archive)))
     assert not again.changed and registry.writes(mark) == []
+
+
+def _docker25_archive(layout, path, drop=()):
+    """A docker >= 25 `docker save` tar: the OCI layout with containerd-style names, plus the
+    legacy manifest.json. ``drop``: blob digests to leave out (platforms docker did not pull)."""
+    index = json.loads(Path(layout.path, "index.json").read_text())
+    for entry in index["manifests"]:
+        full = entry["annotations"]["org.opencontainers.image.ref.name"]
+        entry["annotations"] = {
+            "io.containerd.image.name": full,
+            "org.opencontainers.image.ref.name": full.rsplit(":", 1)[1],
+        }
+    with tarfile.open(path, "w") as tar:
+        for name, data in {
+            "oci-layout": Path(layout.path, "oci-layout").read_bytes(),
+            "index.json": json.dumps(index).encode(),
+            "manifest.json": b"[]",
+        }.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for blob in sorted(Path(layout.path, "blobs", "sha256").iterdir()):
+            if "sha256:" + blob.name not in drop:
+                tar.add(str(blob), arcname=f"blobs/sha256/{blob.name}")
+
+
+def test_a_docker_25_archive_keeps_the_digests_of_its_oci_index(registry, layout, tmp_path):
+    archive = tmp_path / "docker25.tar"
+    _docker25_archive(layout, archive)
+    source = DockerArchive(str(archive))
+    assert source.warnings() == []  # compressed originals: upstream digests survive
+    result = seed(registry.client(), source)
+    expected = {str(r): d["digest"] for r, d in layout.images()}
+    assert {r["image"]: r["digest"] for r in result.images} == expected
+    assert sha256(registry.skopeo_raw("library/multi:1")) == expected["docker.io/library/multi:1"]
+
+
+def test_a_docker_25_archive_missing_a_platform_fails_naming_the_image(registry, layout, tmp_path):
+    index_digest = dict((str(r), d["digest"]) for r, d in layout.images())["docker.io/library/multi:1"]
+    index = json.loads(Path(layout.blob_path(index_digest)).read_bytes())
+    arm = next(m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "arm64")
+    archive = tmp_path / "partial.tar"
+    _docker25_archive(layout, archive, drop={arm})
+    with pytest.raises(BlobMissingError) as caught:
+        seed(registry.client(), DockerArchive(str(archive)), images=["docker.io/library/multi:1"])
+    assert "docker.io/library/multi:1" in str(caught.value) and arm in str(caught.value)
+    assert registry.writes() == []

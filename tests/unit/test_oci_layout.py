@@ -167,3 +167,41 @@ def test_a_tar_without_manifest_json_is_not_a_docker_archive(tmp_path):
     path.write_bytes(_tar({"other": b"1"}))
     with pytest.raises(LayoutError, match=r"no manifest\.json"):
         DockerArchive(str(path))
+
+
+def test_a_docker_25_archive_with_uncompressed_layers_warns_that_digests_are_not_upstream(tmp_path):
+    layout = OCILayout(str(tmp_path / "l")).init()
+    layer = _tar({"bin/x": b"x"})
+    config = b'{"os":"linux"}'
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": layout.write_blob(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layout.write_blob(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    digest = layout.write_blob(manifest)
+    layout.set_image(
+        ImageReference.parse("tool:1"), {"mediaType": MANIFEST, "digest": digest, "size": len(manifest)}
+    )
+    members = {name: (tmp_path / "l" / name).read_bytes() for name in ("oci-layout", "index.json")}
+    for blob in (tmp_path / "l" / "blobs" / "sha256").iterdir():
+        members[f"blobs/sha256/{blob.name}"] = blob.read_bytes()
+    members["manifest.json"] = b"[]"
+    (tmp_path / "save.tar").write_bytes(_tar(members))
+    archive = DockerArchive(str(tmp_path / "save.tar"))
+    ((ref, desc),) = archive.images()
+    assert (str(ref), desc["digest"]) == ("docker.io/library/tool:1", digest)
+    (warning,) = archive.warnings()
+    assert "uncompressed layers" in warning and "cannot keep the upstream digest" in warning
