@@ -196,6 +196,14 @@ def test_a_csr_outside_the_island_fails_the_sign_module_naming_the_requester_and
     assert "CSR from host7 registry asks for dns:login.example.com" in failure["msg"]
 
 
+def _ansible_cli(name):
+    """The ansible CLI installed beside this Python (the venv's), else on PATH; skip without one."""
+    found = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed for {sys.executable}")
+    return found
+
+
 def _python_with_cryptography(python):
     if python is None or not os.path.exists(python):
         return False
@@ -269,9 +277,7 @@ def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE):
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
     )
-    ansible_playbook = (
-        shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)) or "ansible-playbook"
-    )
+    ansible_playbook = _ansible_cli("ansible-playbook")
     cmd = [ansible_playbook, "-i", "localhost,", "-c", "local", "-e", f"@{varfile}", str(play), *extra]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=300
@@ -358,7 +364,7 @@ def test_ansible_playbook_with_a_wrong_passphrase_fails_clearly_and_never_shows_
 
 @pytest.mark.parametrize("name", ["island_ca", "island_csr", "island_cert_sign", "island_cert"])
 def test_module_documentation_renders_with_ansible_doc(name):
-    ansible_doc = shutil.which("ansible-doc", path=os.path.dirname(sys.executable)) or "ansible-doc"
+    ansible_doc = _ansible_cli("ansible-doc")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [ansible_doc, "-M", str(ROOT / "plugins" / "modules"), "--json", name],
