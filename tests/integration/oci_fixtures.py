@@ -43,6 +43,18 @@ USER = "seeder"
 PASSWORD = "correct horse battery staple"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_TYPES = {
+    "manifest": OCI_MANIFEST,
+    "index": OCI_INDEX,
+    "config": "application/vnd.oci.image.config.v1+json",
+    "layer": "application/vnd.oci.image.layer.v1.tar+gzip",
+}
+DOCKER_TYPES = {
+    "manifest": "application/vnd.docker.distribution.manifest.v2+json",
+    "index": "application/vnd.docker.distribution.manifest.list.v2+json",
+    "config": "application/vnd.docker.container.image.v1+json",
+    "layer": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+}
 
 # distribution 2.8.2 writes a gorilla/handlers combined access log line per request to stdout, e.g.
 # 127.0.0.1 - - [21/Nov/2026:13:00:00 +0000] "PUT /v2/library/a/manifests/1 HTTP/1.1" 201 0 "" "ua"
@@ -296,13 +308,17 @@ class ImageFactory:
     def blob(self, data):
         return self.layout.write_blob(data)
 
-    def image_manifest(self, layers, arch="amd64", label="x"):
-        """Store config + manifest for ``layers`` [(blob, diff_id)]; return the manifest descriptor."""
+    def image_manifest(self, layers, arch="amd64", label="x", docker=False):
+        """Store config + manifest for ``layers`` [(blob, diff_id)]; return the manifest descriptor.
+
+        ``docker``: Docker image manifest v2 schema 2 media types instead of OCI ones.
+        """
+        types = DOCKER_TYPES if docker else OCI_TYPES
         layer_descs = []
         for blob, _diff in layers:
             layer_descs.append(
                 {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "mediaType": types["layer"],
                     "digest": self.blob(blob),
                     "size": len(blob),
                 }
@@ -319,9 +335,9 @@ class ImageFactory:
         manifest = json.dumps(
             {
                 "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
+                "mediaType": types["manifest"],
                 "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "mediaType": types["config"],
                     "digest": self.blob(config),
                     "size": len(config),
                 },
@@ -329,22 +345,23 @@ class ImageFactory:
             },
             indent=3,  # unusual formatting on purpose: re-serialising would change the digest
         ).encode()
-        return {"mediaType": OCI_MANIFEST, "digest": self.blob(manifest), "size": len(manifest)}
+        return {"mediaType": types["manifest"], "digest": self.blob(manifest), "size": len(manifest)}
 
     def image(self, ref, layers, **kwargs):
         desc = self.image_manifest(layers, **kwargs)
         self.layout.set_image(_parse(ref), desc)
         return desc
 
-    def index(self, ref, platforms, layers_by_platform, label="multi"):
+    def index(self, ref, platforms, layers_by_platform, label="multi", docker=False):
+        types = DOCKER_TYPES if docker else OCI_TYPES
         children = []
         for platform in platforms:
             os_name, arch = platform.split("/")
-            desc = self.image_manifest(layers_by_platform[platform], arch=arch, label=label)
+            desc = self.image_manifest(layers_by_platform[platform], arch=arch, label=label, docker=docker)
             desc["platform"] = {"os": os_name, "architecture": arch}
             children.append(desc)
-        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
-        desc = {"mediaType": OCI_INDEX, "digest": self.blob(index), "size": len(index)}
+        index = json.dumps({"schemaVersion": 2, "mediaType": types["index"], "manifests": children}).encode()
+        desc = {"mediaType": types["index"], "digest": self.blob(index), "size": len(index)}
         self.layout.set_image(_parse(ref), desc)
         return desc
 

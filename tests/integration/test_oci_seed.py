@@ -222,3 +222,52 @@ def test_an_interrupted_seed_completes_on_rerun_with_valid_content(registry, tmp
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "index.json").read_text())["manifests"][0]["digest"] == desc["digest"]
+
+
+def test_docker_schema2_manifests_and_lists_keep_their_media_types_and_digests(registry, tmp_path):
+    layout = OCILayout(str(tmp_path / "docker-types"))
+    factory = ImageFactory(layout)
+    single = factory.image("docker.io/library/d2:1", [make_layer({"a": b"d2"})], docker=True)
+    listed = factory.index(
+        "docker.io/library/d2list:1",
+        ["linux/amd64", "linux/arm64"],
+        {"linux/amd64": [make_layer({"a": b"x"})], "linux/arm64": [make_layer({"a": b"y"})]},
+        docker=True,
+    )
+    client = registry.client()
+    result = seed(client, layout)
+    assert {r["media_type"] for r in result.images} == {single["mediaType"], listed["mediaType"]}
+    for repo, desc in (("library/d2", single), ("library/d2list", listed)):
+        digest, media_type, _size = client.head_manifest(repo, "1")
+        assert (digest, media_type) == (desc["digest"], desc["mediaType"])
+        assert sha256(registry.skopeo_raw(f"{repo}:1")) == desc["digest"]
+    mark = registry.log_mark()
+    assert not seed(client, layout).changed and registry.writes(mark) == []
+
+
+def test_a_registry_restarted_during_the_seed_is_retried_and_the_run_completes(registry, tmp_path):
+    layout = OCILayout(str(tmp_path / "restart"))
+    layers = [make_layer({f"data/{i}": os.urandom(16 * 1024 * 1024)}) for i in range(5)]
+    desc = ImageFactory(layout).image("docker.io/library/restart:1", layers, label="restart")
+
+    def bounce():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(m == "PUT" and "/blobs/uploads/" in p and s == 201 for m, p, s in registry.requests()):
+                break
+            time.sleep(0.01)
+        registry.kill()
+        time.sleep(0.3)
+        registry.start()
+
+    restarter = threading.Thread(target=bounce)
+    restarter.start()
+    result = seed(registry.client(retries=6, backoff=0.2), layout, workers=2)
+    restarter.join(60)
+    assert result.images[0]["digest"] == desc["digest"]
+    assert sha256(registry.skopeo_raw("library/restart:1")) == desc["digest"]
+    # the log spans both registry processes: the run went on against the restarted one
+    log = registry.log_path.read_text()
+    assert log.count("listening on") == 2
+    after_restart = log[log.rindex("listening on") :]
+    assert '"PUT /v2/library/restart/manifests/1 HTTP/1.1" 201' in after_restart

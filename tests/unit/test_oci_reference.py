@@ -99,3 +99,30 @@ def test_an_image_not_in_the_layout_is_named(tmp_path):
     layout = _layout_with(tmp_path, ["docker.io/library/alpine:3.20"])
     with pytest.raises(LayoutError, match=r"docker.io/library/alpine:3.19 is not in OCI layout"):
         seed(_NoNetwork(), layout, images=["alpine:3.19"])
+
+
+def test_parallel_work_is_bounded_by_workers_and_waits_for_all_before_raising():
+    import threading
+    import time
+
+    from ansible.module_utils.island_oci import _parallel
+
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0, "done": 0}
+
+    def work(i):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+            state["done"] += 1
+        if i == 0:
+            raise ValueError("first item fails")
+        return i
+
+    with pytest.raises(ValueError, match="first item fails"):
+        _parallel(3, work, range(12))
+    assert state["max"] == 3 and state["done"] == 12
+    assert _parallel(3, lambda i: i * 2, range(5)) == [0, 2, 4, 6, 8]
