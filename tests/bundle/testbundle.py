@@ -1,0 +1,292 @@
+"""The test bundle: built from what this machine has, through the real builder.
+
+Upstream sources are stood in for on loopback only:
+  - an HTTP server (127.0.0.1) serves release archives with their checksum files, plain files,
+    and git repositories over git's "dumb" HTTP protocol;
+  - Debian's CNCF distribution registry (TLS from a throwaway CA, htpasswd auth) serves small real
+    OCI images: several sharing a base layer, and one multi-arch index.
+The builder downloads, checks, pulls and signs exactly as it would in the transfer zone; the spec
+maps the upstream registries (docker.io, ghcr.io) to the loopback registry with `registry_mirrors`.
+
+Components carried:
+  - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
+  - the test doubles of tests/doubles/<name>/ as they are written (none yet).
+
+Command line (used by tools/demo.sh):
+    python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import hashlib
+import http.server
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if __name__ == "__main__":
+    import ansible.module_utils
+
+    ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from oci_fixtures import ImageFactory, Registry, make_layer, make_pki  # noqa: E402
+
+REGISTRY_BIN = Path("/usr/bin/docker-registry")
+REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
+GIT_DATE = "2026-01-01T00:00:00+00:00"
+
+# Images the test bundle carries: (reference, layers). Several share the base layer.
+BASE = {"etc/island-release": b"island test base 1\n"}
+IMAGES = {
+    "docker.io/islandtest/base:1.0": [BASE],
+    "docker.io/islandtest/app:1.0": [BASE, {"srv/app.txt": b"app 1.0\n"}],
+    "docker.io/islandtest/tool:2.0": [BASE, {"usr/bin/tool": b"#!/bin/sh\necho tool 2.0\n"}],
+}
+MULTI_ARCH = "ghcr.io/islandtest/multi:1.0"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        self.server.requests.append(self.path)
+
+
+class SourceServer:
+    """A plain HTTP server on 127.0.0.1 serving one directory; records every path requested."""
+
+    def __init__(self, directory: Path):
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.requests = []
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _git(*args, cwd):
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="Island Test",
+        GIT_AUTHOR_EMAIL="test@island.internal",
+        GIT_COMMITTER_NAME="Island Test",
+        GIT_COMMITTER_EMAIL="test@island.internal",
+        GIT_AUTHOR_DATE=GIT_DATE,
+        GIT_COMMITTER_DATE=GIT_DATE,
+    )
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def make_git_repository(work: Path, served: Path, name: str = "island-config") -> Path:
+    """A small repository (main with two commits, tag v1.0), published for dumb-HTTP clones."""
+    repo = work / name
+    repo.mkdir(parents=True)
+    _git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    (repo / "README.md").write_text("# island configuration\n")
+    _git("add", "README.md", cwd=repo)
+    _git("commit", "--quiet", "-m", "Start the island configuration", cwd=repo)
+    _git("tag", "-a", "v1.0", "-m", "first release", cwd=repo)
+    (repo / "apps.yaml").write_text("apps: []\n")
+    _git("add", "apps.yaml", cwd=repo)
+    _git("commit", "--quiet", "-m", "List no apps yet", cwd=repo)
+    publish_git_repository(repo, served / "git" / f"{name}.git")
+    return repo
+
+
+def publish_git_repository(repo: Path, bare: Path) -> None:
+    """(Re)publish `repo` as a bare repository that a dumb-HTTP server can serve."""
+    if bare.exists():
+        _git("push", "--quiet", "--force", "--mirror", str(bare), cwd=repo)
+    else:
+        bare.parent.mkdir(parents=True, exist_ok=True)
+        _git("clone", "--quiet", "--bare", str(repo), str(bare), cwd=repo)
+    _git("update-server-info", cwd=bare)
+
+
+def make_release_archive(served: Path, name: str, member: str, content: bytes) -> tuple[str, str]:
+    """A .tar.gz release with one executable member, and its `<archive>.sha256` checksum file."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size, info.mode, info.mtime = len(content), 0o755, 0
+        tar.addfile(info, io.BytesIO(content))
+    data = raw.getvalue()
+    (served / "releases").mkdir(parents=True, exist_ok=True)
+    (served / "releases" / name).write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    (served / "releases" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    return f"releases/{name}", f"releases/{name}.sha256"
+
+
+def stage_images(work: Path, registry: Registry) -> None:
+    """Write the test images into a layout, then push them to the loopback registry."""
+    from ansible.module_utils.island_oci import seed
+    from ansible.module_utils.island_oci_layout import OCILayout
+
+    layout = OCILayout(str(work / "staging-oci"))
+    factory = ImageFactory(layout)
+    layers = {}
+    for ref, files_list in IMAGES.items():
+        built = []
+        for files in files_list:
+            key = tuple(sorted(files.items()))
+            layers.setdefault(key, make_layer(files))
+            built.append(layers[key])
+        factory.image(ref, built)
+    factory.index(
+        MULTI_ARCH,
+        ["linux/amd64", "linux/arm64"],
+        {
+            "linux/amd64": [layers[tuple(sorted(BASE.items()))], make_layer({"arch": b"amd64\n"})],
+            "linux/arm64": [layers[tuple(sorted(BASE.items()))], make_layer({"arch": b"arm64\n"})],
+        },
+    )
+    client = registry.client()
+    try:
+        seed(client, [layout])
+    finally:
+        client.close()
+
+
+class Sources:
+    """Every upstream source of the test bundle, up while the context is open."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.served = work / "served"
+        self.served.mkdir(parents=True, exist_ok=True)
+        self.pki = make_pki(work / "pki")
+        self.registry = Registry(work / "registry", self.pki)
+        self.server = SourceServer(self.served)
+        self.git_repo: Path | None = None
+
+    def __enter__(self):
+        self.registry_archive = make_release_archive(
+            self.served,
+            f"registry_{REGISTRY_VERSION}_linux_amd64.tar.gz",
+            "registry",
+            REGISTRY_BIN.read_bytes(),
+        )
+        seed_file = self.served / "files" / "minio-seed" / "welcome.txt"
+        seed_file.parent.mkdir(parents=True, exist_ok=True)
+        seed_file.write_text("Welcome to the island.\n")
+        self.git_repo = make_git_repository(self.work / "git-work", self.served)
+        self.registry.start()
+        stage_images(self.work, self.registry)
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.__exit__(*exc)
+        self.registry.stop()
+
+    def spec(self, name: str = "island-test", version: str = "1.0.0") -> dict:
+        base = self.server.base
+        archive, checksum = self.registry_archive
+        mirror = {
+            "host": self.registry.address,
+            "ca_file": str(self.pki["ca"]),
+            "username": self.registry.user,
+            "password": self.registry.password,
+        }
+        seed = self.served / "files" / "minio-seed" / "welcome.txt"
+        return {
+            "name": name,
+            "version": version,
+            "registry_mirrors": {"docker.io": mirror, "ghcr.io": mirror},
+            "components": {
+                "registry": {
+                    "version": REGISTRY_VERSION,
+                    "files": [
+                        {
+                            "dest": "bin/registry",
+                            "url": f"{base}/{archive}",
+                            "checksum_url": f"{base}/{checksum}",
+                            "extract": "registry",
+                        }
+                    ],
+                }
+            },
+            "images": [*IMAGES, {"reference": MULTI_ARCH}],
+            "git": [
+                {"name": "island-config", "url": f"{base}/git/island-config.git", "refs": ["main", "v1.0"]}
+            ],
+            "files": [
+                {
+                    "dest": "files/minio-seed/welcome.txt",
+                    "url": f"{base}/files/minio-seed/welcome.txt",
+                    "sha256": hashlib.sha256(seed.read_bytes()).hexdigest(),
+                }
+            ],
+        }
+
+    def write_spec(self, path: Path, **kwargs) -> Path:
+        path.write_text(yaml.safe_dump(self.spec(**kwargs), sort_keys=False))
+        return path
+
+
+def ensure_signing_key(key: Path, allowed_signers: Path, identity: str = "island-test") -> None:
+    """An Ed25519 signing key (made once) and the island-side allowed_signers file naming it."""
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", identity, "-f", str(key)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    public = Path(f"{key}.pub").read_text().split()
+    allowed_signers.parent.mkdir(parents=True, exist_ok=True)
+    allowed_signers.write_text(f'{identity} namespaces="island-bundle" {public[0]} {public[1]}\n')
+
+
+def build_test_bundle(out: Path, signing_key: Path, work: Path | None = None) -> dict:
+    from ansible.module_utils.island_bundle_build import build
+
+    with contextlib.ExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="island-test-bundle-")))
+        sources = stack.enter_context(Sources(work))
+        spec = sources.write_spec(work / "bundle-spec.yml")
+        return build(spec, out, signing_key=signing_key, cache_dir=work / "cache")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="bundle directory to build or update")
+    parser.add_argument("--signing-key", type=Path, required=True, help="Ed25519 key (made if missing)")
+    parser.add_argument("--allowed-signers", type=Path, required=True, help="allowed_signers file to write")
+    args = parser.parse_args()
+    ensure_signing_key(args.signing_key, args.allowed_signers)
+    result = build_test_bundle(args.out, args.signing_key)
+    lock = result["lock"]
+    state = "updated and signed" if result["changed"] else "unchanged"
+    print(
+        f"test bundle {lock['bundle']['name']} {lock['bundle']['version']} in {args.out}: {state}; "
+        f"{len(lock['files'])} files, {len(lock['images'])} images, {len(lock['git'])} git repositories"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
