@@ -1094,10 +1094,11 @@ def build_leaf(public_key, request, ca_cert, ca_key, *, now=None):
 
 
 class SignResult:
-    def __init__(self, changed, reason, cert, before, after, *, warnings=()):
+    def __init__(self, changed, reason, cert, before, after, *, chain=(), warnings=()):
         self.changed = changed
         self.reason = reason
         self.cert = cert
+        self.chain = list(chain)
         self.before = before
         self.after = after
         self.warnings = list(warnings)
@@ -1119,15 +1120,16 @@ def _ca_lifetime_warnings(ca_cert, renew_before_days, now):
     return []
 
 
-def _current_leaf(current_pem):
+def _current_chain(current_pem):
+    """The host's file as [leaf, intermediates...]; [] if there is none; None if it is unreadable."""
     if not current_pem or not current_pem.strip():
-        return None
+        return []
     try:
-        chain = load_certificates(current_pem, "current certificate")
+        certs = load_certificates(current_pem, "current certificate")
     except CaStateError:
         # A damaged certificate on the host is a reason to issue a new one, not a failure.
-        return "unreadable"
-    return chain[0] if chain else "unreadable"
+        return None
+    return certs or None
 
 
 def sign_csr(
@@ -1160,14 +1162,15 @@ def sign_csr(
     NameConstraints.from_certificate(ca_pair.cert).check(names, what)
     request = IssueRequest(names, usage=usage, days=days, renew_before_days=renew_before_days)
     warnings = _ca_lifetime_warnings(ca_pair.cert, request.renew_before_days, now)
-    current = _current_leaf(current_pem)
-    if current == "unreadable":
-        reason, current = "current certificate is not readable PEM", None
+    current_chain = _current_chain(current_pem)
+    current = current_chain[0] if current_chain else None
+    if current_chain is None:
+        reason = "current certificate is not readable PEM"
     else:
         reason = needs_reissue(current, csr.public_key(), request, ca_pair.cert, now=now)
     before = describe_certificate(current)
     if reason is None:
-        return SignResult(False, None, current, before, before, warnings=warnings)
+        return SignResult(False, None, current, before, before, chain=[ca_pair.cert], warnings=warnings)
     if check_mode:
         not_after = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_pair.cert))
         after = {
@@ -1177,9 +1180,13 @@ def sign_csr(
             "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage": list(request.usage),
         }
-        return SignResult(True, reason, current, before, after, warnings=warnings)
+        # Nothing is signed: hand back the host's certificate with the chain it already has, so
+        # installing the result predicts no second change.
+        chain = current_chain[1:] if current_chain else []
+        return SignResult(True, reason, current, before, after, chain=chain, warnings=warnings)
     cert = build_leaf(csr.public_key(), request, ca_pair.cert, ca_pair.key, now=now)
-    return SignResult(True, reason, cert, before, describe_certificate(cert), warnings=warnings)
+    after = describe_certificate(cert)
+    return SignResult(True, reason, cert, before, after, chain=[ca_pair.cert], warnings=warnings)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -127,7 +127,9 @@ certificate:
   returned: always
   type: str
 chain:
-  description: PEM certificates to send after it (the intermediate). The root is not included.
+  description:
+    - PEM certificates to send after it (the intermediate that issued it). The root is not included.
+    - In check mode, when a certificate would be issued, the chain the host's file already has.
   returned: always
   type: list
   elements: str
@@ -188,7 +190,7 @@ def run(module):
         "changed": result.changed,
         "reason": result.reason,
         "certificate": cert_pem(result.cert) if result.cert is not None else "",
-        "chain": [cert_pem(ca.cert)],
+        "chain": [cert_pem(c) for c in result.chain],
         "subject_alt_names": result.after.get("subject_alt_names", []),
         "diff": {"before": result.before, "after": result.after},
     }

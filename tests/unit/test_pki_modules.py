@@ -145,6 +145,18 @@ def test_check_mode_previews_an_intermediate_rotation_as_reissues_and_writes_not
     assert signed["changed"]
     assert signed["reason"].startswith("issuing CA changed")
     assert signed["diff"]["after"]["issuer"] == "CN=Island Intermediate CA R1-I2,O=Island"
+    # The certificate and chain handed back fit together, so installing them predicts no change.
+    installed = run_module(
+        island_cert,
+        {
+            "path": str(tmp_path / "host" / "git.crt"),
+            "certificate": signed["certificate"],
+            "chain": signed["chain"],
+            "key_path": str(tmp_path / "host" / "git.key"),
+        },
+        check_mode=True,
+    )
+    assert not installed["changed"]
     assert snapshot(tmp_path) == before
 
 
