@@ -173,8 +173,16 @@ lock_problems:
   sample: ["files[3] (bin/k3s).sha256: must be 64 lowercase hex characters, got 'abc'"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_bundle import BundleError, verify_bundle
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible.module_utils.island_bundle import BundleError, verify_bundle
+except ImportError:  # PyYAML or cryptography missing in the Python that runs the module
+    IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    IMPORT_ERROR = None
 
 
 def main() -> None:
@@ -188,6 +196,13 @@ def main() -> None:
         required_if=[("skip_signature", False, ("allowed_signers",))],
         supports_check_mode=True,
     )
+    if IMPORT_ERROR:
+        module.fail_json(
+            msg=missing_required_lib("PyYAML and cryptography", reason="to verify island bundles")
+            + "; run this module on the controller with"
+            " ansible_python_interpreter: '{{ ansible_playbook_python }}'",
+            exception=IMPORT_ERROR,
+        )
     params = module.params
     skipped = params["skip_signature"]
     if params["workers"] is not None and params["workers"] < 1:

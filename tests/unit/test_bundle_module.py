@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_BIN = Path(sys.executable).parent
 
 
-def run_playbook(tmp_path: Path, tasks: str, *extra: str) -> subprocess.CompletedProcess:
+def run_playbook(
+    tmp_path: Path, tasks: str, *extra: str, interpreter: str = sys.executable
+) -> subprocess.CompletedProcess:
     playbook = tmp_path / "playbook.yml"
     playbook.write_text(
         "- name: Verify island bundles\n"
@@ -38,7 +40,7 @@ def run_playbook(tmp_path: Path, tasks: str, *extra: str) -> subprocess.Complete
             "-c",
             "local",
             "-e",
-            f"ansible_python_interpreter={sys.executable}",
+            f"ansible_python_interpreter={interpreter}",
             *extra,
             str(playbook),
         ],
@@ -161,6 +163,27 @@ def test_allowed_signers_is_required_unless_the_signature_is_skipped(tmp_path):
 
     assert run.returncode == 2
     assert "allowed_signers" in run.stdout
+
+
+def test_a_python_without_pyyaml_and_cryptography_gets_a_message_saying_which_interpreter_to_use(tmp_path):
+    bundle = make_signed_bundle(tmp_path)
+    bare = tmp_path / "bare-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    probe = subprocess.run([str(bare / "bin/python"), "-c", "import yaml"], capture_output=True, check=False)
+    assert probe.returncode != 0, "the bare interpreter unexpectedly has PyYAML"
+    tasks = f"""
+    - name: The module runs under a Python without its libraries
+      island_bundle_verify:
+        bundle_dir: {bundle.root}
+        allowed_signers: {bundle.allowed_signers}
+    """
+
+    run = run_playbook(tmp_path, tasks, interpreter=str(bare / "bin/python"))
+
+    assert run.returncode == 2
+    output = " ".join(run.stdout.split())
+    assert "PyYAML and cryptography" in output
+    assert "ansible_playbook_python" in output
 
 
 def test_ansible_doc_renders_the_module_documentation():
