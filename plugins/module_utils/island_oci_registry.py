@@ -64,10 +64,15 @@ class Response:
 
 
 class _Retry(Exception):
-    """A transient failure (connection error or 5xx) worth another attempt."""
+    """A transient failure (connection error or 5xx) worth another attempt.
 
-    def __init__(self, cause):
+    ``stale``: a kept-alive connection the server had closed failed before any answer; resending
+    at once on a new connection is safe and does not count as a retry (as urllib3 does).
+    """
+
+    def __init__(self, cause, stale=False):
         self.cause = cause
+        self.stale = stale
         super().__init__(str(cause))
 
 
@@ -240,6 +245,7 @@ class RegistryClient:
         host, port = where
         conn = self._conn(host, port)
         where = f"{host}:{port}"
+        reused = conn.sock is not None
         try:
             conn.request(method, target, body=body, headers=headers)
             raw = conn.getresponse()
@@ -263,13 +269,22 @@ class RegistryClient:
             raise TLSError(f"TLS verification of {where} failed: {hint}") from None
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
             self._drop(host, port)
-            raise _Retry(f"{where}: connection closed during TLS ({exc})") from None
+            raise _Retry(f"{where}: connection closed during TLS ({exc})", stale=reused) from None
         except ssl.SSLError as exc:
             self._drop(host, port)
             raise TLSError(f"TLS with {where} failed: {exc}") from None
         except (OSError, http.client.HTTPException) as exc:
             self._drop(host, port)
-            raise _Retry(f"{where}: {exc or type(exc).__name__}") from None
+            stale = reused and isinstance(
+                exc,
+                (
+                    http.client.RemoteDisconnected,
+                    BrokenPipeError,
+                    ConnectionResetError,
+                    ConnectionAbortedError,
+                ),
+            )
+            raise _Retry(f"{where}: {exc or type(exc).__name__}", stale=stale) from None
         if raw.will_close:
             self._drop(host, port)
         return Response(raw.status, headers_out, data)
@@ -320,8 +335,8 @@ class RegistryClient:
 
     def _request_once(self, method, path, *, headers, body, scope, stream, image):
         host, port, target = self._split(path)
-        reauthenticated = False
-        for _ in range(4):  # first try, authentication, redirects
+        reauthenticated = fresh_tried = False
+        for _ in range(5):  # first try, stale connection, authentication, redirects
             hdrs = {"User-Agent": USER_AGENT}
             hdrs.update(headers or {})
             auth = self._auth_header(scope) if (host, port) == (self.host, self.port) else None
@@ -330,6 +345,11 @@ class RegistryClient:
             payload = body() if callable(body) else body
             try:
                 response = self._send((host, port), method, target, headers=hdrs, body=payload, stream=stream)
+            except _Retry as exc:
+                if not exc.stale or fresh_tried:
+                    raise
+                fresh_tried = True
+                continue
             finally:
                 if payload is not None and hasattr(payload, "close"):
                     payload.close()

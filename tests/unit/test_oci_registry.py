@@ -31,8 +31,9 @@ from oci_fixtures import free_port, make_pki
 class Scripted:
     """An HTTPS server answering from a script: {(method, path-prefix): [answers...]}."""
 
-    def __init__(self, pki, script):
+    def __init__(self, pki, script, silently_close=False):
         self.script = {k: list(v) for k, v in script.items()}
+        self.silently_close = silently_close
         self.seen = []
         self.port = free_port()
         owner = self
@@ -64,6 +65,8 @@ class Scripted:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(payload)
+                if owner.silently_close:  # an idle timeout without `Connection: close`
+                    self.close_connection = True
 
             do_GET = do_HEAD = do_PUT = do_POST = _answer
 
@@ -92,8 +95,8 @@ def pki(tmp_path_factory):
 def scripted(pki):
     servers = []
 
-    def make(script):
-        server = Scripted(pki, script)
+    def make(script, **kwargs):
+        server = Scripted(pki, script, **kwargs)
         servers.append(server)
         return server
 
@@ -192,3 +195,20 @@ def test_a_redirected_blob_download_does_not_carry_credentials_to_the_other_host
     assert chunks == b"content"
     assert "Authorization" in registry.seen[-1][2]
     assert "Authorization" not in storage.seen[0][2]
+
+
+def test_a_kept_alive_connection_closed_by_the_server_is_replaced_without_spending_a_retry(scripted, pki):
+    data = b"streamed body"
+    server = scripted(
+        {
+            ("GET", "/v2/"): [(200, {}, b"{}")],
+            ("POST", "/v2/a/blobs/uploads/"): [(202, {"Location": "/v2/a/blobs/uploads/u1"}, b"")],
+            ("PUT", "/v2/a/blobs/uploads/u1"): [(201, {"Docker-Content-Digest": sha256_digest(data)}, b"")],
+        },
+        silently_close=True,
+    )
+    client = server.client(pki, retries=0)
+    client.ping()
+    client.upload_blob("a", sha256_digest(data), len(data), lambda: io.BytesIO(data))
+    put = next(s for s in server.seen if s[0] == "PUT")
+    assert put[3] == data
