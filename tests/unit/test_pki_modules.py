@@ -234,6 +234,7 @@ PLAYBOOK = """
         passphrase: "{{ pki_passphrase }}"
         domains: [island.internal]
         ip_ranges: [127.0.0.0/8]
+        intermediate_generation: "{{ intermediate_generation }}"
       register: ca
     - name: Gitea has a key and a CSR
       island_csr:
@@ -265,7 +266,7 @@ PLAYBOOK = """
 """
 
 
-def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE):
+def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE, intermediate_generation=1):
     play = tmp_path / "play.yml"
     play.write_text(PLAYBOOK)
     # Variables (the passphrase among them) go in a file, never on the command line.
@@ -277,6 +278,7 @@ def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE):
                 "host_dir": str(tmp_path / "host"),
                 "pki_passphrase": passphrase,
                 "sans": sans,
+                "intermediate_generation": intermediate_generation,
                 "ansible_python_interpreter": python,
             }
         )
@@ -356,6 +358,24 @@ def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_cha
     assert _stats(report)["changed"] == 1
     after = snapshot(tmp_path / "ca") | {"host/" + k: v for k, v in snapshot(tmp_path / "host").items()}
     assert after == before
+
+    # Intermediate rotation: previewed without writing, then applied, then converged.
+    proc, report = _playbook(tmp_path, python, SANS, "--check", "--diff", intermediate_generation=2)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert _stats(report)["changed"] == 2
+    assert _task(report, "Island CA has signed the certificate")["reason"].startswith("issuing CA changed")
+    after = snapshot(tmp_path / "ca") | {"host/" + k: v for k, v in snapshot(tmp_path / "host").items()}
+    assert after == before
+    proc, report = _playbook(tmp_path, python, SANS, intermediate_generation=2)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert _stats(report)["changed"] == 3
+    assert _task(report, "Island CA exists")["changes"] == ["created intermediate CA R1-I2"]
+    assert crt.read_text().endswith((tmp_path / "ca" / "intermediate-r1-i2.crt").read_text())
+    ok, out = openssl_verify(trust, crt, untrusted_file=crt)
+    assert ok, out
+    proc, report = _playbook(tmp_path, python, SANS, intermediate_generation=2)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert _stats(report)["changed"] == 0
 
 
 @pytest.mark.slow
