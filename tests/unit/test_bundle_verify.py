@@ -320,3 +320,23 @@ def test_a_bundle_with_many_bad_files_lists_all_in_the_result_and_the_first_twen
     assert "files/junk-19" in str(caught.value)
     assert "files/junk-20" not in str(caught.value)
     assert "and 5 more (see problems)" in str(caught.value)
+
+
+def test_hashing_refuses_a_fifo_instead_of_blocking_on_it(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    with pytest.raises(OSError, match="not a regular file"):
+        hash_file(fifo)
+
+
+def test_a_fifo_in_the_bundle_is_refused_as_a_special_file(tmp_path):
+    bundle = make_signed_bundle(tmp_path)
+    os.mkfifo(bundle.root / "files/pipe")
+
+    with pytest.raises(ContentError) as caught:
+        verify_bundle(bundle.root, allowed_signers=bundle.allowed_signers)
+
+    problem = _problem(caught.value, "files/pipe")
+    assert problem["problem"] == "extra"
+    assert "special file" in problem["message"]
