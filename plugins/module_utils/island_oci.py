@@ -87,7 +87,7 @@ class _Manifest:
 
 
 class _Image:
-    __slots__ = ("manifest", "old_digest", "ref", "repository", "result", "source", "tag")
+    __slots__ = ("manifest", "old_digest", "ref", "repository", "source", "tag")
 
     def __init__(self, ref, source, manifest, repository):
         self.ref = ref
@@ -96,7 +96,6 @@ class _Image:
         self.repository = repository
         self.tag = ref.tag
         self.old_digest = None
-        self.result = None
 
     @property
     def target(self):
@@ -183,9 +182,8 @@ def _select_images(sources, wanted, rule, prefix):
         if other is not None:
             if other.manifest.digest != manifest.digest:
                 raise LayoutError(
-                    f"{other.ref} and {ref} both map to {repo}:{image.target} in the island registry with "
-                    f"different digests "
-                    f"(repository rule {rule!r})"
+                    f"{other.ref} and {ref} both map to {repo}:{image.target} in the island registry "
+                    f"with different digests (repository rule {rule!r})"
                 )
             continue
         targets[key] = image
@@ -209,7 +207,8 @@ class SeedResult:
     def diff(self):
         before, after = {}, {}
         for r in self.images:
-            key = "{}/{}:{}".format(self.registry, r["repository"], r["tag"] or r["digest"])
+            where = ":" + r["tag"] if r["tag"] else "@" + r["digest"]
+            key = "{}/{}{}".format(self.registry, r["repository"], where)
             before[key] = r["old_digest"]
             after[key] = r["digest"]
         return {"before": before, "after": after}

@@ -113,3 +113,16 @@ def test_pulling_by_digest_verifies_the_manifest(island, layout, tmp_path):
     result = pull(island.client(), f"quay.io/org/tool@{digest}", fresh, repository="quay.io/org/tool")
     assert result["digest"] == digest
     assert [str(r) for r, _d in fresh.images()] == [f"quay.io/org/tool@{digest}"]
+
+
+def test_an_image_referenced_by_digest_only_is_seeded_by_digest(island, layout, tmp_path):
+    fresh = OCILayout(str(tmp_path / "fresh"))
+    digest = dict((str(r), d["digest"]) for r, d in layout.images())["quay.io/org/tool:1"]
+    pull(island.client(), f"quay.io/org/tool@{digest}", fresh, repository="quay.io/org/tool")
+    mark = island.log_mark()
+    result = seed(island.client(), fresh)
+    (row,) = result.images
+    assert (row["tag"], row["action"], row["digest"]) == (None, "create", digest)
+    assert result.diff()["after"] == {f"{island.address}/org/tool@{digest}": digest}
+    assert ("PUT", f"/v2/org/tool/manifests/{digest}", 201) in island.writes(mark)
+    assert not seed(island.client(), fresh).changed
