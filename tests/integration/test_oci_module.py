@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,7 +16,16 @@ pytestmark = [needs_registry, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _play(tmp_path, registry, layout, *flags, **overrides):
+def _oldest_python():
+    """The oldest Python the module must run on (3.9): $ISLAND_OLDEST_PYTHON, else python3.9."""
+    candidate = os.environ.get("ISLAND_OLDEST_PYTHON") or shutil.which("python3.9")
+    if not candidate:
+        return None
+    probe = run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"])
+    return candidate if probe.returncode == 0 and probe.stdout.strip() == "True" else None
+
+
+def _play(tmp_path, registry, layout, *flags, interpreter=sys.executable, **overrides):
     args = {
         "registry": registry.address,
         "ca_file": str(registry.pki["ca"]),
@@ -37,7 +47,7 @@ def _play(tmp_path, registry, layout, *flags, **overrides):
         {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_STDOUT_CALLBACK": "json",
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_PYTHON_INTERPRETER": interpreter,
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         }
     )
@@ -102,3 +112,13 @@ def test_module_failure_names_the_cause(tmp_path, registry, layout):
     assert proc.returncode != 0
     assert res["failed"] and res["error"] == "AuthenticationError"
     assert "authentication refused" in res["msg"] and registry.address in res["msg"]
+
+
+def test_module_runs_on_python_3_9_with_the_standard_library_only(tmp_path, registry, layout):
+    python = _oldest_python()
+    if python is None:
+        pytest.skip("no Python 3.9 (set ISLAND_OLDEST_PYTHON to one)")
+    proc, res = _play(tmp_path, registry, layout, interpreter=python)
+    assert proc.returncode == 0 and res["changed"], res
+    proc, res = _play(tmp_path, registry, layout, interpreter=python)
+    assert proc.returncode == 0 and not res["changed"], res
