@@ -2,8 +2,11 @@
 # The demo island: containers for the hosts of inventory/demo/hosts.yml, converged with
 # playbooks/site.yml, left running for the operator to explore.
 #
-#   tools/demo.sh [up]                          set up this machine, start the hosts, converge
-#   tools/demo.sh converge [--expect-no-change] converge again (fail if anything changed)
+#   tools/demo.sh [up]                          set up this machine, start the hosts, build the
+#                                               demo bundle, converge
+#   tools/demo.sh converge [--expect-no-change] [ansible-playbook options]
+#                                               converge again (optionally failing if anything
+#                                               changed); e.g. --check --diff
 #   tools/demo.sh down                          remove the demo hosts and their network
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +53,16 @@ demo_up() {
     fi
   done < <(demo_inventory)
   demo_known_hosts
+  demo_bundle
   demo_converge
+}
+
+# The demo bundle: built by the test tooling through the real builder, signed with a demo key that
+# the demo island's allowed_signers names.
+demo_bundle() {
+  island_log "Building the demo bundle (.cache/demo/bundle)"
+  python3 tests/bundle/testbundle.py "$DEMO_DIR/bundle" \
+    --signing-key "$DEMO_DIR/signing/id_ed25519" --allowed-signers "$DEMO_DIR/allowed_signers"
 }
 
 # Records each host's real SSH host key (read through docker, not over the network), so the
@@ -75,12 +87,14 @@ demo_converge() {
   export ANSIBLE_CONFIG=$ISLAND_ROOT/ansible.cfg
   local log=$DEMO_DIR/last-converge.log
   island_log "ansible-playbook -i $INVENTORY playbooks/site.yml"
-  ansible-playbook -i "$INVENTORY" playbooks/site.yml | tee "$log"
-  if [ "${1:-}" = --expect-no-change ]; then
+  local expect_no_change=false
+  if [ "${1:-}" = --expect-no-change ]; then expect_no_change=true; shift; fi
+  ansible-playbook -i "$INVENTORY" playbooks/site.yml "$@" | tee "$log"
+  if $expect_no_change; then
     if grep -E '^[^ ].*: ok=[0-9]+ +changed=[1-9]' "$log" >/dev/null; then
       island_die "the second converge changed something (see the PLAY RECAP above); it must change nothing"
     fi
-    island_log "Second converge: zero changes"
+    island_log "Converge $*: zero changes"
   fi
 }
 

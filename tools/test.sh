@@ -6,7 +6,8 @@
 #   tools/test.sh lint       only the linters
 #   tools/test.sh pytest     only pytest (extra arguments go to pytest)
 #   tools/test.sh molecule   every molecule scenario (or: tools/test.sh molecule SCENARIO...)
-#   tools/test.sh demo       the demo island: up, converge twice (the second with zero changes), down
+#   tools/test.sh demo       the demo island: up, converge again and in check mode (both with zero
+#                            changes), down
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/lib/setup.sh
@@ -43,6 +44,7 @@ run_demo() {
   trap 'tools/demo.sh down' RETURN
   tools/demo.sh up
   tools/demo.sh converge --expect-no-change
+  tools/demo.sh converge --expect-no-change --check --diff
 }
 
 case "${1:-all}" in
