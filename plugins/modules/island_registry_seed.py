@@ -146,7 +146,7 @@ images:
       type: str
       sample: "3.20"
     digest:
-      description: Digest of the layout's manifest or index, now (in check mode: to be) under the tag.
+      description: Digest of the layout's manifest or index, now (in check mode, soon) under the tag.
       type: str
       sample: sha256:1e42bbe2508154c9126d48c2b8a75420c3544343bf86fd041fb7527e017a4b4a
     old_digest:
@@ -164,11 +164,12 @@ images:
       type: list
       elements: str
     blobs_uploaded:
-      description: Blob digests uploaded for this image.
+      description: Blob digests uploaded for this image (in check mode, to be uploaded).
       type: list
       elements: str
     blobs_mounted:
-      description: Blob digests mounted from another repository of the registry.
+      description:
+        - Blob digests mounted from another repository of the registry (in check mode, to be mounted).
       type: list
       elements: str
     blobs_present:

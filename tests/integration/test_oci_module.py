@@ -122,3 +122,28 @@ def test_module_runs_on_python_3_9_with_the_standard_library_only(tmp_path, regi
     assert proc.returncode == 0 and res["changed"], res
     proc, res = _play(tmp_path, registry, layout, interpreter=python)
     assert proc.returncode == 0 and not res["changed"], res
+
+
+def test_module_documentation_renders_with_ansible_doc():
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    proc = run(
+        ["ansible-doc", "-M", str(ROOT / "plugins" / "modules"), "--json", "island_registry_seed"], env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["island_registry_seed"]
+    assert set(doc["doc"]["options"]) == {
+        "registry",
+        "ca_file",
+        "username",
+        "password",
+        "layout",
+        "docker_archives",
+        "images",
+        "repository_rule",
+        "repository_prefix",
+        "workers",
+        "retries",
+    }
+    assert doc["doc"]["options"]["repository_rule"]["default"] == "strip_host"
+    assert "images" in doc["return"] and "island_registry_seed:" in doc["examples"]
