@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from ansible.module_utils.island_oci import (
@@ -271,3 +272,24 @@ def test_a_registry_restarted_during_the_seed_is_retried_and_the_run_completes(r
     assert log.count("listening on") == 2
     after_restart = log[log.rindex("listening on") :]
     assert '"PUT /v2/library/restart/manifests/1 HTTP/1.1" 201' in after_restart
+
+
+def test_a_mount_the_registry_declines_falls_back_to_uploading_the_blob(registry, layout):
+    client = registry.client()
+    seed(client, layout, images=["docker.io/library/alpine:3.20"])
+    rows = {str(r): d for r, d in layout.images()}
+    alpine = json.loads(Path(layout.blob_path(rows["docker.io/library/alpine:3.20"]["digest"])).read_bytes())
+    base = alpine["layers"][0]["digest"]
+    # Unlink the shared base layer from library/alpine (distribution keeps the manifest): the
+    # engine still believes the repository holds it, so it will try to mount it from there.
+    deleted = client.request(
+        "DELETE", f"/v2/library/alpine/blobs/{base}", scope=client.scope("library/alpine", True)
+    )
+    assert deleted.status == 202
+    mark = registry.log_mark()
+    result = seed(client, layout, images=["docker.io/library/alpine:3.20", "quay.io/org/tool:1"])
+    tool = _by_image(result)["quay.io/org/tool:1"]
+    assert base in tool["blobs_uploaded"] and base not in tool["blobs_mounted"]
+    mounts = [s for m, p, s in registry.writes(mark) if m == "POST" and f"mount={base}" in p]
+    assert mounts == [202]
+    assert sha256(registry.skopeo_raw("org/tool:1")) == rows["quay.io/org/tool:1"]["digest"]
