@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-import ansible.module_utils  # noqa: E402
+import ansible.module_utils  # noqa: E402 - after the sys.path set-up, as tests/conftest.py does
 
 ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
 
-from ansible.module_utils.island_oci import ImageReference, OCILayout, seed  # noqa: E402
-from oci_fixtures import Registry, make_pki  # noqa: E402
+from ansible.module_utils.island_oci import ImageReference, OCILayout, seed  # noqa: E402 - needs the module_utils path above
+from oci_fixtures import Registry, make_pki  # noqa: E402 - needs the sys.path entry above
 
 MB = 1024 * 1024
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

@@ -303,7 +303,7 @@ class RegistryClient:
         last = None
         for attempt in range(attempts):
             if attempt:
-                time.sleep(self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4))  # noqa: S311
+                time.sleep(self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4))  # noqa: S311 - jitter, not crypto
             try:
                 response = self._request_once(
                     method, path, headers=headers, body=body, scope=scope, stream=stream, image=image

@@ -14,7 +14,7 @@ pytestmark = [needs_registry, pytest.mark.slow]
 
 
 def _upload(client, repo, path, digest, size):
-    client.upload_blob(repo, digest, size, lambda: HashingReader(open(path, "rb"), digest, size=size))  # noqa: SIM115
+    client.upload_blob(repo, digest, size, lambda: HashingReader(open(path, "rb"), digest, size=size))  # noqa: SIM115 - client closes
 
 
 def test_a_mount_from_a_repository_without_the_blob_falls_back_to_an_upload(registry, tmp_path):
@@ -36,7 +36,7 @@ def test_a_mount_from_a_repository_without_the_blob_falls_back_to_an_upload(regi
         "dst/three",
         digest,
         len(data),
-        lambda: HashingReader(open(path, "rb"), digest, size=len(data)),  # noqa: SIM115
+        lambda: HashingReader(open(path, "rb"), digest, size=len(data)),  # noqa: SIM115 - client closes
         location=location,
     )
     assert client.head_blob("dst/three", digest)
