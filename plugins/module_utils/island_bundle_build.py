@@ -49,8 +49,9 @@ from ansible.module_utils.island_oci_common import DOCKER_HUB, ImageReference, O
 from ansible.module_utils.island_oci_layout import OCILayout
 from ansible.module_utils.island_oci_registry import RegistryClient
 
-SPEC_KEYS = {"name", "version", "components", "images", "git", "files", "registry_mirrors"}
+SPEC_KEYS = {"name", "version", "components", "images", "image_lists", "git", "files", "registry_mirrors"}
 FILE_KEYS = {"dest", "url", "sha256", "checksum_url", "checksum_name", "extract"}
+IMAGE_LIST_KEYS = {"url", "sha256", "checksum_url", "checksum_name", "platforms"}
 CHUNK = 1 << 20
 # Docker Hub's API lives at registry-1.docker.io, not at the name images use.
 REGISTRY_ENDPOINTS = {DOCKER_HUB: "registry-1.docker.io"}
@@ -71,17 +72,18 @@ class DownloadError(BundleError):
 # -- the spec ----------------------------------------------------------------------------------------
 
 
-def _check_file_entry(entry: Any, where: str, problems: list[str]) -> None:
+def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str] = FILE_KEYS) -> None:
     if not isinstance(entry, dict):
-        problems.append(f"{where}: must be a mapping with dest, url and sha256 or checksum_url")
+        problems.append(f"{where}: must be a mapping with url and sha256 or checksum_url")
         return
-    for key in sorted(set(entry) - FILE_KEYS):
-        problems.append(f"{where}: unknown key '{key}' (known: {', '.join(sorted(FILE_KEYS))})")
-    dest = entry.get("dest")
-    if not isinstance(dest, str) or path_problem(dest):
-        problems.append(f"{where}.dest: {path_problem(dest) if isinstance(dest, str) else 'is required'}")
-    elif dest.split("/", 1)[0] in ("oci", "git") or dest in (LOCK_NAME, SIGNATURE_NAME):
-        problems.append(f"{where}.dest: {dest} is reserved for the builder's own output")
+    for key in sorted(set(entry) - keys):
+        problems.append(f"{where}: unknown key '{key}' (known: {', '.join(sorted(keys))})")
+    if "dest" in keys:
+        dest = entry.get("dest")
+        if not isinstance(dest, str) or path_problem(dest):
+            problems.append(f"{where}.dest: {path_problem(dest) if isinstance(dest, str) else 'is required'}")
+        elif dest.split("/", 1)[0] in ("oci", "git") or dest in (LOCK_NAME, SIGNATURE_NAME):
+            problems.append(f"{where}.dest: {dest} is reserved for the builder's own output")
     url = entry.get("url")
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http", "file"):
         problems.append(f"{where}.url: must be an https, http or file URL")
@@ -173,6 +175,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         ("components", {}),
         ("files", []),
         ("images", []),
+        ("image_lists", []),
         ("git", []),
         ("registry_mirrors", {}),
     ):
@@ -183,6 +186,8 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     for i, entry in enumerate(data["files"]):
         _check_file_entry(entry, f"files[{i}]", problems)
     _check_images(data["images"], problems)
+    for i, entry in enumerate(data["image_lists"]):
+        _check_file_entry(entry, f"image_lists[{i}]", problems, IMAGE_LIST_KEYS)
     _check_git(data["git"], problems)
     _check_mirrors(data["registry_mirrors"], problems)
     if not problems:
@@ -316,13 +321,41 @@ def place_file(entry: dict[str, Any], bundle: Path, fetcher: Fetcher) -> str:
     return "extracted"
 
 
-# -- images ----------------------------------------------------------------------------------------
+# -- images ---------------------------------------------------------------------------------------
 
 
-def pull_images(spec: dict[str, Any], layout: OCILayout, workers: int) -> tuple[list[dict], list[str]]:
+def images_from_lists(spec: dict[str, Any], fetcher: Fetcher) -> list[dict[str, Any]]:
+    """The spec's images plus those of its image lists (a text file of references, one a line,
+    such as k3s's k3s-images.txt), each list checked by sha256 like any download."""
+    images = list(spec["images"])
+    seen = {str(ImageReference.parse(image["reference"])) for image in images}
+    for entry in spec["image_lists"]:
+        expected = fetcher.checksum_for(entry)
+        cached = fetcher.cache_dir / "image-lists" / expected
+        fetcher.fetch(entry["url"], cached, expected)
+        for number, raw in enumerate(cached.read_text(encoding="utf-8").splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            try:
+                reference = str(ImageReference.parse(line))
+            except OCIError as exc:
+                raise DownloadError(f"{entry['url']} line {number}: {exc}") from exc
+            if reference not in seen:
+                seen.add(reference)
+                image = {"reference": reference}
+                if entry.get("platforms"):
+                    image["platforms"] = entry["platforms"]
+                images.append(image)
+    return images
+
+
+def pull_images(
+    spec: dict[str, Any], images: list[dict[str, Any]], layout: OCILayout, workers: int
+) -> tuple[list[dict], list[str]]:
     clients: dict[str, RegistryClient] = {}
     entries, warnings = [], []
-    for image in spec["images"]:
+    for image in images:
         ref = ImageReference.parse(image["reference"])
         mirror = spec["registry_mirrors"].get(ref.host) or {}
         endpoint = mirror.get("host") or REGISTRY_ENDPOINTS.get(ref.host, ref.host)
@@ -458,8 +491,9 @@ def build(
     for entry in spec["files"]:
         outcome[place_file(entry, bundle, fetcher)].append(entry["dest"])
 
+    wanted = images_from_lists(spec, fetcher)
     images, warnings = (
-        pull_images(spec, OCILayout(str(bundle / "oci")), workers) if spec["images"] else ([], [])
+        pull_images(spec, wanted, OCILayout(str(bundle / "oci")), workers) if wanted else ([], [])
     )
 
     git, git_written = [], []

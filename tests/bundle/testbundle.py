@@ -54,6 +54,8 @@ IMAGES = {
     "docker.io/islandtest/app:1.0": [BASE, {"srv/app.txt": b"app 1.0\n"}],
     "docker.io/islandtest/tool:2.0": [BASE, {"usr/bin/tool": b"#!/bin/sh\necho tool 2.0\n"}],
 }
+# The ones the spec takes from an image list (as k3s's system images come from k3s-images.txt).
+SYSTEM_IMAGES = ["docker.io/islandtest/tool:2.0"]
 MULTI_ARCH = "ghcr.io/islandtest/multi:1.0"
 
 
@@ -188,6 +190,12 @@ class Sources:
             "registry",
             REGISTRY_BIN.read_bytes(),
         )
+        # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
+        listed = self.served / "lists" / "system-images.txt"
+        listed.parent.mkdir(parents=True, exist_ok=True)
+        listed.write_text("".join(f"{ref}\n" for ref in SYSTEM_IMAGES))
+        digest = hashlib.sha256(listed.read_bytes()).hexdigest()
+        (listed.parent / "sha256sum.txt").write_text(f"{digest}  system-images.txt\n")
         seed_file = self.served / "files" / "minio-seed" / "welcome.txt"
         seed_file.parent.mkdir(parents=True, exist_ok=True)
         seed_file.write_text("Welcome to the island.\n")
@@ -228,7 +236,10 @@ class Sources:
                     ],
                 }
             },
-            "images": [*IMAGES, {"reference": MULTI_ARCH}],
+            "images": [*(ref for ref in IMAGES if ref not in SYSTEM_IMAGES), {"reference": MULTI_ARCH}],
+            "image_lists": [
+                {"url": f"{base}/lists/system-images.txt", "checksum_url": f"{base}/lists/sha256sum.txt"}
+            ],
             "git": [
                 {"name": "island-config", "url": f"{base}/git/island-config.git", "refs": ["main", "v1.0"]}
             ],
