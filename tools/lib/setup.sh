@@ -19,6 +19,7 @@ island_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 ISLAND_DEBIAN_PACKAGES=(
   docker.io debootstrap python3-venv python3-dev gcc git openssl openssh-client curl
   skopeo docker-registry bind9-dnsutils
+  python3-dnspython python3-flask python3-yaml python3-cryptography
 )
 
 island_setup_debian() {
