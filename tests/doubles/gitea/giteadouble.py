@@ -1,0 +1,271 @@
+"""Run the Gitea double in tests: a throwaway CA, an app.ini as the gitea role writes it, the
+double under /usr/bin/python3 on a free loopback port, and its admin CLI.
+
+Used by tests/doubles/gitea and tests/integration/test_gitea_modules.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+DOUBLE = Path(__file__).resolve().parent / "gitea"
+PYTHON = "/usr/bin/python3"
+ADMIN = "island-admin"
+ADMIN_EMAIL = "admin@island.test"
+# The server certificate names this host and 127.0.0.1 only: "localhost" is a TLS name mismatch.
+SERVER_NAME = "gitea.island.test"
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_pki(directory):
+    """ca.crt, server.crt (SAN gitea.island.test, 127.0.0.1) and server.key in ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("island gitea test CA"))
+        .issuer_name(_name("island gitea test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(SERVER_NAME))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {"ca": directory / "ca.crt", "cert": directory / "server.crt", "key": directory / "server.key"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    paths["key"].chmod(0o600)
+    return paths
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_secrets(directory):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("secret_key", "internal_token", "jwt_secret", "lfs_jwt_secret"):
+        path = directory / name
+        path.write_text(os.urandom(24).hex() + "\n")
+        path.chmod(0o600)
+        out[name] = path
+    return out
+
+
+def app_ini(work, pki, secrets, port, *, overrides=None, drop=()):
+    """app.ini as the gitea role renders it: sections -> {KEY: value}; ``overrides`` patches it
+    ({section: {KEY: value}}), ``drop`` removes (section, KEY) pairs."""
+    import getpass
+
+    sections = {
+        "": {"APP_NAME": "Island Git", "RUN_USER": getpass.getuser(), "WORK_PATH": str(work)},
+        "server": {
+            "PROTOCOL": "https",
+            "DOMAIN": SERVER_NAME,
+            "ROOT_URL": f"https://{SERVER_NAME}:{port}/",
+            "HTTP_ADDR": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "CERT_FILE": str(pki["cert"]),
+            "KEY_FILE": str(pki["key"]),
+            "OFFLINE_MODE": "true",
+            "DISABLE_SSH": "true",
+            "LFS_START_SERVER": "false",
+        },
+        "database": {"DB_TYPE": "sqlite3", "PATH": str(Path(work) / "data" / "gitea.db")},
+        "repository": {"ROOT": str(Path(work) / "data" / "gitea-repositories")},
+        "security": {
+            "INSTALL_LOCK": "true",
+            "SECRET_KEY_URI": f"file:{secrets['secret_key']}",
+            "INTERNAL_TOKEN_URI": f"file:{secrets['internal_token']}",
+        },
+        "oauth2": {"JWT_SECRET_URI": f"file:{secrets['jwt_secret']}"},
+        "service": {"DISABLE_REGISTRATION": "true"},
+        "cron.update_checker": {"ENABLED": "false"},
+    }
+    for section, values in (overrides or {}).items():
+        sections.setdefault(section, {}).update(values)
+    for section, key in drop:
+        sections[section].pop(key, None)
+    lines = []
+    for section, values in sections.items():
+        if section:
+            lines.append(f"[{section}]")
+        lines.extend(f"{k} = {v}" for k, v in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def double_env():
+    env = dict(os.environ)
+    if os.geteuid() == 0:
+        # Tests run as root in containers; Gitea refuses root unless told this.
+        env["I_AM_BEING_UNSAFE_RUNNING_AS_ROOT"] = "true"
+    return env
+
+
+class Gitea:
+    """The double on 127.0.0.1:<free port> with its own work path, config and admin user."""
+
+    def __init__(self, base, pki=None, overrides=None, drop=()):
+        self.base = Path(base)
+        self.work = self.base / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.pki = pki or make_pki(self.base / "pki")
+        self.secrets = write_secrets(self.base / "secrets")
+        self.port = free_port()
+        self.config = self.base / "app.ini"
+        self.config.write_text(
+            app_ini(self.work, self.pki, self.secrets, self.port, overrides=overrides, drop=drop)
+        )
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.proc = None
+        self.log = self.base / "gitea.log"
+        self.password = None
+        self.token = None
+
+    def cli(self, *args, check=True):
+        proc = subprocess.run(
+            [PYTHON, str(DOUBLE), *args, "--config", str(self.config), "--work-path", str(self.work)],
+            capture_output=True,
+            text=True,
+            env=double_env(),
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"gitea {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    def start(self, timeout=20):
+        self.proc = subprocess.Popen(
+            [PYTHON, str(DOUBLE), "web", "--config", str(self.config), "--work-path", str(self.work)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            env=double_env(),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gitea web exited {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                self.api("GET", "/api/healthz")
+                return self
+            except (OSError, ssl.SSLError):
+                time.sleep(0.1)
+        raise AssertionError(f"gitea web did not answer in {timeout}s: {self.log.read_text()}")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def bootstrap_admin(self):
+        """Create the admin as the role does: --random-password, password read from stdout."""
+        out = self.cli(
+            "admin",
+            "user",
+            "create",
+            "--admin",
+            "--username",
+            ADMIN,
+            "--email",
+            ADMIN_EMAIL,
+            "--random-password",
+            "--random-password-length",
+            "24",
+            "--must-change-password=false",
+        ).stdout
+        line = next(x for x in out.splitlines() if x.startswith("generated random password is '"))
+        self.password = line.split("'")[1]
+        self.token = self.cli(
+            "admin",
+            "user",
+            "generate-access-token",
+            "--username",
+            ADMIN,
+            "--token-name",
+            "island",
+            "--scopes",
+            "all",
+            "--raw",
+        ).stdout.strip()
+        return self
+
+    def api(self, method, path, body=None, auth=None, token=None):
+        """(status, parsed JSON or None). ``auth``: (user, password) for basic authentication."""
+        import base64
+
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        if token:
+            headers["Authorization"] = f"token {token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)  # noqa: S310 - https URL built here
+        ctx = ssl.create_default_context(cafile=str(self.pki["ca"]))
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:  # noqa: S310 - https only
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, json.loads(raw) if raw else None
