@@ -1,0 +1,491 @@
+"""The CoreDNS test double behaves like CoreDNS 1.14.2 where the roles can see it.
+
+Each test starts the double as the dns role does (``coredns -conf FILE``) with Debian's
+/usr/bin/python3, on 127.0.0.1 and free high ports, and asks it questions with the real ``dig``.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DOUBLE = Path(__file__).resolve().parent / "coredns"
+PYTHON = "/usr/bin/python3"
+
+ZONE = """\
+$ORIGIN island.test.
+$TTL 300
+@       IN SOA  ns1.island.test. hostmaster.island.test. {serial} 7200 3600 1209600 60
+@       IN NS   ns1
+ns1     IN A    127.0.0.1
+registry IN A   {registry}
+registry IN AAAA fd00::10
+git     IN CNAME registry
+_https._tcp IN SRV 0 5 443 registry
+note    IN TXT  "island of trust"
+"""
+
+REVERSE_ZONE = """\
+$ORIGIN 0.0.10.in-addr.arpa.
+$TTL 300
+@   IN SOA ns1.island.test. hostmaster.island.test. 1 7200 3600 1209600 60
+@   IN NS  ns1.island.test.
+10  IN PTR registry.island.test.
+"""
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+
+
+@dataclass
+class Answer:
+    status: str
+    flags: set[str]
+    answer: list[str]
+    authority: list[str]
+
+
+def dig(port: int, name: str, rtype: str = "A", tcp: bool = False) -> Answer:
+    cmd = ["dig", "@127.0.0.1", "-p", str(port), name, rtype, "+norec", "+time=2", "+tries=1"]
+    cmd += ["+noall", "+comments", "+answer", "+authority"] + (["+tcp"] if tcp else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
+    status = re.search(r"status: (\w+)", out).group(1)
+    flags = set(re.search(r";; flags: ([\w ]*);", out).group(1).split())
+    sections: dict[str, list[str]] = {"ANSWER": [], "AUTHORITY": []}
+    current = None
+    for line in out.splitlines():
+        m = re.match(r";; (\w+) SECTION:", line)
+        if m:
+            current = m.group(1)
+        elif line and not line.startswith(";") and current in sections:
+            sections[current].append(" ".join(line.split()))
+    return Answer(status, flags, sections["ANSWER"], sections["AUTHORITY"])
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Double:
+    """A running double; stdout and stderr are collected in files for the assertions."""
+
+    def __init__(self, workdir: Path, corefile: str, *args: str):
+        self.dir = workdir
+        self.corefile = workdir / "Corefile"
+        self.corefile.write_text(corefile)
+        self.out = workdir / "stdout.log"
+        self.err = workdir / "stderr.log"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [PYTHON, str(DOUBLE), "-conf", str(self.corefile), *args],
+                cwd=workdir,
+                stdout=out,
+                stderr=err,
+            )
+
+    def wait_serving(self, port: int) -> Double:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the double exited {self.proc.returncode}: {self.err.read_text()}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise AssertionError("the double did not start listening")
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def refused(tmp_path: Path, corefile: str, *args: str) -> str:
+    """Run the double on a config it must refuse; return what it said on stderr."""
+    (tmp_path / "Corefile").write_text(corefile)
+    result = subprocess.run(
+        [PYTHON, str(DOUBLE), *args] if args else [PYTHON, str(DOUBLE), "-conf", "Corefile"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode != 0, f"the double accepted it:\n{result.stdout}"
+    return result.stderr.strip()
+
+
+@pytest.fixture(scope="module")
+def island(tmp_path_factory):
+    """One double serving the island zone and a reverse zone, with health, ready and metrics."""
+    work = tmp_path_factory.mktemp("island")
+    (work / "db.island.test").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    (work / "db.10.0.0").write_text(REVERSE_ZONE)
+    dns_port, health, ready, metrics = free_port(), free_port(), free_port(), free_port()
+    corefile = f"""\
+# island DNS, as the dns role writes it
+island.test:{dns_port} 0.0.10.in-addr.arpa:{dns_port} {{
+    bind 127.0.0.1
+    file {work}/db.island.test island.test
+    file "{work}/db.10.0.0" 0.0.10.in-addr.arpa
+    errors
+    log
+    health 127.0.0.1:{health}
+    ready 127.0.0.1:{ready}
+    prometheus 127.0.0.1:{metrics}
+}}
+"""
+    double = Double(work, corefile).wait_serving(dns_port)
+    yield {"dns": dns_port, "health": health, "ready": ready, "metrics": metrics, "double": double}
+    double.stop()
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_version_prints_the_pinned_release_like_coredns():
+    out = subprocess.run([PYTHON, str(DOUBLE), "-version"], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "CoreDNS-1.14.2"
+    assert re.fullmatch(r"linux/amd64, go1\.\d+\.\d+, [0-9a-f]{7}", lines[1])
+
+
+def test_plugins_lists_only_what_the_double_implements():
+    out = subprocess.run([PYTHON, str(DOUBLE), "-plugins"], capture_output=True, text=True, check=True)
+    listed = out.stdout.split()
+    assert {"file", "bind", "health", "ready", "prometheus", "reload"} <= set(listed)
+    assert "whoami" not in listed
+    assert "kubernetes" not in listed
+
+
+def test_an_unknown_flag_exits_2_with_a_go_flag_usage_error():
+    result = subprocess.run([PYTHON, str(DOUBLE), "-cnof", "x"], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("flag provided but not defined: -cnof\nUsage of ")
+    assert "  -conf string\n" in result.stderr
+
+
+def test_extra_arguments_are_refused(tmp_path):
+    err = refused(tmp_path, "", "-conf", "Corefile", "extra")
+    assert err == "extra command line arguments: [extra]"
+
+
+def test_a_missing_corefile_is_refused(tmp_path):
+    err = refused(tmp_path, "", "-conf", str(tmp_path / "nope"))
+    assert err == f"open {tmp_path / 'nope'}: no such file or directory"
+
+
+# ------------------------------------------------------------------ answers
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("name", "rtype", "expected"),
+    [
+        ("registry.island.test", "A", "registry.island.test. 300 IN A 10.0.0.10"),
+        ("registry.island.test", "AAAA", "registry.island.test. 300 IN AAAA fd00::10"),
+        ("git.island.test", "CNAME", "git.island.test. 300 IN CNAME registry.island.test."),
+        (
+            "_https._tcp.island.test",
+            "SRV",
+            "_https._tcp.island.test. 300 IN SRV 0 5 443 registry.island.test.",
+        ),
+        ("note.island.test", "TXT", 'note.island.test. 300 IN TXT "island of trust"'),
+        ("10.0.0.10.in-addr.arpa", "PTR", "10.0.0.10.in-addr.arpa. 300 IN PTR registry.island.test."),
+    ],
+)
+def test_zone_records_are_served_authoritatively_over_udp_and_tcp(island, name, rtype, expected, tcp):
+    answer = dig(island["dns"], name, rtype, tcp=tcp)
+    assert answer.status == "NOERROR"
+    assert "aa" in answer.flags
+    assert answer.answer == [expected]
+
+
+def test_a_cname_is_chased_within_the_zone(island):
+    answer = dig(island["dns"], "git.island.test", "A")
+    assert answer.answer == [
+        "git.island.test. 300 IN CNAME registry.island.test.",
+        "registry.island.test. 300 IN A 10.0.0.10",
+    ]
+
+
+def test_a_missing_name_is_nxdomain_with_the_soa_in_authority(island):
+    answer = dig(island["dns"], "nothing.island.test", "A")
+    assert answer.status == "NXDOMAIN"
+    assert "aa" in answer.flags
+    assert answer.answer == []
+    assert answer.authority[0].startswith(
+        "island.test. 300 IN SOA ns1.island.test. hostmaster.island.test. 1 "
+    )
+
+
+def test_an_existing_name_without_the_type_is_nodata_with_the_soa(island):
+    answer = dig(island["dns"], "note.island.test", "A")
+    assert answer.status == "NOERROR"
+    assert answer.answer == []
+    assert " IN SOA " in answer.authority[0]
+
+
+def test_names_outside_every_served_zone_are_refused(island):
+    assert dig(island["dns"], "example.com", "A").status == "REFUSED"
+    assert dig(island["dns"], "island.test.example.com", "A", tcp=True).status == "REFUSED"
+
+
+def test_health_and_ready_answer_ok(island):
+    assert http_get(island["health"], "/health") == (200, "OK")
+    assert http_get(island["ready"], "/ready") == (200, "OK")
+
+
+def test_metrics_count_queries_in_prometheus_text_format(island):
+    dig(island["dns"], "registry.island.test", "A")
+    status, body = http_get(island["metrics"], "/metrics")
+    assert status == 200
+    assert 'coredns_build_info{goversion="' in body
+    assert "# TYPE coredns_dns_requests_total counter" in body
+    pattern = r'coredns_dns_requests_total\{family="1",proto="udp",server="dns://127.0.0.1:\d+",type="A",'
+    assert re.search(pattern + r'view="",zone="island.test."\} [1-9]', body)
+
+
+def test_queries_are_logged_in_coredns_style(island):
+    dig(island["dns"], "registry.island.test", "AAAA")
+    log = island["double"].stdout()
+    assert "CoreDNS-1.14.2" in log
+    assert f"island.test.:{island['dns']} on 127.0.0.1" in log
+    assert re.search(r'\[INFO\] 127\.0\.0\.1:\d+ - \d+ "AAAA IN registry\.island\.test\. udp \d+ ', log)
+
+
+def test_a_server_block_without_plugins_answers_refused_as_upstream(tmp_path):
+    port = free_port()
+    double = Double(tmp_path, f"empty.test:{port} {{\n}}\n").wait_serving(port)
+    try:
+        assert dig(port, "empty.test", "SOA").status == "REFUSED"
+    finally:
+        double.stop()
+
+
+def test_forward_relays_a_named_zone_to_its_upstream(tmp_path, island):
+    port = free_port()
+    corefile = (
+        f"island.test:{port} {{\n  bind 127.0.0.1\n  forward island.test 127.0.0.1:{island['dns']}\n}}\n"
+    )
+    double = Double(tmp_path, corefile).wait_serving(port)
+    try:
+        answer = dig(port, "registry.island.test", "A")
+        assert answer.answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+    finally:
+        double.stop()
+
+
+def test_sigterm_shuts_the_double_down_cleanly(tmp_path):
+    port = free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    double = Double(tmp_path, f"island.test:{port} {{\n  file db\n}}\n").wait_serving(port)
+    assert double.stop() == 0
+    assert "[INFO] SIGTERM: Shutting down servers then terminating" in double.stdout()
+
+
+# ------------------------------------------------------------------ reloads
+
+
+@pytest.mark.slow
+def test_a_zone_reloads_on_a_serial_increase_and_not_on_a_same_serial_change(tmp_path):
+    port = free_port()
+    db = tmp_path / "db.island.test"
+    db.write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    corefile = f"island.test:{port} {{\n  bind 127.0.0.1\n  file {db} {{\n    reload 1s\n  }}\n}}\n"
+    double = Double(tmp_path, corefile).wait_serving(port)
+    try:
+        db.write_text(ZONE.format(serial=1, registry="10.0.0.11"))
+        time.sleep(2.5)
+        assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+        db.write_text(ZONE.format(serial=2, registry="10.0.0.11"))
+        time.sleep(2.5)
+        assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.11"]
+        assert double.proc.poll() is None
+        assert 'Successfully reloaded zone "island.test." in' in double.stdout()
+    finally:
+        double.stop()
+
+
+@pytest.mark.slow
+def test_sigusr1_reloads_the_corefile_without_dropping_the_listener(tmp_path):
+    port = free_port()
+    (tmp_path / "db.a").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    (tmp_path / "db.b").write_text(ZONE.format(serial=1, registry="10.0.0.99"))
+    double = Double(tmp_path, f"island.test:{port} {{\n  file db.a\n}}\n").wait_serving(port)
+    try:
+        double.corefile.write_text(f"island.test:{port} {{\n  file db.b\n}}\n")
+        double.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while dig(port, "registry.island.test").answer != ["registry.island.test. 300 IN A 10.0.0.99"]:
+            assert time.monotonic() < deadline, double.stdout()
+            time.sleep(0.1)
+        double.corefile.write_text(f"island.test:{port} {{\n  nosuchplugin\n}}\n")
+        double.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert "[ERROR] SIGUSR1: " in double.stdout()
+        assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.99"]
+    finally:
+        double.stop()
+
+
+@pytest.mark.slow
+def test_the_reload_plugin_picks_up_a_changed_corefile(tmp_path):
+    port = free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    double = Double(tmp_path, f"island.test:{port} {{\n  reload 2s 1s\n  file db\n}}\n").wait_serving(port)
+    try:
+        assert "[INFO] plugin/reload: Running configuration SHA512 = " in double.stdout()
+        double.corefile.write_text(f"other.test:{port} {{\n  reload 2s 1s\n  file db island.test\n}}\n")
+        deadline = time.monotonic() + 8
+        while dig(port, "registry.island.test").status != "REFUSED":
+            assert time.monotonic() < deadline, double.stdout()
+            time.sleep(0.2)
+    finally:
+        double.stop()
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def test_an_unknown_directive_is_refused_like_coredns(tmp_path):
+    err = refused(tmp_path, ".:1053 {\n    foo\n}\n")
+    assert err == "Corefile:2 - Error during parsing: Unknown directive 'foo'"
+
+
+def test_a_coredns_plugin_the_double_lacks_is_refused_as_unknown(tmp_path):
+    err = refused(tmp_path, ".:1053 {\n    whoami\n}\n")
+    assert err.startswith("Corefile:2 - Error during parsing: Unknown directive 'whoami' (")
+
+
+def test_an_unknown_file_option_is_refused(tmp_path):
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    err = refused(tmp_path, "island.test:1053 {\n  file db {\n    relaod 2s\n  }\n}\n")
+    assert err == "plugin/file: Corefile:3 - Error during parsing: unknown property 'relaod'"
+
+
+def test_file_without_a_database_file_is_refused(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  file\n}\n")
+    parse_error = "Error during parsing: Wrong argument count or unexpected line ending after 'file'"
+    assert err == f"plugin/file: Corefile:2 - {parse_error}"
+
+
+def test_an_invalid_reload_duration_is_refused(tmp_path):
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    err = refused(tmp_path, "island.test:1053 {\n  file db {\n    reload 2x\n  }\n}\n")
+    assert err == 'plugin/file: plugin/file: time: unknown unit "x" in duration "2x"'
+    err = refused(tmp_path, "island.test:1053 {\n  file db {\n    reload 30\n  }\n}\n")
+    assert err == 'plugin/file: plugin/file: time: missing unit in duration "30"'
+
+
+def test_a_missing_zone_file_is_fatal_only_with_reload_0(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  file nodb {\n    reload 0\n  }\n}\n")
+    assert err == "plugin/file: open nodb: no such file or directory"
+
+
+def test_a_cname_beside_other_data_is_refused_by_the_zone_parser(tmp_path):
+    bad = ZONE.format(serial=1, registry="10.0.0.10") + "git IN A 10.0.0.12\n"
+    (tmp_path / "db").write_text(bad)
+    err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
+    assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
+    assert "CNAME" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("registry IN A 10.0.0.300", "with error db:"),
+        ("registry IN BOGUS 1", "with error db:11: unknown rdatatype 'BOGUS'"),
+    ],
+)
+def test_a_malformed_zone_file_is_refused_with_the_parser_message(tmp_path, line, message):
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10") + line + "\n")
+    err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
+    assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
+    assert message in err
+
+
+def test_a_zone_file_without_soa_is_refused(tmp_path):
+    (tmp_path / "db").write_text("$ORIGIN island.test.\n$TTL 300\nns1 IN A 127.0.0.1\n")
+    err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
+    assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
+
+
+def test_a_duplicate_server_block_is_refused(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  log\n}\nisland.test:1053 {\n  errors\n}\n")
+    assert err == "cannot serve dns://island.test.:1053 - it is already defined"
+
+
+def test_a_bad_bind_address_is_refused(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  bind 10.0.0.300\n}\n")
+    assert err == 'plugin/bind: not a valid IP address or interface name: "10.0.0.300"'
+
+
+def test_binding_by_interface_name_is_refused_as_unsupported(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  bind lo\n}\n")
+    assert "not supported by the test double" in err
+
+
+def test_a_plugin_allowed_once_per_block_is_refused_twice(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  prometheus :9153\n  prometheus :9154\n}\n")
+    assert err == "plugin/prometheus: this plugin can only be used once per Server Block"
+
+
+@pytest.mark.parametrize(
+    ("corefile", "message"),
+    [
+        ("health 8080", "plugin/health: address 8080: missing port in address"),
+        ("cache 0", "plugin/cache: cache TTL can not be zero or negative: 0"),
+        ("reload 1s", "plugin/reload: interval value must be greater or equal to 2s"),
+        ("forward island.test 10.0.0.300", 'plugin/forward: not an IP address or file: "10.0.0.300"'),
+        ("forward . 10.0.0.1", "plugin/forward: forwarding '.' is not supported by the test double"),
+        ("forward island.test tls://10.0.0.1", 'plugin/forward: tls:// upstream "tls://10.0.0.1" is not'),
+        ("errors stderr", "plugin/errors: Corefile:2 - Error during parsing: invalid log file: stderr"),
+        ("log {\n    class everything\n  }", "plugin/log: invalid Class: everything"),
+        (
+            "acl {\n    permit net 10.0.0.0/8\n  }",
+            "plugin/acl: Corefile:3 - Error during parsing: unexpected token",
+        ),
+        ("loop now", "plugin/loop: Corefile:2 - Error during parsing: Wrong argument count"),
+    ],
+)
+def test_bad_plugin_arguments_are_refused(tmp_path, corefile, message):
+    err = refused(tmp_path, f"island.test:1053 {{\n  {corefile}\n}}\n")
+    assert err.startswith(message)
+
+
+def test_an_unbalanced_brace_is_refused(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  file db {\n    reload 2s\n")
+    assert err == "Corefile:3 - Error during parsing: Unexpected EOF"
