@@ -1,0 +1,593 @@
+"""The k3s double refuses what k3s refuses, renders containerd hosts.toml as k3s does, and runs a
+cluster of servers and agents that register over HTTPS with the token.
+
+Every process runs under /usr/bin/python3 (the interpreter the double has on a Debian 12 node), on
+127.0.0.1 with free ports, and with its own config file and data dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+import tomllib
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+
+DOUBLE = Path(__file__).resolve().parent / "k3s"
+PYTHON = "/usr/bin/python3"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, str(DOUBLE), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def messages(stderr: str) -> str:
+    """The log lines' msg values, unquoted (logrus quotes them as Go's %q does)."""
+    out = []
+    for line in stderr.splitlines():
+        if " msg=" in line:
+            out.append(json.loads(line.split(" msg=", 1)[1]))
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Node:
+    """One k3s server or agent process of the double, with its config, data dir and log."""
+
+    def __init__(self, base: Path, name: str, command: str, config: dict):
+        self.name = name
+        self.command = command
+        self.dir = base / name
+        self.dir.mkdir()
+        self.config_file = self.dir / "config.yaml"
+        self.data_dir = self.dir / "data"
+        self.log_file = self.dir / "k3s.log"
+        self.kubeconfig = self.dir / "k3s.yaml"
+        self.port = config.get("https-listen-port")
+        write_yaml(self.config_file, config)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Node:
+        with self.log_file.open("w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    PYTHON,
+                    str(DOUBLE),
+                    self.command,
+                    "--config",
+                    str(self.config_file),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def log(self) -> str:
+        return self.log_file.read_text()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        return run("kubectl", "--kubeconfig", str(self.kubeconfig), *args)
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    started: list[Node] = []
+
+    def make(name: str, command: str, config: dict) -> Node:
+        node = Node(tmp_path, name, command, config)
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        node.stop()
+
+
+def server_config(base: Path, name: str, port: int, **extra: object) -> dict:
+    config = {
+        "node-name": name,
+        "node-ip": "127.0.0.1",
+        "bind-address": "127.0.0.1",
+        "https-listen-port": port,
+        "write-kubeconfig": str(base / name / "k3s.yaml"),
+        "private-registry": str(base / "absent-registries.yaml"),
+        # real kube-controller-manager and kubelet flags, shortened so NotReady shows in seconds
+        "kube-controller-manager-arg": ["node-monitor-grace-period=3s"],
+        "kubelet-arg": ["node-status-update-frequency=500ms"],
+    }
+    config.update(extra)
+    return config
+
+
+def node_table(node: Node) -> dict[str, list[str]]:
+    result = node.kubectl("get", "nodes")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    return {line.split()[0]: line.split()[1:] for line in lines[1:]}
+
+
+# --- command line and config.yaml ---------------------------------------------------------------
+
+
+def test_version_prints_the_pinned_k3s_and_go_versions():
+    result = run("--version")
+    assert result.returncode == 0
+    first, second = result.stdout.splitlines()
+    assert first.startswith("k3s version v1.36.3+k3s1 (")
+    assert second.startswith("go version go1.")
+
+
+def test_server_skips_an_unknown_config_key_with_k3s_warning(tmp_path):
+    # k3s configfilearg strips config keys the server command does not define, with a warning.
+    # A bad value for a real key afterwards makes the run end early, so nothing is started.
+    config = write_yaml(tmp_path / "config.yaml", {"no-such-key": True, "https-listen-port": "x"})
+    result = run("server", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    assert "Unknown flag --no-such-key found in config.yaml, skipping" in messages(result.stderr)
+    assert 'invalid value "x" for flag -https-listen-port: parse error' in messages(result.stderr)
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("no-such-key", "1"),
+        ("cluster-init", True),
+        ("tls-san", ["api.island.test"]),
+        ("write-kubeconfig-mode", "0644"),
+    ],
+)
+def test_agent_refuses_unknown_and_server_only_config_keys(tmp_path, key, value):
+    # `agent` has no ValidFlags entry in configfilearg, so its config keys reach the flag parser.
+    config = write_yaml(
+        tmp_path / "config.yaml", {"server": "https://127.0.0.1:1", "token": "secret", key: value}
+    )
+    result = run("agent", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1
+    assert f"flag provided but not defined: -{key}" in messages(result.stderr)
+    assert "level=fatal" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"cluster-init": "maybe"}, 'invalid boolean value "maybe" for -cluster-init: parse error'),
+        (
+            {"secrets-encryption": {"enabled": True}},
+            'invalid boolean value "map[enabled:true]" for -secrets-encryption',
+        ),
+        (
+            {"https-listen-port": "6443/tcp"},
+            'invalid value "6443/tcp" for flag -https-listen-port: parse error',
+        ),
+        ({"etcd-snapshot-retention": "five"}, 'invalid value "five" for flag -etcd-snapshot-retention'),
+        ({"etcd-s3-timeout": "5 minutes"}, 'invalid value "5 minutes" for flag -etcd-s3-timeout'),
+        ({"node-label": ["no-equals-sign"]}, "invalid node labels: 'no-equals-sign'"),
+        ({"node-taint": ["dedicated=infra:Sometimes"]}, "invalid taint spec"),
+        ({"server": "http://10.0.0.1:6443", "token": "t"}, "must be https://<host>:<port>"),
+        ({"server": "https://10.0.0.1", "token": "t"}, "must be https://<host>:<port>"),
+        ({"server": "https://10.0.0.1:6443"}, "--token is required"),
+        ({"token": "K10abc::server"}, "failed to normalize server token"),
+    ],
+)
+def test_server_refuses_ill_typed_or_inconsistent_config(tmp_path, config, message):
+    path = write_yaml(tmp_path / "config.yaml", config)
+    result = run("server", "--config", str(path), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1, result.stderr
+    assert message in messages(result.stderr)
+    assert not (tmp_path / "data" / "server" / "token").exists()
+
+
+def test_agent_requires_server_and_token(tmp_path):
+    no_server = write_yaml(tmp_path / "a.yaml", {"token": "secret"})
+    no_token = write_yaml(tmp_path / "b.yaml", {"server": "https://127.0.0.1:6443"})
+    assert "--server is required" in messages(run("agent", "--config", str(no_server)).stderr)
+    assert "--token is required" in messages(run("agent", "--config", str(no_token)).stderr)
+
+
+def test_unknown_command_line_flags_are_fatal_for_the_server_too(tmp_path):
+    result = run("server", "--data-dir", str(tmp_path / "data"), "--bogus")
+    assert result.returncode == 1
+    assert "flag provided but not defined: -bogus" in messages(result.stderr)
+
+
+def test_config_dropins_are_read_after_config_yaml(tmp_path):
+    config = write_yaml(tmp_path / "config.yaml", {"node-label": ["a=b"]})
+    dropins = tmp_path / "config.yaml.d"
+    dropins.mkdir()
+    write_yaml(dropins / "10-island.yaml", {"node-label+": ["c=d"], "selinux": "sometimes"})
+    (dropins / "20-ignored.txt").write_text("selinux: also-bad-but-not-yaml\n")
+    result = run("server", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1
+    assert 'invalid boolean value "sometimes" for -selinux' in messages(result.stderr)
+
+
+# --- registries.yaml and containerd hosts.toml ------------------------------------------------------
+
+
+def render_hosts(tmp_path: Path, registries: object, **agent_config: object) -> tuple[Node, Path]:
+    """Start an agent pointed at a closed port: it renders hosts.toml, then retries the server."""
+    reg = write_yaml(tmp_path / "registries.yaml", registries)
+    config = {
+        "server": f"https://127.0.0.1:{free_port()}",
+        "token": "secret",
+        "node-name": "agent",
+        "private-registry": str(reg),
+        **agent_config,
+    }
+    node = Node(tmp_path, "agent", "agent", config).start()
+    certs_d = node.data_dir / "agent" / "etc" / "containerd" / "certs.d"
+    wait_for(lambda: "Wrote containerd registry hosts" in node.log(), what="hosts.toml")
+    node.stop()
+    return node, certs_d
+
+
+def read_hosts(certs_d: Path, registry: str) -> dict:
+    text = (certs_d / registry / "hosts.toml").read_text()
+    assert text.startswith("# File generated by k3s. DO NOT EDIT.\n")
+    return tomllib.loads(text)
+
+
+ISLAND_REGISTRIES = {
+    "mirrors": {
+        "docker.io": {
+            "endpoint": ["https://registry.island.test:5000"],
+            "rewrite": {"^rancher/(.*)": "island/rancher/$1"},
+        },
+        "registry.k8s.io": {"endpoint": ["registry.island.test:5000"]},
+        "*": {"endpoint": ["https://registry.island.test:5000"]},
+    },
+    "configs": {
+        "registry.island.test:5000": {
+            "auth": {"username": "k3s", "password": "pull-secret"},
+            "tls": {"ca_file": "/etc/ssl/island/ca.pem"},
+        }
+    },
+}
+
+
+def test_hosts_toml_points_each_registry_at_the_island_mirror(tmp_path):
+    _, certs_d = render_hosts(tmp_path, ISLAND_REGISTRIES)
+    assert sorted(p.name for p in certs_d.iterdir()) == [
+        "_default",
+        "docker.io",
+        "registry.island.test:5000",
+        "registry.k8s.io",
+    ]
+    docker = read_hosts(certs_d, "docker.io")
+    assert docker["server"] == "https://registry-1.docker.io/v2"
+    mirror = docker["host"]["https://registry.island.test:5000/v2"]
+    assert mirror["capabilities"] == ["pull", "resolve"]
+    assert mirror["ca"] == ["/etc/ssl/island/ca.pem"]
+    assert mirror["rewrite"] == {"^rancher/(.*)": "island/rancher/$1"}
+    # an endpoint without scheme is https (not localhost), and gets the same CA from configs
+    k8s = read_hosts(certs_d, "registry.k8s.io")
+    assert k8s["host"]["https://registry.island.test:5000/v2"]["ca"] == ["/etc/ssl/island/ca.pem"]
+    # "*" becomes _default, which has no default server of its own
+    default = read_hosts(certs_d, "_default")
+    assert "server" not in default
+    assert list(default["host"]) == ["https://registry.island.test:5000/v2"]
+    # the registry itself: its TLS settings on the default endpoint; auth never lands in hosts.toml
+    own = read_hosts(certs_d, "registry.island.test:5000")
+    assert own["server"] == "https://registry.island.test:5000/v2"
+    assert own["ca"] == ["/etc/ssl/island/ca.pem"]
+    assert "pull-secret" not in (certs_d / "registry.island.test:5000" / "hosts.toml").read_text()
+    assert stat.S_IMODE((certs_d / "docker.io" / "hosts.toml").stat().st_mode) == 0o600
+
+
+def test_disable_default_registry_endpoint_omits_the_upstream_server(tmp_path):
+    _, certs_d = render_hosts(tmp_path, ISLAND_REGISTRIES, **{"disable-default-registry-endpoint": True})
+    for registry in ("docker.io", "registry.k8s.io", "_default"):
+        hosts = read_hosts(certs_d, registry)
+        assert "server" not in hosts
+        assert list(hosts["host"]) == ["https://registry.island.test:5000/v2"]
+
+
+def test_registries_yaml_unknown_keys_are_ignored_and_bad_endpoints_skipped_as_k3s_does(tmp_path):
+    registries = {
+        "mirrors": {
+            "quay.io": {
+                "endpoint": [
+                    "https://bad host:5000",
+                    "https://registry.island.test:5000",
+                    "https://registry.island.test:5000",
+                ],
+                "endpoints": ["typo-is-ignored"],
+            }
+        },
+        "config": {"typo": "ignored too"},
+    }
+    node, certs_d = render_hosts(tmp_path, registries)
+    assert "Ignoring invalid endpoint URL 0=https://bad host:5000 for quay.io" in node.log()
+    assert "Skipping duplicate endpoint URL 2=https://registry.island.test:5000 for quay.io" in node.log()
+    assert list(read_hosts(certs_d, "quay.io")["host"]) == ["https://registry.island.test:5000/v2"]
+
+
+@pytest.mark.parametrize(
+    ("registries", "message"),
+    [
+        (
+            {"mirrors": {"docker.io": {"endpoint": "https://r:5000"}}},
+            "line 3: cannot unmarshal !!str `https://r:5000` into []string",
+        ),
+        ({"mirrors": ["docker.io"]}, "cannot unmarshal !!seq into map[string]registries.Mirror"),
+        (
+            {"configs": {"r:5000": {"tls": {"insecure_skip_verify": "maybe"}}}},
+            "cannot unmarshal !!str `maybe` into bool",
+        ),
+        ({"configs": {"r:5000": {"auth": {"password": ["a"]}}}}, "cannot unmarshal !!seq into string"),
+        ("mirrors: [unclosed", "yaml:"),
+    ],
+)
+def test_agent_refuses_registries_yaml_of_the_wrong_shape(tmp_path, registries, message):
+    reg = write_yaml(tmp_path / "registries.yaml", registries)
+    config = write_yaml(
+        tmp_path / "config.yaml",
+        {"server": "https://127.0.0.1:1", "token": "secret", "private-registry": str(reg)},
+    )
+    result = run("agent", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1
+    assert f"failed to load private registry configuration from {reg}" in messages(result.stderr)
+    assert message in messages(result.stderr)
+
+
+# --- a cluster: servers, agents, kubectl -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes):
+    p1, p2 = free_port(), free_port()
+    s1 = nodes(
+        "s1",
+        "server",
+        server_config(
+            tmp_path,
+            "s1",
+            p1,
+            **{"cluster-init": True, "tls-san": "api.island.test,10.9.8.7", "write-kubeconfig-mode": "0640"},
+        ),
+    ).start()
+    token_file = s1.data_dir / "server" / "token"
+    wait_for(token_file.exists, what="node token")
+    wait_for(lambda: "k3s is up and running" in s1.log(), what="first server")
+    token = token_file.read_text().strip()
+
+    # token format K10<sha256 of the cluster CA bundle>::server:<secret>, files 0600
+    ca = (s1.data_dir / "server" / "tls" / "server-ca.crt").read_bytes()
+    assert token.startswith(f"K10{hashlib.sha256(ca).hexdigest()}::server:")
+    for name in ("token", "agent-token"):
+        assert stat.S_IMODE((s1.data_dir / "server" / name).stat().st_mode) == 0o600
+    assert os.readlink(s1.data_dir / "server" / "node-token") == "token"
+    assert stat.S_IMODE(s1.kubeconfig.stat().st_mode) == 0o640
+    kubeconfig = yaml.safe_load(s1.kubeconfig.read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{p1}"
+    serving = x509.load_pem_x509_certificate(
+        (s1.data_dir / "server" / "tls" / "serving-kube-apiserver.crt").read_bytes()
+    )
+    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "api.island.test" in sans.get_values_for_type(x509.DNSName)
+    assert "10.9.8.7" in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+
+    s2 = nodes(
+        "s2",
+        "server",
+        # unquoted 0644 is the YAML integer 420, which k3s reads as the octal mode 0420
+        server_config(
+            tmp_path,
+            "s2",
+            p2,
+            server=f"https://127.0.0.1:{p1}",
+            token=token,
+            **{"write-kubeconfig-mode": 420},
+        ),
+    ).start()
+    agent_token = (s1.data_dir / "server" / "agent-token").read_text().strip()
+    a1 = nodes(
+        "a1",
+        "agent",
+        {
+            "server": f"https://127.0.0.1:{p1}",
+            "token": agent_token,
+            "node-name": "a1",
+            "node-ip": "127.0.0.1",
+            "node-label": ["island.test/pool=general"],
+            "kubelet-arg": ["node-status-update-frequency=500ms"],
+            "private-registry": str(tmp_path / "absent-registries.yaml"),
+        },
+    ).start()
+
+    expected = {
+        "s1": ["Ready", "control-plane,etcd"],
+        "s2": ["Ready", "control-plane,etcd"],
+        "a1": ["Ready", "<none>"],
+    }
+
+    def all_ready(node: Node):
+        if not node.kubeconfig.exists():
+            return False
+        table = node_table(node)
+        return {name: row[:2] for name, row in table.items()} == expected and table
+
+    for server in (s1, s2):
+        table = wait_for(lambda server=server: all_ready(server), what=f"all nodes Ready on {server.name}")
+        assert all(row[3] == "v1.36.3+k3s1" for row in table.values())
+    assert stat.S_IMODE(s2.kubeconfig.stat().st_mode) == 0o420
+
+    # the joining server got the same cluster CA; wide and json output carry the details
+    assert (s2.data_dir / "server" / "tls" / "server-ca.crt").read_bytes() == ca
+    wide = s1.kubectl("get", "nodes", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[5:7] == ["INTERNAL-IP", "EXTERNAL-IP"]
+    node_json = json.loads(s1.kubectl("get", "node", "a1", "-o", "json").stdout)
+    assert node_json["metadata"]["labels"]["island.test/pool"] == "general"
+    assert s1.kubectl("get", "nodes", "-o", "name").stdout.split() == ["node/a1", "node/s1", "node/s2"]
+    assert "Server Version: v1.36.3+k3s1" in s2.kubectl("version").stdout
+
+    # cordon on one server shows on the other; uncordon reverts; drain accepts the role's flags
+    assert s2.kubectl("cordon", "a1").stdout.strip() == "node/a1 cordoned"
+    wait_for(lambda: node_table(s1)["a1"][0] == "Ready,SchedulingDisabled", what="cordon replicated")
+    assert s1.kubectl("uncordon", "a1").stdout.strip() == "node/a1 uncordoned"
+    wait_for(lambda: node_table(s2)["a1"][0] == "Ready", what="uncordon replicated")
+    drain = s1.kubectl("drain", "s2", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s")
+    assert drain.returncode == 0, drain.stderr
+    assert drain.stdout.splitlines() == ["node/s2 cordoned", "node/s2 drained"]
+    assert s1.kubectl("drain", "s2", "--timeout=soon").returncode == 1
+    s1.kubectl("uncordon", "s2")
+
+    # a node that stops heartbeating turns NotReady after the grace period
+    a1.stop()
+    wait_for(lambda: node_table(s1)["a1"][0] == "NotReady", timeout=15, what="a1 NotReady")
+    assert node_table(s2)["s1"][0] == "Ready"
+
+    # etcd-snapshot save writes under the data dir's server/db/snapshots
+    snap = run(
+        "etcd-snapshot", "save", "--name", "pre-upgrade", "--data-dir", str(s1.data_dir), "--node-name", "s1"
+    )
+    assert snap.returncode == 0, snap.stderr
+    snapshots = list((s1.data_dir / "server" / "db" / "snapshots").iterdir())
+    assert len(snapshots) == 1
+    assert snapshots[0].name.startswith("pre-upgrade-s1-")
+
+
+@pytest.mark.slow
+def test_wrong_tokens_are_refused(tmp_path, nodes):
+    port = free_port()
+    s1 = nodes(
+        "s1", "server", server_config(tmp_path, "s1", port, **{"cluster-init": True, "token": "right"})
+    ).start()
+    wait_for(lambda: "k3s is up and running" in s1.log(), what="first server")
+    token = (s1.data_dir / "server" / "token").read_text().strip()
+    ca_part = token.rsplit(":", 1)[0]
+
+    # an agent whose token carries another cluster's CA hash keeps retrying, as k3s-agent does
+    bad_hash = nodes(
+        "a1",
+        "agent",
+        {
+            "server": f"https://127.0.0.1:{port}",
+            "token": "K10" + "0" * 64 + "::node:right",
+            "node-name": "a1",
+        },
+    ).start()
+    wait_for(
+        lambda: bad_hash.log().count("token CA hash does not match the Cluster CA certificate hash") >= 2,
+        what="CA hash refusal, twice",
+    )
+    assert bad_hash.proc.poll() is None
+
+    # an agent with the right CA hash but a wrong secret is refused by the server
+    bad_secret = nodes(
+        "a2",
+        "agent",
+        {"server": f"https://127.0.0.1:{port}", "token": ca_part + ":wrong", "node-name": "a2"},
+    ).start()
+    wait_for(lambda: "401 Unauthorized" in bad_secret.log(), what="401 for the agent")
+
+    # a server joining with a wrong secret exits with a fatal error (systemd restarts it)
+    joiner = nodes(
+        "s2",
+        "server",
+        server_config(tmp_path, "s2", free_port(), server=f"https://127.0.0.1:{port}", token="wrong"),
+    ).start()
+    assert joiner.proc.wait(timeout=20) == 1
+    assert "level=fatal" in joiner.log()
+    assert "401 Unauthorized" in joiner.log()
+
+    assert set(node_table(s1)) == {"s1"}
+
+
+class _S3Recorder(http.server.BaseHTTPRequestHandler):
+    requests: typing.ClassVar[list] = []
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _S3Recorder.requests.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        return
+
+
+@pytest.mark.slow
+def test_etcd_snapshot_save_uploads_to_s3_with_a_signed_put(tmp_path, nodes):
+    port = free_port()
+    s3 = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _S3Recorder)
+    threading.Thread(target=s3.serve_forever, daemon=True).start()
+    config = server_config(
+        tmp_path,
+        "s1",
+        port,
+        **{
+            "cluster-init": True,
+            "etcd-s3": True,
+            "etcd-s3-endpoint": f"127.0.0.1:{s3.server_address[1]}",
+            "etcd-s3-insecure": True,
+            "etcd-s3-bucket": "k3s-snapshots",
+            "etcd-s3-folder": "island",
+            "etcd-s3-access-key": "AKIDISLAND",
+            "etcd-s3-secret-key": "island-secret",
+            "tls-san": ["ignored-by-etcd-snapshot"],
+        },
+    )
+    s1 = nodes("s1", "server", config).start()
+    wait_for((s1.data_dir / "server" / "db" / "double-state.json").exists, what="server state")
+    try:
+        result = run("etcd-snapshot", "save", "--config", str(s1.config_file), "--data-dir", str(s1.data_dir))
+    finally:
+        s3.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert "Unknown flag --tls-san found in config.yaml, skipping" in messages(result.stderr)
+    (path, headers, body), *_ = _S3Recorder.requests
+    assert path.startswith("/k3s-snapshots/island/on-demand-s1-")
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDISLAND/")
+    assert headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+    local = next((s1.data_dir / "server" / "db" / "snapshots").iterdir())
+    assert local.read_bytes() == body
