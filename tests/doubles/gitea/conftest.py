@@ -1,0 +1,24 @@
+"""Fixtures for the Gitea double's own tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from giteadouble import Gitea, make_pki
+
+
+@pytest.fixture(scope="session")
+def gitea_pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("gitea-pki"))
+
+
+@pytest.fixture
+def gitea(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "gitea", pki=gitea_pki).bootstrap_admin().start()
+    yield server
+    server.stop()

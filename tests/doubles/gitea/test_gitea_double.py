@@ -1,0 +1,354 @@
+"""The Gitea double refuses what Gitea 1.26 refuses, never rewrites app.ini, answers the REST API
+with Gitea's status codes, and serves git over HTTPS to the real git client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from giteadouble import ADMIN, DOUBLE, PYTHON, Gitea, double_env
+
+pytestmark = pytest.mark.skipif(
+    not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
+    reason="needs /usr/bin/python3 and git-http-backend",
+)
+
+
+def _web(server, env=None):
+    """Run `gitea web` on a config the double must refuse: it exits at once."""
+    return subprocess.run(
+        [PYTHON, str(DOUBLE), "web", "--config", str(server.config), "--work-path", str(server.work)],
+        capture_output=True,
+        text=True,
+        env=env or double_env(),
+        timeout=30,
+        check=False,
+    )
+
+
+def test_version_prints_the_upstream_line():
+    out = subprocess.run([PYTHON, str(DOUBLE), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("Gitea version 1.26.2 built with ")
+
+
+# --- app.ini refusals ----------------------------------------------------------------------------
+def _bad_settings(tmp):
+    """(id, overrides, drop, expected message) for settings Gitea 1.26 refuses or would act on."""
+    missing = tmp / "nope"
+    empty = tmp / "empty"  # written by the test: a secret file with only a newline
+    return [
+        ("unknown-db-type", {"database": {"DB_TYPE": "oracle"}}, (), "unknown database type"),
+        ("no-db-type", {}, [("database", "DB_TYPE")], "unknown database type"),
+        ("install-lock-false", {"security": {"INSTALL_LOCK": "false"}}, (), "INSTALL_LOCK is not true"),
+        ("install-lock-missing", {}, [("security", "INSTALL_LOCK")], "web installer"),
+        ("protocol-typo", {"server": {"PROTOCOL": "htps"}}, (), "PROTOCOL = 'htps'"),
+        ("https-without-cert", {}, [("server", "CERT_FILE")], "needs CERT_FILE"),
+        ("https-without-key", {}, [("server", "KEY_FILE")], "needs KEY_FILE"),
+        ("cert-unreadable", {"server": {"CERT_FILE": str(missing)}}, (), "not a readable file"),
+        (
+            "secret-key-both",
+            {"security": {"SECRET_KEY": "inline"}},
+            (),
+            "Cannot specify both SECRET_KEY_URI and SECRET_KEY",
+        ),
+        (
+            "internal-token-both",
+            {"security": {"INTERNAL_TOKEN": "inline"}},
+            (),
+            "Cannot specify both INTERNAL_TOKEN_URI and INTERNAL_TOKEN",
+        ),
+        (
+            "jwt-secret-both",
+            {"oauth2": {"JWT_SECRET": "inline"}},
+            (),
+            "Cannot specify both JWT_SECRET_URI and JWT_SECRET",
+        ),
+        (
+            "lfs-jwt-secret-both",
+            {"server": {"LFS_JWT_SECRET": "a", "LFS_JWT_SECRET_URI": f"file:{empty}"}},
+            (),
+            "Cannot specify both LFS_JWT_SECRET_URI and LFS_JWT_SECRET",
+        ),
+        ("secret-file-missing", {"security": {"SECRET_KEY_URI": f"file:{missing}"}}, (), "Failed to read"),
+        ("secret-file-empty", {"security": {"INTERNAL_TOKEN_URI": f"file:{empty}"}}, (), "the file is empty"),
+        (
+            "secret-uri-not-file",
+            {"security": {"SECRET_KEY_URI": "https://vault/secret"}},
+            (),
+            "Unsupported URI-Scheme",
+        ),
+        ("root-url-not-url", {"server": {"ROOT_URL": "git.island.test"}}, (), "Invalid ROOT_URL"),
+        (
+            "internal-token-would-be-written",
+            {},
+            [("security", "INTERNAL_TOKEN_URI")],
+            "write it into app.ini",
+        ),
+        ("lfs-secret-would-be-written", {"server": {"LFS_START_SERVER": "true"}}, (), "LFS_JWT_SECRET"),
+        (
+            "hs256-without-jwt-secret",
+            {"oauth2": {"JWT_SIGNING_ALGORITHM": "HS256"}},
+            [("oauth2", "JWT_SECRET_URI")],
+            "JWT_SECRET",
+        ),
+        ("run-user-differs", {"": {"RUN_USER": "git-nobody"}}, (), "Expect user 'git-nobody'"),
+        ("http-port-not-a-port", {"server": {"HTTP_PORT": "http"}}, (), "HTTP_PORT"),
+    ]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _bad_settings(Path("/unused"))])
+def test_web_refuses_settings_gitea_refuses_and_leaves_app_ini_alone(tmp_path, gitea_pki, case):
+    (tmp_path / "empty").write_text("\n")
+    _, overrides, drop, expected = next(c for c in _bad_settings(tmp_path) if c[0] == case)
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides=overrides, drop=drop)
+    before = server.config.read_bytes()
+    proc = _web(server)
+    assert proc.returncode == 1, proc.stderr
+    assert expected in proc.stderr
+    assert server.config.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can show the root refusal")
+def test_running_as_root_is_refused_unless_told_it_is_unsafe(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki)
+    env = {k: v for k, v in os.environ.items() if k != "I_AM_BEING_UNSAFE_RUNNING_AS_ROOT"}
+    proc = _web(server, env)
+    assert proc.returncode == 1
+    assert "not supposed to be run as root" in proc.stderr
+
+
+@pytest.mark.slow
+def test_app_ini_is_byte_identical_after_start_cli_and_stop(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki)
+    before = server.config.read_bytes()
+    mtime = server.config.stat().st_mtime_ns
+    server.bootstrap_admin().start()
+    assert server.api("POST", "/api/v1/orgs", {"username": "platform"}, token=server.token)[0] == 201
+    server.stop()
+    assert server.config.read_bytes() == before
+    assert server.config.stat().st_mtime_ns == mtime
+
+
+# --- admin CLI -----------------------------------------------------------------------------------
+def test_admin_user_create_has_no_password_file_flag_and_checks_flags_like_upstream(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki)
+    base = ["admin", "user", "create", "--username", "a", "--email", "a@x.test"]
+    proc = server.cli(*base, "--password-file", "/etc/passwd", check=False)
+    assert proc.returncode == 1 and "flag provided but not defined: -password-file" in proc.stderr
+    proc = server.cli(*base, "--password", "p4ssw0rd!", "--random-password", check=False)
+    assert "cannot set both -random-password and -password flags" in proc.stderr
+    proc = server.cli(*base, check=False)
+    assert "must set either password or random-password flag" in proc.stderr
+    proc = server.cli("admin", "user", "create", "--username", "a", "--random-password", check=False)
+    assert proc.returncode == 1 and "email" in proc.stderr
+
+
+def test_admin_user_create_random_password_prints_it_and_the_first_user_need_not_change_it(
+    tmp_path, gitea_pki
+):
+    server = Gitea(tmp_path / "g", pki=gitea_pki).bootstrap_admin()
+    assert len(server.password) == 24
+    listing = server.cli("admin", "user", "list", "--admin").stdout.splitlines()
+    assert listing[0].split() == ["ID", "Username", "Email", "IsActive"]
+    assert listing[1].split() == ["1", ADMIN, "admin@island.test", "true"]
+    again = server.cli(
+        "admin",
+        "user",
+        "create",
+        "--username",
+        ADMIN,
+        "--email",
+        "b@x.test",
+        "--random-password",
+        check=False,
+    )
+    assert again.returncode == 1 and "user already exists" in again.stderr
+    second = server.cli(
+        "admin", "user", "create", "--username", "dev", "--email", "dev@x.test", "--random-password"
+    )
+    assert "New user 'dev' has been successfully created!" in second.stdout
+    full = server.cli("admin", "user", "list").stdout.splitlines()
+    assert full[0].split() == ["ID", "Username", "Email", "IsActive", "IsAdmin", "2FA"]
+    assert [line.split()[1] for line in full[1:]] == [ADMIN, "dev"]
+
+
+def test_generate_access_token_refuses_a_reused_name_and_unknown_scopes(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki).bootstrap_admin()
+    token_args = ["admin", "user", "generate-access-token", "--username", ADMIN, "--token-name", "island"]
+    again = server.cli(*token_args, "--scopes", "all", check=False)
+    assert again.returncode == 1 and "access token name has been used already" in again.stderr
+    bad = server.cli(
+        "admin",
+        "user",
+        "generate-access-token",
+        "-u",
+        ADMIN,
+        "-t",
+        "x",
+        "--scopes",
+        "write:everything",
+        check=False,
+    )
+    assert bad.returncode == 1 and "invalid access token scope" in bad.stderr
+    plain = server.cli(
+        "admin", "user", "generate-access-token", "-u", ADMIN, "-t", "y", "--scopes", "read:user"
+    )
+    assert plain.stdout.startswith("Access token was successfully created: ")
+    raw = server.cli("admin", "user", "generate-access-token", "-u", ADMIN, "-t", "z", "--raw")
+    assert len(raw.stdout.strip()) == 40
+
+
+# --- REST API ------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_api_answers_with_gitea_status_codes_and_error_bodies(gitea):
+    t = gitea.token
+    assert gitea.api("GET", "/api/v1/version") == (200, {"version": "1.26.2"})
+    status, body = gitea.api("GET", "/api/healthz")
+    assert status == 200 and body["status"] == "pass"
+    assert gitea.api("GET", "/api/v1/user")[0] == 401
+    status, body = gitea.api("GET", "/api/v1/user", auth=(ADMIN, "wrong password"))
+    assert status == 401 and set(body) == {"message", "url"} and "password is invalid" in body["message"]
+    assert gitea.api("GET", "/api/v1/user", token="0" * 40)[0] == 401
+    status, body = gitea.api("GET", "/api/v1/user", auth=(ADMIN, gitea.password))
+    assert status == 200 and body["login"] == ADMIN and body["is_admin"] is True
+
+    assert gitea.api("GET", "/api/v1/orgs/platform", token=t)[0] == 404
+    status, org = gitea.api(
+        "POST", "/api/v1/orgs", {"username": "platform", "visibility": "private"}, token=t
+    )
+    assert status == 201 and org["name"] == "platform" and org["visibility"] == "private"
+    assert gitea.api("POST", "/api/v1/orgs", {"username": "platform"}, token=t)[0] == 422
+    assert gitea.api("POST", "/api/v1/orgs", {"username": "x", "visibility": "secret"}, token=t)[0] == 422
+    status, org = gitea.api("PATCH", "/api/v1/orgs/platform", {"description": "the platform"}, token=t)
+    assert status == 200 and org["description"] == "the platform"
+
+    status, teams = gitea.api("GET", "/api/v1/orgs/platform/teams", token=t)
+    assert status == 200 and [x["name"] for x in teams] == ["Owners"]
+    body = {"name": "ops", "permission": "write", "units": ["repo.code"], "includes_all_repositories": True}
+    status, team = gitea.api("POST", "/api/v1/orgs/platform/teams", body, token=t)
+    assert status == 201 and team["permission"] == "write" and team["units"] == ["repo.code"]
+    assert gitea.api("POST", "/api/v1/orgs/platform/teams", body, token=t)[0] == 422
+    assert (
+        gitea.api("POST", "/api/v1/orgs/platform/teams", {**body, "name": "x", "permission": "god"}, token=t)[
+            0
+        ]
+        == 422
+    )
+    status, team = gitea.api("PATCH", f"/api/v1/teams/{team['id']}", {"permission": "read"}, token=t)
+    assert status == 200 and team["permission"] == "read"
+
+    status, repo = gitea.api(
+        "POST", "/api/v1/orgs/platform/repos", {"name": "apps", "private": True}, token=t
+    )
+    assert status == 201 and repo["full_name"] == "platform/apps" and repo["empty"] is True
+    assert gitea.api("POST", "/api/v1/orgs/platform/repos", {"name": "apps"}, token=t)[0] == 409
+    assert gitea.api("GET", "/api/v1/repos/platform/apps", token=t)[0] == 200
+    status, body = gitea.api("GET", "/api/v1/repos/platform/nope", token=t)
+    assert status == 404 and body["message"] == "The target couldn't be found."
+    status, repo = gitea.api("PATCH", "/api/v1/repos/platform/apps", {"description": "apps"}, token=t)
+    assert status == 200 and repo["description"] == "apps"
+    status, repo = gitea.api("POST", "/api/v1/user/repos", {"name": "mine"}, token=t)
+    assert status == 201 and repo["owner"]["login"] == ADMIN
+    # a private organisation's repository is invisible without credentials
+    assert gitea.api("GET", "/api/v1/repos/platform/apps")[0] == 401
+
+
+@pytest.mark.slow
+def test_a_token_without_organization_scope_is_forbidden(gitea):
+    read_only = gitea.cli(
+        "admin",
+        "user",
+        "generate-access-token",
+        "-u",
+        ADMIN,
+        "-t",
+        "ro",
+        "--scopes",
+        "read:organization",
+        "--raw",
+    ).stdout.strip()
+    assert gitea.api("GET", "/api/v1/orgs", token=read_only)[0] == 200
+    assert gitea.api("POST", "/api/v1/orgs", {"username": "x"}, token=read_only)[0] == 403
+
+
+@pytest.mark.slow
+def test_state_survives_a_restart(gitea):
+    gitea.api("POST", "/api/v1/orgs", {"username": "platform"}, token=gitea.token)
+    gitea.api("POST", "/api/v1/orgs/platform/repos", {"name": "apps"}, token=gitea.token)
+    gitea.stop()
+    gitea.start()
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, gitea.password))[0] == 200
+    assert gitea.api("GET", "/api/v1/repos/platform/apps", token=gitea.token)[0] == 200
+
+
+# --- git over HTTPS ------------------------------------------------------------------------------
+def _git(*args, cwd=None, env=None, check=True):
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
+    return proc
+
+
+def _git_env(gitea, tmp_path):
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSL_CAINFO": str(gitea.pki["ca"]),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x.test",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x.test",
+    }
+
+
+@pytest.mark.slow
+def test_real_git_clones_and_pushes_over_https_with_auth_and_the_island_ca(gitea, tmp_path):
+    t = gitea.token
+    gitea.api("POST", "/api/v1/orgs", {"username": "platform"}, token=t)
+    gitea.api("POST", "/api/v1/orgs/platform/repos", {"name": "apps", "private": True}, token=t)
+    env = _git_env(gitea, tmp_path)
+    anonymous = f"{gitea.url}/platform/apps.git"
+    authed = f"https://{ADMIN}:{t}@127.0.0.1:{gitea.port}/platform/apps.git"
+
+    refused = _git("clone", anonymous, str(tmp_path / "anon"), env=env, check=False)
+    assert refused.returncode != 0
+    assert "Authentication failed" in refused.stderr or "could not read Username" in refused.stderr
+    _git("clone", authed, str(tmp_path / "work"), env=env)
+    work = tmp_path / "work"
+    (work / "README").write_text("island\n")
+    _git("add", "README", cwd=work, env=env)
+    _git("commit", "-qm", "first", cwd=work, env=env)
+    _git("tag", "-a", "v1", "-m", "v1", cwd=work, env=env)
+    _git("push", "origin", "HEAD:refs/heads/main", "v1", cwd=work, env=env)
+    listed = _git("ls-remote", authed, env=env).stdout
+    head = _git("rev-parse", "HEAD", cwd=work, env=env).stdout.strip()
+    assert f"{head}\trefs/heads/main" in listed and "refs/tags/v1" in listed
+    # an anonymous push is refused even for a public repository
+    gitea.api("POST", "/api/v1/orgs/platform/repos", {"name": "public"}, token=t)
+    pushed = _git(
+        "push", f"{gitea.url}/platform/public.git", "HEAD:refs/heads/main", cwd=work, env=env, check=False
+    )
+    assert pushed.returncode != 0
+    # a wrong password is refused
+    wrong = f"https://{ADMIN}:wrong@127.0.0.1:{gitea.port}/platform/apps.git"
+    assert _git("ls-remote", wrong, env=env, check=False).returncode != 0
+    # force push is allowed, as in Gitea without branch protection
+    _git("commit", "-q", "--amend", "-m", "rewritten", cwd=work, env=env)
+    _git("push", "--force", "origin", "HEAD:refs/heads/main", cwd=work, env=env)
+    new_head = _git("rev-parse", "HEAD", cwd=work, env=env).stdout.strip()
+    assert f"{new_head}\trefs/heads/main" in _git("ls-remote", authed, env=env).stdout
+    # the bare repository lives where Gitea keeps it
+    assert (gitea.work / "data" / "gitea-repositories" / "platform" / "apps.git" / "HEAD").is_file()
+
+
+@pytest.mark.slow
+def test_git_refuses_a_server_certificate_without_the_island_ca(gitea, tmp_path):
+    gitea.api("POST", "/api/v1/user/repos", {"name": "r"}, token=gitea.token)
+    env = _git_env(gitea, tmp_path)
+    env.pop("GIT_SSL_CAINFO")
+    proc = _git("ls-remote", f"{gitea.url}/{ADMIN}/r.git", env=env, check=False)
+    assert proc.returncode != 0 and "certificate" in proc.stderr.lower()
