@@ -6,10 +6,13 @@ Each test starts the double as the dns role does (``coredns -conf FILE``) with D
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -489,3 +492,60 @@ def test_bad_plugin_arguments_are_refused(tmp_path, corefile, message):
 def test_an_unbalanced_brace_is_refused(tmp_path):
     err = refused(tmp_path, "island.test:1053 {\n  file db {\n    reload 2s\n")
     assert err == "Corefile:3 - Error during parsing: Unexpected EOF"
+
+
+# ------------------------------------------------------------------ privileges
+
+
+def _setpriv(*caps: str) -> list[str]:
+    drop = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    if caps:
+        held = "-all," + ",".join(f"+{c}" for c in caps)
+        drop += [f"--inh-caps={held}", f"--ambient-caps={held}", f"--bounding-set={held}"]
+    return ["setpriv", *drop]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to nobody")
+def test_port_53_needs_only_cap_net_bind_service_not_root():
+    with tempfile.TemporaryDirectory(prefix="coredns-double-") as work:
+        Path(work).chmod(0o755)  # pytest's tmp_path is private to root; the service user must read
+        _serve_port_53_as_nobody(Path(work))
+
+
+def _serve_port_53_as_nobody(tmp_path: Path) -> None:
+    address = "127.53.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        if probe.connect_ex((address, 53)) != 0:
+            pytest.skip("no loopback alias")
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    (tmp_path / "db").chmod(0o644)
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(f"island.test {{\n  bind {address}\n  file {tmp_path}/db\n}}\n")
+    corefile.chmod(0o644)
+    cmd = [PYTHON, str(DOUBLE), "-conf", str(corefile)]
+
+    denied = subprocess.run(_setpriv() + cmd, capture_output=True, text=True, timeout=10, check=False)
+    assert denied.returncode == 1
+    assert denied.stderr.strip() == f"Listen: listen tcp {address}:53: bind: permission denied"
+
+    proc = subprocess.Popen(_setpriv("net_bind_service") + cmd, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                out = subprocess.run(
+                    ["dig", f"@{address}", "registry.island.test", "+short", "+time=1", "+tries=1"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                    check=False,
+                ).stdout.strip()
+            except subprocess.TimeoutExpired:
+                out = ""
+            if out == "10.0.0.10":
+                break
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
