@@ -1,0 +1,498 @@
+"""The MinIO double refuses what MinIO refuses, serves TLS, and enforces IAM policies on real S3 calls."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import io
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doublectl import (
+    DOUBLE,
+    ROOT_PASSWORD,
+    ROOT_USER,
+    Double,
+    double_python_problem,
+    free_port,
+    make_pki,
+    run_double,
+)
+
+boto3 = pytest.importorskip("boto3")
+minio = pytest.importorskip("minio")
+from botocore.client import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from minio import Minio, MinioAdmin  # noqa: E402
+from minio.credentials import StaticProvider  # noqa: E402
+from minio.error import S3Error  # noqa: E402
+
+CREDS = {"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD}
+
+
+def load_double():
+    loader = importlib.machinery.SourceFileLoader("minio_double", str(DOUBLE))
+    spec = importlib.util.spec_from_loader("minio_double", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+md = load_double()
+
+
+def refused(args, env=None):
+    result = run_double(["server", *args], env={**CREDS, **(env or {})})
+    assert result.returncode == 1, result
+    return result.stderr
+
+
+# ---- version and command line -----------------------------------------------------------------
+
+
+def test_version_prints_the_pinned_release_like_upstream():
+    for flag in ("--version", "-v"):
+        result = run_double([flag])
+        assert result.returncode == 0
+        assert result.stdout.startswith("minio version RELEASE.2025-09-07T16-13-09Z (commit-id=")
+
+
+@pytest.mark.parametrize(
+    "drive",
+    ["/data{1..4}", "/data{4...1}", "/data{1...4}}", "/data{a...d}"],
+)
+def test_invalid_ellipsis_syntax_is_refused(tmp_path, drive):
+    err = refused([str(tmp_path) + drive])
+    assert "llipsis" in err or "Incorrect range" in err
+
+
+def test_mixing_ellipsis_and_plain_arguments_is_refused(tmp_path):
+    err = refused([f"{tmp_path}/a{{1...4}}", f"{tmp_path}/b"])
+    assert "all args must have ellipses" in err
+
+
+@pytest.mark.parametrize(
+    ("drives", "message"),
+    [
+        (["/d{1...17}"], "not divisible by any supported erasure set sizes"),
+        (["/d{1...1}"], "Incorrect number of endpoints"),
+        (
+            [
+                "/d1",
+                "/d2",
+                "/d3",
+                "/d4",
+                "/d5",
+                "/d6",
+                "/d7",
+                "/d8",
+                "/d9",
+                "/d10",
+                "/d11",
+                "/d12",
+                "/d13",
+                "/d14",
+                "/d15",
+                "/d16",
+                "/d17",
+            ],
+            "not divisible",
+        ),
+    ],
+)
+def test_drive_counts_no_erasure_set_size_divides_are_refused(tmp_path, drives, message):
+    err = refused([str(tmp_path) + d for d in drives])
+    assert message in err
+
+
+def test_erasure_set_size_is_chosen_as_upstream():
+    # cmd/endpoint-ellipses.go: {1...64} gives 4 sets of 16; 12 drives one set of 12.
+    assert md.set_size_for(["x"], [64], 0, [64]) == 16
+    assert md.set_size_for(["x"], [12], 0, [12]) == 12
+    assert md.set_size_for(["x"], [32], 0, [4, 8]) == 16
+    with pytest.raises(md.Refused, match="Invalid set drive count"):
+        md.set_size_for(["x"], [12], 5, [12])
+
+
+def test_ellipses_expand_hosts_slowest_with_zero_padding():
+    expanded, _ = md.expand_ellipses("https://node{1...2}.island:9000/mnt/disk{01...02}")
+    assert expanded == [
+        "https://node1.island:9000/mnt/disk01",
+        "https://node1.island:9000/mnt/disk02",
+        "https://node2.island:9000/mnt/disk01",
+        "https://node2.island:9000/mnt/disk02",
+    ]
+
+
+def test_nodes_with_different_drive_counts_are_refused(tmp_path):
+    port, other = free_port(), free_port()
+    args = [
+        f"http://127.0.0.1:{port}/a1",
+        f"http://127.0.0.1:{port}/a2",
+        f"http://127.0.0.1:{other}/b1",
+        f"http://127.0.0.1:{other}/b2",
+        f"http://127.0.0.1:{other}/b3",
+        f"http://127.0.0.1:{other}/b4",
+    ]
+    err = refused(["--address", f"127.0.0.1:{port}", *args])
+    assert "number of disks per node does not match" in err
+
+
+def test_endpoint_list_without_this_host_is_refused():
+    # 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
+    err = refused(["--address", ":9000", "http://192.0.2.{10...11}:9000/data{1...2}"])
+    assert "no endpoint pointing to the local machine is found" in err
+
+
+def test_mixed_styles_root_paths_and_ips_without_scheme_are_refused(tmp_path):
+    assert "mixed style endpoints" in refused([f"{tmp_path}/a", "http://127.0.0.1:9000/b"])
+    assert "empty or root" in refused(["/"])
+    assert "empty or root path" in refused(["http://127.0.0.1:9000/", "http://127.0.0.2:9000/"])
+    assert "missing scheme" in refused(["127.0.0.1:9000/data"])
+
+
+def test_relative_drive_paths_are_made_absolute_as_upstream(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    layout = md.Layout(["data"], 9000, {})
+    assert layout.local_drives == [str(tmp_path / "data")]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MINIO_ROOT_USER": "ab", "MINIO_ROOT_PASSWORD": "long-enough"}, "at least 3"),
+        ({"MINIO_ROOT_USER": "admin", "MINIO_ROOT_PASSWORD": "short"}, "at least 8"),
+        ({"MINIO_ROOT_USER": "admin"}, 'Missing credential environment variable, "MINIO_ROOT_PASSWORD"'),
+    ],
+)
+def test_bad_root_credentials_are_refused(tmp_path, env, message):
+    result = run_double(["server", str(tmp_path / "d")], env=env)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_unknown_flags_are_refused(tmp_path):
+    assert "flag provided but not defined: --adress" in refused(["--adress", ":9000", str(tmp_path)])
+
+
+def test_https_endpoints_without_certificates_are_refused(tmp_path):
+    port = free_port()
+    err = refused(
+        [
+            "--address",
+            f"127.0.0.1:{port}",
+            "--certs-dir",
+            str(tmp_path / "none"),
+            f"https://127.0.0.1:{port}/x{{1...2}}",
+        ],
+    )
+    assert "No certificates found" in err
+
+
+def test_sio_payloads_round_trip_with_the_sdk_cipher():
+    from minio import crypto
+
+    secret = "some-secret-key"
+    payload = json.dumps({"k": "v" * 40000}).encode()  # several 16 KiB chunks
+    ours = md.sio_encrypt(payload, secret)
+
+    class Response:
+        def __init__(self, data):
+            self.buf = io.BytesIO(data)
+
+        def read(self, n):
+            return self.buf.read(n)
+
+        def close(self):
+            pass
+
+        def release_conn(self):
+            pass
+
+    assert crypto.decrypt(Response(ours), secret) == payload
+    assert md.sio_decrypt(crypto.encrypt(payload, secret), secret) == payload
+
+
+# ---- a running double over TLS ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_double(tmp_path_factory):
+    problem = double_python_problem()
+    if problem:
+        pytest.skip(problem)
+    base = tmp_path_factory.mktemp("minio-tls")
+    ca_file, certs = make_pki(base)
+    port = free_port()
+    double = Double(
+        [
+            "--address",
+            f"127.0.0.1:{port}",
+            "--console-address",
+            f"127.0.0.1:{free_port()}",
+            "--certs-dir",
+            str(certs),
+            str(base / "data{1...4}"),
+        ],
+        port=port,
+        ca_file=ca_file,
+        log=base / "minio.log",
+    )
+    yield double
+    double.stop()
+
+
+def s3_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
+    return boto3.client(
+        "s3",
+        endpoint_url=double.url(),
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        verify=str(double.ca_file),
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def admin_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
+    import urllib3
+
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(double.ca_file))
+    return MinioAdmin(
+        endpoint=f"127.0.0.1:{double.port}",
+        credentials=StaticProvider(access_key, secret_key),
+        secure=True,
+        http_client=http,
+    )
+
+
+def test_health_endpoints_answer_over_tls_verified_by_the_island_ca(tls_double):
+    for path in ("/minio/health/live", "/minio/health/ready", "/minio/health/cluster"):
+        assert tls_double.status(path) == 200
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(tls_double.url("/minio/health/live"), timeout=5)  # noqa: S310
+
+
+def test_s3_objects_round_trip_through_boto3(tls_double):
+    s3 = s3_client(tls_double)
+    s3.create_bucket(Bucket="roundtrip")
+    s3.put_object(Bucket="roundtrip", Key="dir/a.txt", Body=b"island", Metadata={"sha256": "x"})
+    obj = s3.get_object(Bucket="roundtrip", Key="dir/a.txt")
+    assert obj["Body"].read() == b"island"
+    assert obj["Metadata"] == {"sha256": "x"}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="roundtrip")["Contents"]]
+    assert keys == ["dir/a.txt"]
+
+
+def test_wrong_secret_and_unknown_key_fail_like_s3(tls_double):
+    with pytest.raises(ClientError) as wrong:
+        s3_client(tls_double, secret_key="not-the-secret").list_buckets()
+    assert wrong.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert wrong.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as unknown:
+        s3_client(tls_double, access_key="nobody-here").list_buckets()
+    assert unknown.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_a_users_attached_policy_allows_inside_and_denies_outside(tls_double):
+    root = s3_client(tls_double)
+    for bucket in ("team-data", "other-data"):
+        root.create_bucket(Bucket=bucket)
+        root.put_object(Bucket=bucket, Key="report.csv", Body=b"1,2,3")
+    admin = admin_client(tls_double)
+    admin.policy_add(
+        "team-read",
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": ["arn:aws:s3:::team-*"]},
+                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::team-data/*"]},
+            ],
+        },
+    )
+    admin.user_add("analyst", "analyst-secret")
+    admin.attach_policy(["team-read"], user="analyst")
+    assert json.loads(admin.user_info("analyst"))["policyName"] == "team-read"
+    assert "analyst" in json.loads(admin.user_list())  # an encrypted reply
+
+    user = s3_client(tls_double, "analyst", "analyst-secret")
+    assert user.get_object(Bucket="team-data", Key="report.csv")["Body"].read() == b"1,2,3"
+    assert [o["Key"] for o in user.list_objects_v2(Bucket="team-data")["Contents"]] == ["report.csv"]
+    denied = [
+        lambda: user.put_object(Bucket="team-data", Key="new.csv", Body=b"x"),
+        lambda: user.get_object(Bucket="other-data", Key="report.csv"),
+        lambda: user.list_objects_v2(Bucket="other-data"),
+        user.list_buckets,
+    ]
+    for call in denied:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_admin_api_is_root_only_and_attaching_twice_is_an_error(tls_double):
+    admin = admin_client(tls_double)
+    admin.user_add("plain-user", "plain-secret")
+    with pytest.raises(minio.error.MinioAdminException) as exc:
+        admin_client(tls_double, "plain-user", "plain-secret").user_list()
+    assert exc.value._code == "403"
+    admin.attach_policy(["readonly"], user="plain-user")
+    with pytest.raises(minio.error.MinioAdminException, match="XMinioAdminPolicyChangeAlreadyApplied"):
+        admin.attach_policy(["readonly"], user="plain-user")
+    with pytest.raises(minio.error.MinioAdminException, match="XMinioAdminNoSuchPolicy"):
+        admin.attach_policy(["no-such-policy"], user="plain-user")
+    with pytest.raises(minio.error.MinioAdminException, match="MalformedPolicy"):
+        admin.policy_add("broken", policy={"Version": "2012-10-17", "Statement": [{"Effect": "Maybe"}]})
+
+
+def test_service_accounts_inherit_their_users_policy_and_an_inline_policy_narrows_it(tls_double):
+    root = s3_client(tls_double)
+    root.create_bucket(Bucket="apps")
+    root.put_object(Bucket="apps", Key="public/a", Body=b"a")
+    root.put_object(Bucket="apps", Key="private/b", Body=b"b")
+    admin = admin_client(tls_double)
+    admin.policy_add(
+        "apps-rw",
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:*"],
+                    "Resource": ["arn:aws:s3:::apps", "arn:aws:s3:::apps/*"],
+                }
+            ],
+        },
+    )
+    admin.user_add("app-owner", "owner-secret")
+    admin.attach_policy(["apps-rw"], user="app-owner")
+    as_owner = admin_client(tls_double, "app-owner", "owner-secret")
+    as_owner.add_service_account(access_key="app-full", secret_key="app-full-secret")
+    as_owner.add_service_account(
+        access_key="app-narrow",
+        secret_key="app-narrow-secret",
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::apps/public/*"]}
+            ],
+        },
+    )
+    info = json.loads(admin.get_service_account("app-narrow"))
+    assert info["parentUser"] == "app-owner"
+    assert info["impliedPolicy"] is False
+    listed = json.loads(admin.list_service_account("app-owner"))["accounts"]
+    assert sorted(a["accessKey"] for a in listed) == ["app-full", "app-narrow"]
+
+    full = s3_client(tls_double, "app-full", "app-full-secret")
+    full.put_object(Bucket="apps", Key="private/c", Body=b"c")
+    narrow = s3_client(tls_double, "app-narrow", "app-narrow-secret")
+    assert narrow.get_object(Bucket="apps", Key="public/a")["Body"].read() == b"a"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        narrow.get_object(Bucket="apps", Key="private/b")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3_client(tls_double, "app-full", "app-full-secret").get_object(Bucket="team-data", Key="x")
+    with pytest.raises(minio.error.MinioAdminException, match="AccessDenied"):
+        as_owner.list_service_account(ROOT_USER)
+
+
+def test_minio_sdk_sees_versioning_and_object_lock(tls_double):
+    import urllib3
+
+    client = Minio(
+        endpoint=f"127.0.0.1:{tls_double.port}",
+        access_key=ROOT_USER,
+        secret_key=ROOT_PASSWORD,
+        region="us-east-1",
+        http_client=urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(tls_double.ca_file)),
+    )
+    client.make_bucket(bucket_name="locked", object_lock=True)
+    assert client.get_bucket_versioning(bucket_name="locked").status == "Enabled"
+    assert client.get_object_lock_config(bucket_name="locked") is not None
+
+
+# ---- state across restarts, plain HTTP, distributed mode ------------------------------------------
+
+
+@pytest.fixture
+def runnable():
+    problem = double_python_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+def test_iam_buckets_and_objects_survive_a_restart(tmp_path, runnable):
+    port = free_port()
+    args = ["--address", f"127.0.0.1:{port}", "--certs-dir", str(tmp_path / "no-certs"), str(tmp_path / "d")]
+    double = Double(args, port=port, scheme="http", log=tmp_path / "log")
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=double.url(),
+            aws_access_key_id=ROOT_USER,
+            aws_secret_access_key=ROOT_PASSWORD,
+            region_name="us-east-1",
+            config=Config(request_checksum_calculation="when_required", s3={"addressing_style": "path"}),
+        )
+        s3.create_bucket(Bucket="kept")
+        s3.put_bucket_versioning(Bucket="kept", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket="kept", Key="k", Body=b"v1", Metadata={"sha256": "abc"})
+        MinioAdmin(
+            endpoint=f"127.0.0.1:{port}", credentials=StaticProvider(ROOT_USER, ROOT_PASSWORD), secure=False
+        ).user_add("kept-user", "kept-secret")
+        double.stop()
+        double.start()
+        obj = s3.get_object(Bucket="kept", Key="k")
+        assert obj["Body"].read() == b"v1"
+        assert obj["Metadata"] == {"sha256": "abc"}
+        assert s3.get_bucket_versioning(Bucket="kept")["Status"] == "Enabled"
+        user = Minio(
+            endpoint=f"127.0.0.1:{port}",
+            access_key="kept-user",
+            secret_key="kept-secret",
+            secure=False,
+            region="us-east-1",
+        )
+        with pytest.raises(S3Error, match="AccessDenied"):  # known user, no policy
+            user.list_buckets()
+    finally:
+        double.stop()
+
+
+def test_distributed_nodes_check_each_other_for_cluster_health(tmp_path, runnable):
+    ca_file, certs = make_pki(tmp_path)
+    p1, p2 = free_port(), free_port()
+    volumes = [
+        f"https://127.0.0.1:{p1}{tmp_path}/n1d{{1...2}}",
+        f"https://127.0.0.1:{p2}{tmp_path}/n2d{{1...2}}",
+    ]
+    # Two args with ellipses are two pools; a single pool over both nodes is listed drive by drive.
+    drives = [f"https://127.0.0.1:{p}{tmp_path}/n{i}d{j}" for i, p in ((1, p1), (2, p2)) for j in (1, 2)]
+    assert volumes  # the ellipsis form is covered by test_ellipses_expand_hosts_slowest_with_zero_padding
+    nodes = [
+        Double(
+            ["--address", f"127.0.0.1:{port}", "--certs-dir", str(certs), *drives],
+            port=port,
+            ca_file=ca_file,
+            log=tmp_path / f"log{port}",
+        )
+        for port in (p1, p2)
+    ]
+    try:
+        assert nodes[0].status("/minio/health/cluster") == 200
+        nodes[1].stop()
+        # 4 drives, write quorum 3: one node's 2 drives are not enough.
+        assert nodes[0].status("/minio/health/cluster") == 503
+        assert nodes[0].status("/minio/health/live") == 200
+    finally:
+        for node in nodes:
+            node.stop()
