@@ -591,3 +591,177 @@ def test_etcd_snapshot_save_uploads_to_s3_with_a_signed_put(tmp_path, nodes):
     assert headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
     local = next((s1.data_dir / "server" / "db" / "snapshots").iterdir())
     assert local.read_bytes() == body
+
+
+# --- a real containerd reads the rendered hosts.toml ---------------------------------------------
+
+
+def make_registry_pki(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a serving certificate for 127.0.0.1 (ca.crt, server.crt, server.key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject, issuer, key, signer, *, ca, sans=()):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("island registry test CA", "island registry test CA", ca_key, ca_key, ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = build("127.0.0.1", "island registry test CA", key, ca_key, ca=False, sans=sans)
+    paths = (directory / "ca.crt", directory / "server.crt", directory / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
+
+
+def push_image(address: str, ca: Path, repository: str, tag: str) -> str:
+    """Push a one-layer OCI image with plain HTTP calls; return the manifest digest."""
+    import gzip
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(ca))
+
+    def request(method, url, data=None, headers=None):
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - https URLs built here
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:  # noqa: S310 - https URLs built here
+            return resp.headers
+
+    def blob(data: bytes) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        location = request("POST", f"https://{address}/v2/{repository}/blobs/uploads/")["Location"]
+        sep = "&" if "?" in location else "?"
+        url = location if location.startswith("https://") else f"https://{address}{location}"
+        request("PUT", f"{url}{sep}digest={digest}", data, {"Content-Type": "application/octet-stream"})
+        return {"digest": digest, "size": len(data)}
+
+    layer = gzip.compress(b"island layer" * 100, mtime=0)
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    )
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **blob(config.encode())},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **blob(layer)}],
+        }
+    ).encode()
+    request(
+        "PUT",
+        f"https://{address}/v2/{repository}/manifests/{tag}",
+        manifest,
+        {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (
+        Path("/usr/bin/containerd").exists()
+        and Path("/usr/bin/docker-registry").exists()
+        and os.geteuid() == 0
+    ),
+    reason="needs Debian's containerd and docker-registry, and root",
+)
+def test_real_containerd_pulls_through_the_rendered_hosts_toml(tmp_path):
+    import tempfile
+
+    ca, cert, key = make_registry_pki(tmp_path)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    registry_config = tmp_path / "registry.yml"
+    registry_config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+                "http": {"addr": address, "tls": {"certificate": str(cert), "key": str(key)}},
+            }
+        )
+    )
+    short = Path(tempfile.mkdtemp(prefix="k3sd-", dir="/tmp"))  # a unix socket path must be short
+    (short / "containerd.toml").write_text(
+        f'version = 2\nroot = "{short}/root"\nstate = "{short}/state"\n'
+        f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "{short}/c.sock"\n'
+    )
+    procs = []
+    try:
+        with (tmp_path / "registry.log").open("w") as log:
+            procs.append(
+                subprocess.Popen(
+                    ["/usr/bin/docker-registry", "serve", str(registry_config)], stdout=log, stderr=log
+                )
+            )
+        with (short / "containerd.log").open("w") as log:
+            procs.append(
+                subprocess.Popen(
+                    ["/usr/bin/containerd", "--config", str(short / "containerd.toml")],
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        wait_for((short / "c.sock").exists, what="containerd socket")
+
+        def pushed():
+            try:
+                return push_image(address, ca, "library/busybox", "1.36")
+            except OSError:
+                return None
+
+        digest = wait_for(pushed, what="registry up and image pushed")
+
+        registries = {
+            "mirrors": {"docker.io": {"endpoint": [f"https://{address}"]}},
+            "configs": {address: {"tls": {"ca_file": str(ca)}}},
+        }
+        _, certs_d = render_hosts(tmp_path, registries, **{"disable-default-registry-endpoint": True})
+
+        def ctr(*args):
+            return subprocess.run(
+                ["/usr/bin/ctr", "--address", str(short / "c.sock"), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        fetched = ctr("content", "fetch", "--hosts-dir", str(certs_d), "docker.io/library/busybox:1.36")
+        assert fetched.returncode == 0, fetched.stderr
+        images = ctr("images", "ls")
+        assert "docker.io/library/busybox:1.36" in images.stdout
+        assert digest in images.stdout
+        # the ns parameter shows containerd took the request as a mirror of docker.io
+        log = (tmp_path / "registry.log").read_text()
+        assert "HEAD /v2/library/busybox/manifests/1.36?ns=docker.io" in log
+        assert f"GET /v2/library/busybox/manifests/{digest}?ns=docker.io" in log
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        subprocess.run(["rm", "-rf", str(short)], check=False)
