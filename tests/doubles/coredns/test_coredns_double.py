@@ -549,3 +549,93 @@ def _serve_port_53_as_nobody(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ more upstream behaviour
+
+
+def test_keys_without_a_port_take_the_dns_port_flag_and_the_pid_is_written(tmp_path):
+    port = free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    corefile = "island.test {\n  bind 127.0.0.1\n  file db\n}\n"
+    double = Double(tmp_path, corefile, "-dns.port", str(port), "-pidfile", str(tmp_path / "pid"))
+    try:
+        double.wait_serving(port)
+        assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+        assert (tmp_path / "pid").read_text() == f"{double.proc.pid}\n"
+    finally:
+        double.stop()
+
+
+def test_a_bound_and_an_unbound_block_on_one_zone_and_port_are_refused(tmp_path):
+    err = refused(tmp_path, "island.test:1053 {\n  log\n}\nisland.test:1053 {\n  bind 127.0.0.1\n  log\n}\n")
+    assert err == (
+        "cannot serve dns://island.test.:1053 on 127.0.0.1 - zone overlap listener capacity with "
+        "dns://island.test.:1053"
+    )
+
+
+@pytest.mark.slow
+def test_a_missing_zone_file_is_a_warning_and_loads_once_it_appears(tmp_path):
+    port = free_port()
+    corefile = f"island.test:{port} {{\n  bind 127.0.0.1\n  file db {{\n    reload 1s\n  }}\n}}\n"
+    double = Double(tmp_path, corefile).wait_serving(port)
+    try:
+        assert "[WARNING] plugin/file: Failed to open " in double.stdout()
+        assert dig(port, "registry.island.test").status == "SERVFAIL"
+        (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+        time.sleep(2.2)
+        assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+    finally:
+        double.stop()
+
+
+def test_acl_blocks_and_filters_what_it_lists(tmp_path):
+    port = free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    corefile = (
+        f"island.test:{port} {{\n  bind 127.0.0.1\n  acl {{\n    block type AAAA\n"
+        f"    filter type TXT net 127.0.0.0/8\n  }}\n  file db\n}}\n"
+    )
+    double = Double(tmp_path, corefile).wait_serving(port)
+    try:
+        assert dig(port, "registry.island.test", "AAAA").status == "REFUSED"
+        filtered = dig(port, "note.island.test", "TXT")
+        assert (filtered.status, filtered.answer) == ("NOERROR", [])
+        assert dig(port, "registry.island.test", "A").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+    finally:
+        double.stop()
+
+
+def test_the_cache_caps_ttls_at_its_maximum(tmp_path):
+    port = free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    double = Double(tmp_path, f"island.test:{port} {{\n  cache 30\n  file db\n}}\n").wait_serving(port)
+    try:
+        first = dig(port, "registry.island.test")
+        second = dig(port, "registry.island.test")
+        assert first.answer == ["registry.island.test. 30 IN A 10.0.0.10"]
+        assert "aa" in second.flags
+        assert second.answer[0].endswith("IN A 10.0.0.10")
+    finally:
+        double.stop()
+
+
+@pytest.mark.slow
+def test_during_lameduck_health_stays_ok_and_ready_reports_shutting_down(tmp_path):
+    port, health, ready = free_port(), free_port(), free_port()
+    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    corefile = (
+        f"island.test:{port} {{\n  file db\n  health 127.0.0.1:{health} {{\n    lameduck 1s\n  }}\n"
+        f"  ready 127.0.0.1:{ready}\n}}\n"
+    )
+    double = Double(tmp_path, corefile).wait_serving(port)
+    try:
+        assert http_get(ready, "/ready") == (200, "OK")
+        double.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert http_get(health, "/health") == (200, "OK")
+        assert http_get(ready, "/ready") == (503, "Shutting down")
+        assert double.proc.wait(timeout=10) == 0
+    finally:
+        double.stop()
