@@ -510,13 +510,21 @@ def seed_repository(
             raise BundleError(f"bundle {bundle} holds no branch or tag")
         exists = client.get_repo(owner, name) is not None
         remote = _remote_refs(git, url) if exists else {}
-        if prerequisites or any(r in remote and remote[r] != wanted[r] for r in wanted):
+        if remote and (prerequisites or any(r in remote and remote[r] != wanted[r] for r in wanted)):
             # Old commits for the ancestry checks, and what an incremental bundle builds on.
             git.remote("fetch", "--quiet", "--no-tags", url, "+refs/*:refs/island-remote/*", url=url)
-        verify = git.run("bundle", "verify", "--quiet", bundle, check=False)
+        verify = git.run("bundle", "verify", bundle, check=False)
         if verify.returncode != 0:
             raise BundleError(f"git bundle verify {bundle} failed: {verify.stderr.strip()}")
-        git.run("fetch", "--quiet", "--no-tags", bundle, "+refs/*:refs/island-bundle/*")
+        # `git bundle verify` checks the header and the prerequisites only; index-pack, run by the
+        # fetch, checks every object of the pack.
+        fetched = git.run(
+            "fetch", "--quiet", "--no-tags", bundle, "+refs/*:refs/island-bundle/*", check=False
+        )
+        if fetched.returncode != 0:
+            raise BundleError(
+                f"bundle {bundle} is corrupt: git fetch from it failed: {fetched.stderr.strip()}"
+            )
         refspecs = _plan(git, label, wanted, remote, allow_force=allow_force, result=result)
         if not exists:
             result.created = True
