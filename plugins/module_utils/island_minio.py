@@ -214,6 +214,18 @@ class Connection:
             )
         return EndpointUnreachable(f"cannot reach MinIO at {self.endpoint} to {what}: {reason}")
 
+    def verify_login(self):
+        """Fail early, with the real S3 error code, when MinIO refuses the module's own credentials.
+
+        A HEAD request (bucket_exists, stat_object) carries no error body, so a wrong secret would
+        otherwise surface as a bare AccessDenied; ListBuckets is a GET and names the problem.
+        """
+        try:
+            self.call("log in", self.s3.list_buckets)
+        except ApiError as exc:
+            if not (isinstance(exc.__cause__, S3Error) and exc.__cause__.code == "AccessDenied"):
+                raise
+
     def credentials_valid(self, access_key, secret_key):
         """True if MinIO accepts this key pair's signature (see the module docstring)."""
         try:
@@ -301,6 +313,7 @@ class MinioState:
     def apply(self, *, policies=(), users=(), service_accounts=(), buckets=(), objects=()):
         docs = {p["name"]: parse_policy(p["name"], p["policy"]) for p in policies}
         self._validate_spec(users, service_accounts, buckets)
+        self.conn.verify_login()
         for name, doc in docs.items():
             self.policy(name, doc)
         for user in users:
