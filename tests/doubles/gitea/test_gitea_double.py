@@ -132,6 +132,21 @@ def test_app_ini_is_byte_identical_after_start_cli_and_stop(tmp_path, gitea_pki)
 
 
 # --- admin CLI -----------------------------------------------------------------------------------
+def test_admin_commands_need_an_installed_gitea_and_take_global_flags_first_or_last(tmp_path, gitea_pki):
+    locked = Gitea(tmp_path / "a", pki=gitea_pki, overrides={"security": {"INSTALL_LOCK": "false"}})
+    proc = locked.cli("admin", "user", "list", check=False)
+    assert proc.returncode == 1 and "installed Gitea instance" in proc.stderr
+    server = Gitea(tmp_path / "b", pki=gitea_pki).bootstrap_admin()
+    first = subprocess.run(
+        [PYTHON, str(DOUBLE), "-c", str(server.config), "admin", "user", "list", "--admin"],
+        capture_output=True,
+        text=True,
+        env=double_env(),
+        check=True,
+    )
+    assert ADMIN in first.stdout
+
+
 def test_admin_user_create_has_no_password_file_flag_and_checks_flags_like_upstream(tmp_path, gitea_pki):
     server = Gitea(tmp_path / "g", pki=gitea_pki)
     base = ["admin", "user", "create", "--username", "a", "--email", "a@x.test"]
