@@ -415,3 +415,19 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
     assert proc.returncode != 0
     assert res["failed"] and res["error"] == "GiteaAuthError"
     assert f"refused the credentials of user {ADMIN}" in res["msg"]
+
+
+@pytest.mark.parametrize("module", ["island_gitea", "island_gitea_seed"])
+def test_module_documentation_renders_with_ansible_doc(module):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    doc_bin = str(Path(sys.executable).parent / "ansible-doc")
+    proc = subprocess.run(
+        [doc_bin, "-M", str(ROOT / "plugins" / "modules"), "--json", module],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)[module]
+    assert doc["doc"]["options"]["password"] and doc["examples"] and doc["return"]["msg"]
