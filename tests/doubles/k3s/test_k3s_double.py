@@ -83,7 +83,7 @@ class Node:
         write_yaml(self.config_file, config)
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> Node:
+    def start(self, env: dict | None = None) -> Node:
         with self.log_file.open("w") as log:
             self.proc = subprocess.Popen(
                 [
@@ -97,6 +97,7 @@ class Node:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
             )
         return self
 
@@ -384,6 +385,9 @@ def test_agent_refuses_registries_yaml_of_the_wrong_shape(tmp_path, registries, 
 @pytest.mark.slow
 def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes):
     p1, p2 = free_port(), free_port()
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(20)
     s1 = nodes(
         "s1",
         "server",
@@ -393,7 +397,10 @@ def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes
             p1,
             **{"cluster-init": True, "tls-san": "api.island.test,10.9.8.7", "write-kubeconfig-mode": "0640"},
         ),
-    ).start()
+    ).start(env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+    # Type=notify units work: the server says READY=1 once it serves
+    assert notify.recv(100) == b"READY=1"
+    notify.close()
     token_file = s1.data_dir / "server" / "token"
     wait_for(token_file.exists, what="node token")
     wait_for(lambda: "k3s is up and running" in s1.log(), what="first server")
