@@ -141,7 +141,9 @@ class Double:
 
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
-        env.update({"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD, **self.env})
+        if "MINIO_CONFIG_ENV_FILE" not in self.env:
+            env.update({"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD})
+        env.update(self.env)
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
             [double_python(), str(DOUBLE), "server", *self.args],

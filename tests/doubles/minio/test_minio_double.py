@@ -119,14 +119,20 @@ def test_erasure_set_size_is_chosen_as_upstream():
         md.set_size_for(["x"], [12], 5, [12])
 
 
-def test_ellipses_expand_hosts_slowest_with_zero_padding():
-    expanded, _ = md.expand_ellipses("https://node{1...2}.island:9000/mnt/disk{01...02}")
+def test_ellipses_expand_like_upstream_hosts_fastest_with_zero_padding():
+    # minio/pkg ellipses argExpander: the leftmost pattern varies fastest.
+    expanded, _ = md.expand_ellipses("https://node{1...2}.island:9000/mnt/disk{01...03}")
     assert expanded == [
         "https://node1.island:9000/mnt/disk01",
-        "https://node1.island:9000/mnt/disk02",
         "https://node2.island:9000/mnt/disk01",
+        "https://node1.island:9000/mnt/disk02",
         "https://node2.island:9000/mnt/disk02",
+        "https://node1.island:9000/mnt/disk03",
+        "https://node2.island:9000/mnt/disk03",
     ]
+    three, _ = md.expand_ellipses("/a{1...2}/b{1...2}/c{1...2}")
+    assert three[:3] == ["/a1/b1/c1", "/a2/b1/c1", "/a1/b2/c1"]
+    assert len(set(three)) == 8
 
 
 def test_nodes_with_different_drive_counts_are_refused(tmp_path):
@@ -471,13 +477,8 @@ def test_iam_buckets_and_objects_survive_a_restart(tmp_path, runnable):
 def test_distributed_nodes_check_each_other_for_cluster_health(tmp_path, runnable):
     ca_file, certs = make_pki(tmp_path)
     p1, p2 = free_port(), free_port()
-    volumes = [
-        f"https://127.0.0.1:{p1}{tmp_path}/n1d{{1...2}}",
-        f"https://127.0.0.1:{p2}{tmp_path}/n2d{{1...2}}",
-    ]
-    # Two args with ellipses are two pools; a single pool over both nodes is listed drive by drive.
+    # One pool over both nodes, listed drive by drive (the ellipsis form is tested above).
     drives = [f"https://127.0.0.1:{p}{tmp_path}/n{i}d{j}" for i, p in ((1, p1), (2, p2)) for j in (1, 2)]
-    assert volumes  # the ellipsis form is covered by test_ellipses_expand_hosts_slowest_with_zero_padding
     nodes = [
         Double(
             ["--address", f"127.0.0.1:{port}", "--certs-dir", str(certs), *drives],
@@ -496,3 +497,51 @@ def test_distributed_nodes_check_each_other_for_cluster_health(tmp_path, runnabl
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_systemd_invocation_with_env_files(tmp_path, runnable):
+    """As the role runs it: `minio server $MINIO_OPTS $MINIO_VOLUMES`, credentials from a 0600 file."""
+    ca_file, certs = make_pki(tmp_path)
+    port = free_port()
+    default = tmp_path / "default-minio"
+    default.write_text(
+        f'MINIO_VOLUMES="{tmp_path}/data{{1...4}}"\n'
+        f'MINIO_OPTS="--address 127.0.0.1:{port} --console-address 127.0.0.1:{free_port()} '
+        f'--certs-dir {certs}"\n'
+        f"MINIO_CONFIG_ENV_FILE={tmp_path}/config.env\n"
+    )
+    (tmp_path / "config.env").write_text(
+        "MINIO_ROOT_USER=env-root\nexport MINIO_ROOT_PASSWORD='env-root-secret'\n"
+    )
+    env = md.read_env_file(default)
+    # systemd splits $VAR (unquoted in ExecStart) on whitespace.
+    argv = [*env["MINIO_OPTS"].split(), *env["MINIO_VOLUMES"].split()]
+    double = Double(
+        argv,
+        env={"MINIO_CONFIG_ENV_FILE": env["MINIO_CONFIG_ENV_FILE"]},
+        port=port,
+        ca_file=ca_file,
+        log=tmp_path / "log",
+    )
+    try:
+        s3 = s3_client(double, "env-root", "env-root-secret")
+        s3.create_bucket(Bucket="from-env")
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["from-env"]
+        assert sorted(p.name for p in tmp_path.glob("data*")) == ["data1", "data2", "data3", "data4"]
+    finally:
+        double.stop()
+
+
+def test_minio_volumes_is_used_when_no_drive_is_given(tmp_path):
+    env = {**CREDS, "MINIO_VOLUMES": "/data{1..4}"}
+    result = run_double(["server", "--address", ":9000"], env=env)
+    assert result.returncode == 1
+    assert "Invalid ellipsis format in (/data{1..4})" in result.stderr
+
+
+def test_short_password_from_the_config_env_file_is_refused(tmp_path):
+    config = tmp_path / "config.env"
+    config.write_text("MINIO_ROOT_USER=admin\nMINIO_ROOT_PASSWORD=short\n")
+    result = run_double(["server", str(tmp_path / "d")], env={"MINIO_CONFIG_ENV_FILE": str(config)})
+    assert result.returncode == 1
+    assert "MINIO_ROOT_PASSWORD length at least 8" in result.stderr
