@@ -336,3 +336,23 @@ def test_playbook_check_apply_and_zero_change_rerun(double, tag, tmp_path):
     rerun = run_playbook(tmp_path, extra)
     assert "changed=0" in rerun
     assert "MinIO is in the desired state" in rerun
+
+
+def test_every_secret_option_is_no_log_and_the_docs_render():
+    import island_minio
+
+    spec = island_minio.ARGUMENT_SPEC
+    assert spec["secret_key"]["no_log"] is True
+    for option in ("users", "service_accounts"):
+        assert spec[option]["options"]["secret_key"]["no_log"] is True
+    venv_bin = Path(sys.executable).parent
+    doc = subprocess.run(
+        [str(venv_bin / "ansible-doc"), "-M", str(ROOT / "plugins" / "modules"), "island_minio"],
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert doc.returncode == 0, doc.stderr
+    assert "service_accounts" in doc.stdout
+    assert "RETURN VALUES" in doc.stdout
