@@ -153,6 +153,16 @@ class GiteaClient:
             raise GiteaAPIError(f"{method} {path} answered {status}: {_message(obj)}", status)
         return obj
 
+    def list(self, path, limit=50):
+        """Every item of a paged list endpoint (?page from 1, ?limit at most 50 in Gitea)."""
+        items, page = [], 1
+        while True:
+            batch = self.call("GET", f"{path}?page={page}&limit={limit}")
+            items.extend(batch)
+            if len(batch) < limit:
+                return items
+            page += 1
+
     def me(self):
         if self._me is None:
             self._me = self.call("GET", "/api/v1/user")
@@ -275,7 +285,7 @@ def _converge_org(client, org, result):
                 client.call("PATCH", f"/api/v1/orgs/{_q(name)}", {f: new for f, _, new in diffs})
         else:
             result.add("organization", name, "unchanged", "", before=before, after=before)
-        teams_now = client.call("GET", f"/api/v1/orgs/{_q(name)}/teams?limit=50")
+        teams_now = client.list(f"/api/v1/orgs/{_q(name)}/teams")
     by_name = {t["name"].lower(): t for t in teams_now}
     for team in org.get("teams") or []:
         _converge_team(client, name, team, by_name.get(team["name"].lower()), result)

@@ -182,6 +182,13 @@ def test_converge_check_mode_writes_nothing_and_diff_shows_the_changed_fields(gi
     assert not converge(client, orgs, DESIRED_REPOS).changed
 
 
+def test_converge_finds_teams_beyond_the_first_page(gitea):
+    teams = [{"name": f"team{n:02d}", "permission": "read"} for n in range(55)]
+    assert converge(client_for(gitea), [{"name": "big", "teams": teams}]).changed
+    again = converge(client_for(gitea), [{"name": "big", "teams": teams}])
+    assert not again.changed and len(again.items) == 56
+
+
 def test_check_mode_on_an_empty_gitea_writes_nothing(gitea):
     preview = converge(client_for(gitea), DESIRED_ORGS, DESIRED_REPOS, check_mode=True)
     assert preview.changed and preview.before["organization apps"] is None

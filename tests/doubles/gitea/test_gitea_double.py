@@ -271,6 +271,15 @@ def test_api_answers_with_gitea_status_codes_and_error_bodies(gitea):
 
 
 @pytest.mark.slow
+def test_lists_are_paged_as_in_gitea(gitea):
+    for n in range(4):
+        gitea.api("POST", "/api/v1/orgs", {"username": f"org{n}"}, token=gitea.token)
+    status, first = gitea.api("GET", "/api/v1/orgs?page=1&limit=3", token=gitea.token)
+    _, second = gitea.api("GET", "/api/v1/orgs?page=2&limit=3", token=gitea.token)
+    assert status == 200 and [o["name"] for o in first + second] == ["org0", "org1", "org2", "org3"]
+
+
+@pytest.mark.slow
 def test_a_token_without_organization_scope_is_forbidden(gitea):
     read_only = gitea.cli(
         "admin",
