@@ -549,6 +549,39 @@ def test_wrong_tokens_are_refused(tmp_path, nodes):
     assert set(node_table(s1)) == {"s1"}
 
 
+@pytest.mark.slow
+def test_agent_restarted_while_its_server_is_down_rejoins_through_another_server(tmp_path, nodes):
+    p1, p2 = free_port(), free_port()
+    s1 = nodes(
+        "s1", "server", server_config(tmp_path, "s1", p1, **{"cluster-init": True, "token": "t0k"})
+    ).start()
+    wait_for(lambda: "k3s is up and running" in s1.log(), what="first server")
+    s2 = nodes(
+        "s2", "server", server_config(tmp_path, "s2", p2, server=f"https://127.0.0.1:{p1}", token="t0k")
+    ).start()
+    agent_config = {
+        "server": f"https://127.0.0.1:{p1}",
+        "token": "t0k",
+        "node-name": "a1",
+        "node-ip": "127.0.0.1",
+        "kubelet-arg": ["node-status-update-frequency=500ms"],
+        "private-registry": str(tmp_path / "absent-registries.yaml"),
+    }
+    a1 = nodes("a1", "agent", agent_config).start()
+    wait_for(lambda: s2.kubeconfig.exists() and node_table(s2).get("a1", [""])[0] == "Ready", what="a1 on s2")
+    lb_file = a1.data_dir / "agent" / "etc" / "k3s-agent-load-balancer.json"
+    saved = wait_for(lambda: lb_file.exists() and json.loads(lb_file.read_text()), what="load balancer file")
+    assert saved == {"ServerURL": f"https://127.0.0.1:{p1}", "ServerAddresses": [f"127.0.0.1:{p2}"]}
+
+    a1.stop()
+    wait_for(lambda: node_table(s2)["a1"][0] == "NotReady", timeout=15, what="a1 NotReady")
+    s1.stop()
+    a1.start()
+    wait_for(lambda: node_table(s2)["a1"][0] == "Ready", timeout=15, what="a1 back through s2")
+    assert f"Connected to cluster at https://127.0.0.1:{p2}" in a1.log()
+    wait_for(lambda: node_table(s2)["s1"][0] == "NotReady", timeout=15, what="s1 NotReady")
+
+
 class _S3Recorder(http.server.BaseHTTPRequestHandler):
     requests: typing.ClassVar[list] = []
 
