@@ -545,3 +545,17 @@ def test_short_password_from_the_config_env_file_is_refused(tmp_path):
     result = run_double(["server", str(tmp_path / "d")], env={"MINIO_CONFIG_ENV_FILE": str(config)})
     assert result.returncode == 1
     assert "MINIO_ROOT_PASSWORD length at least 8" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "env", "message"),
+    [
+        ([], {"MINIO_BROWSER": "maybe"}, "Invalid MINIO_BROWSER value"),
+        ([], {"MINIO_SERVER_URL": "minio.island.internal:9000"}, "Invalid MINIO_SERVER_URL value"),
+        ([], {"MINIO_SERVER_URL": "https://minio.island.internal/?x=1"}, "Invalid MINIO_SERVER_URL value"),
+        (["--console-address", ":9000"], {}, "--console-address port cannot be same as --address port"),
+    ],
+)
+def test_invalid_environment_and_console_port_are_refused(tmp_path, extra_args, env, message):
+    err = refused(["--address", ":9000", *extra_args, str(tmp_path / "d")], env=env)
+    assert message in err
