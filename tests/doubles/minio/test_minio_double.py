@@ -28,6 +28,7 @@ boto3 = pytest.importorskip("boto3")
 minio = pytest.importorskip("minio")
 from botocore.client import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
+from cryptography.exceptions import InvalidTag  # noqa: E402
 from minio import Minio, MinioAdmin  # noqa: E402
 from minio.credentials import StaticProvider  # noqa: E402
 from minio.error import S3Error  # noqa: E402
@@ -222,6 +223,12 @@ def test_sio_payloads_round_trip_with_the_sdk_cipher():
 
     assert crypto.decrypt(Response(ours), secret) == payload
     assert md.sio_decrypt(crypto.encrypt(payload, secret), secret) == payload
+    # ChaCha20-Poly1305 (AEAD id 1), which madmin-go clients choose without AES hardware.
+    chacha = md.sio_encrypt(payload, secret, aead_id=1)
+    assert chacha[32] == 1
+    assert crypto.decrypt(Response(chacha), secret) == payload
+    with pytest.raises(InvalidTag):
+        md.sio_decrypt(ours, "another-secret")
 
 
 # ---- a running double over TLS ----------------------------------------------------------------
