@@ -220,7 +220,7 @@ def main():
             "repositories": {"type": "list", "elements": "dict", "default": [], "options": REPO_SPEC},
         },
         required_one_of=[("password", "token")],
-        required_together=[("username", "password")],
+        required_by={"password": "username"},
         mutually_exclusive=[("password", "token")],
         supports_check_mode=True,
     )

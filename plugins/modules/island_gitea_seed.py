@@ -142,7 +142,7 @@ def main():
             "allow_force": {"type": "bool", "default": False},
         },
         required_one_of=[("password", "token")],
-        required_together=[("username", "password")],
+        required_by={"password": "username"},
         mutually_exclusive=[("password", "token")],
         supports_check_mode=True,
     )

@@ -347,7 +347,7 @@ def test_seeding_with_basic_auth_keeps_the_password_off_every_command_line(gitea
 
 
 # --- through ansible-playbook --------------------------------------------------------------------
-def _play(tmp_path, tasks, *flags):
+def _play(tmp_path, tasks, *flags, interpreter=sys.executable):
     (tmp_path / "play.yml").write_text(
         json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], indent=1)
     )
@@ -356,7 +356,7 @@ def _play(tmp_path, tasks, *flags):
         {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_STDOUT_CALLBACK": "json",
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_PYTHON_INTERPRETER": interpreter,
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         }
     )
@@ -438,3 +438,44 @@ def test_module_documentation_renders_with_ansible_doc(module):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[module]
     assert doc["doc"]["options"]["password"] and doc["examples"] and doc["return"]["msg"]
+
+
+def _interpreters():
+    """The Gitea host's Debian 12 system python3, and the oldest Python module_utils support (3.9)
+    when one is installed ($ISLAND_OLDEST_PYTHON or python3.9 on PATH)."""
+    import shutil
+
+    found = [PYTHON]
+    oldest = os.environ.get("ISLAND_OLDEST_PYTHON") or shutil.which("python3.9")
+    if oldest:
+        probe = subprocess.run(
+            [oldest, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "True":
+            found.append(oldest)
+    return found
+
+
+@pytest.mark.parametrize("interpreter", _interpreters())
+def test_seed_module_runs_on_the_standard_library_of_the_host_python(gitea, tmp_path, interpreter):
+    src = Source(tmp_path / "src")
+    src.commit("one")
+    task = {
+        "name": "Gitea holds the bundle's repository",
+        "island_gitea_seed": {
+            "url": gitea.url,
+            "ca_file": str(gitea.pki["ca"]),
+            "username": ADMIN,
+            "token": gitea.token,
+            "bundle": src.bundle(tmp_path / "b.bundle"),
+            "owner": "platform",
+            "repository": "config",
+        },
+    }
+    proc, (res,) = _play(tmp_path, [task], interpreter=interpreter)
+    assert proc.returncode == 0, (res.get("msg"), res.get("module_stderr"), res.get("module_stdout"))
+    assert res["changed"] and res["refs"][0]["action"] == "create"
+    assert remote_refs(gitea, "platform", "config") == src.refs()
