@@ -476,6 +476,28 @@ def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes
     assert s1.kubectl("get", "nodes", "-o", "name").stdout.split() == ["node/a1", "node/s1", "node/s2"]
     assert "Server Version: v1.36.3+k3s1" in s2.kubectl("version").stdout
 
+    # the selectors, JSONPath and wait that roles use to check nodes
+    servers = s1.kubectl(
+        "get",
+        "nodes",
+        "-l",
+        "node-role.kubernetes.io/control-plane=true",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    )
+    assert servers.stdout == "s1 s2"
+    agents = s1.kubectl("get", "nodes", "--selector=!node-role.kubernetes.io/control-plane", "-o", "name")
+    assert agents.stdout.split() == ["node/a1"]
+    ready = s1.kubectl("get", "node/a1", "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
+    assert ready.stdout == "True"
+    waited = s2.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=10s")
+    assert waited.returncode == 0, waited.stderr
+    assert sorted(waited.stdout.splitlines()) == [
+        "node/a1 condition met",
+        "node/s1 condition met",
+        "node/s2 condition met",
+    ]
+
     # cordon on one server shows on the other; uncordon reverts; drain accepts the role's flags
     assert s2.kubectl("cordon", "a1").stdout.strip() == "node/a1 cordoned"
     wait_for(lambda: node_table(s1)["a1"][0] == "Ready,SchedulingDisabled", what="cordon replicated")
@@ -491,6 +513,9 @@ def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes
     a1.stop()
     wait_for(lambda: node_table(s1)["a1"][0] == "NotReady", timeout=15, what="a1 NotReady")
     assert node_table(s2)["s1"][0] == "Ready"
+    timed_out = s1.kubectl("wait", "--for=condition=Ready", "node/a1", "--timeout=1s")
+    assert timed_out.returncode == 1
+    assert "timed out waiting for the condition on nodes/a1" in timed_out.stderr
 
     # etcd-snapshot save writes under the data dir's server/db/snapshots
     snap = run(
