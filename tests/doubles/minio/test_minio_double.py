@@ -463,6 +463,7 @@ def test_iam_buckets_and_objects_survive_a_restart(tmp_path, runnable):
             endpoint=f"127.0.0.1:{port}", credentials=StaticProvider(ROOT_USER, ROOT_PASSWORD), secure=False
         ).user_add("kept-user", "kept-secret")
         double.stop()
+        assert double.proc.returncode == 0  # SIGTERM is a clean stop, as for systemd
         double.start()
         obj = s3.get_object(Bucket="kept", Key="k")
         assert obj["Body"].read() == b"v1"
