@@ -430,12 +430,13 @@ def _parse_refs(text, peeled=False):
 
 
 def bundle_prerequisites(path):
-    """Commits a bundle needs but does not contain (lines '-<sha>' of the bundle header)."""
+    """Commits a bundle needs but does not contain (lines '-<sha>' of the bundle header). A file
+    that is no bundle has none here; `git bundle verify` then says what is wrong with it."""
     out = []
     with open(path, "rb") as handle:
         first = handle.readline()
         if not first.startswith(b"# v") or b"git bundle" not in first:
-            raise BundleError(f"{path} is not a git bundle (header {first[:40]!r})")
+            return out
         for raw in handle:
             line = raw.rstrip(b"\n")
             if not line:
@@ -511,9 +512,11 @@ def seed_repository(
     prerequisites = bundle_prerequisites(bundle)
     url = f"{client.url}/{_q(owner)}/{_q(name)}.git"
     with Git(client.ca_file, client.username, client.token or client.password, timeout) as git:
+        if not prerequisites:
+            _verify_bundle(git, bundle)
         listed = git.run("bundle", "list-heads", bundle, check=False)
         if listed.returncode != 0:
-            raise BundleError(f"git bundle verify {bundle} failed: {listed.stderr.strip()}")
+            raise BundleError(f"git bundle list-heads {bundle} failed: {listed.stderr.strip()}")
         bundle_refs = _parse_refs(listed.stdout)
         wanted = {r: s for r, s in bundle_refs.items() if r != "HEAD"}
         if not wanted:
@@ -523,9 +526,9 @@ def seed_repository(
         if remote and (prerequisites or any(r in remote and remote[r] != wanted[r] for r in wanted)):
             # Old commits for the ancestry checks, and what an incremental bundle builds on.
             git.remote("fetch", "--quiet", "--no-tags", url, "+refs/*:refs/island-remote/*", url=url)
-        verify = git.run("bundle", "verify", bundle, check=False)
-        if verify.returncode != 0:
-            raise BundleError(f"git bundle verify {bundle} failed: {verify.stderr.strip()}")
+        if prerequisites:
+            # An incremental bundle is verified against what Gitea holds, fetched just above.
+            _verify_bundle(git, bundle)
         # `git bundle verify` checks the header and the prerequisites only; index-pack, run by the
         # fetch, checks every object of the pack.
         fetched = git.run(
@@ -551,6 +554,12 @@ def seed_repository(
                 f"after the push, {label} does not hold the bundle's commits for: {', '.join(wrong)}"
             )
     return result
+
+
+def _verify_bundle(git, bundle):
+    verify = git.run("bundle", "verify", bundle, check=False)
+    if verify.returncode != 0:
+        raise BundleError(f"git bundle verify {bundle} failed: {verify.stderr.strip()}")
 
 
 def _remote_refs(git, url):
