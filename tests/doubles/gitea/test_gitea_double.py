@@ -370,6 +370,21 @@ def test_real_git_clones_and_pushes_over_https_with_auth_and_the_island_ca(gitea
 
 
 @pytest.mark.slow
+def test_a_push_larger_than_gits_post_buffer_arrives_chunked_and_intact(gitea, tmp_path):
+    gitea.api("POST", "/api/v1/user/repos", {"name": "big"}, token=gitea.token)
+    env = _git_env(gitea, tmp_path)
+    work = tmp_path / "big"
+    _git("init", "-q", "-b", "main", str(work), env=env)
+    (work / "blob").write_bytes(os.urandom(3 * 1024 * 1024))  # > http.postBuffer (1 MiB): chunked
+    _git("add", "blob", cwd=work, env=env)
+    _git("commit", "-qm", "big", cwd=work, env=env)
+    url = f"https://{ADMIN}:{gitea.token}@127.0.0.1:{gitea.port}/{ADMIN}/big.git"
+    _git("push", url, "main", cwd=work, env=env)
+    _git("clone", "-q", url, str(tmp_path / "copy"), env=env)
+    assert (tmp_path / "copy" / "blob").read_bytes() == (work / "blob").read_bytes()
+
+
+@pytest.mark.slow
 def test_git_refuses_a_server_certificate_without_the_island_ca(gitea, tmp_path):
     gitea.api("POST", "/api/v1/user/repos", {"name": "r"}, token=gitea.token)
     env = _git_env(gitea, tmp_path)
