@@ -275,7 +275,7 @@ PLAYBOOK = """
 """
 
 
-def run_playbook(tmp_path, extra, *flags):
+def run_playbook(tmp_path, extra, *flags, expect_rc=0):
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
     extra_file = tmp_path / "extra.json"
@@ -304,7 +304,7 @@ def run_playbook(tmp_path, extra, *flags):
         timeout=300,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == expect_rc, result.stdout + result.stderr
     return result.stdout
 
 
@@ -356,3 +356,26 @@ def test_every_secret_option_is_no_log_and_the_docs_render():
     assert doc.returncode == 0, doc.stderr
     assert "service_accounts" in doc.stdout
     assert "RETURN VALUES" in doc.stdout
+
+
+def test_playbook_failure_names_the_fault_without_a_traceback(double, tag, tmp_path):
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    extra = {
+        "endpoint": f"127.0.0.1:{double.port}",
+        "root_user": ROOT_USER,
+        "root_password": "not-the-root-password",
+        "ca_file": str(double.ca_file),
+        "tag": tag,
+        "policy": "{not json",
+        "user_secret": "pb-user-secret",
+        "sa_secret": "pb-sa-secret-1",
+        "seed": str(seed),
+    }
+    out = run_playbook(tmp_path, extra, expect_rc=2)
+    assert f"policy 'read-{tag}' is not valid JSON" in out
+    assert "Traceback" not in out
+    extra["policy"] = read_policy(f"data-{tag}")
+    out = run_playbook(tmp_path, extra, expect_rc=2)
+    assert "refused the credentials (SignatureDoesNotMatch)" in out
+    assert "not-the-root-password" not in out
