@@ -478,6 +478,14 @@ def test_iam_buckets_and_objects_survive_a_restart(tmp_path, runnable):
         )
         with pytest.raises(S3Error, match="AccessDenied"):  # known user, no policy
             user.list_buckets()
+        # Overwrites and deletes are kept too.
+        s3.put_object(Bucket="kept", Key="k", Body=b"v2")
+        s3.put_object(Bucket="kept", Key="gone", Body=b"x")
+        s3.delete_object(Bucket="kept", Key="gone")
+        double.stop()
+        double.start()
+        assert s3.get_object(Bucket="kept", Key="k")["Body"].read() == b"v2"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="kept")["Contents"]] == ["k"]
     finally:
         double.stop()
 
