@@ -166,6 +166,20 @@ def test_version_prints_the_pinned_k3s_and_go_versions():
     assert second.startswith("go version go1.")
 
 
+def test_kubectl_symlink_runs_the_kubectl_command(tmp_path):
+    # install.sh links /usr/local/bin/kubectl to k3s; the double dispatches on its name
+    (tmp_path / "kubectl").symlink_to(DOUBLE)
+    result = subprocess.run(
+        [PYTHON, str(tmp_path / "kubectl"), "--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"error: stat {tmp_path / 'absent.yaml'}: no such file or directory" in result.stderr
+
+
 def test_server_skips_an_unknown_config_key_with_k3s_warning(tmp_path):
     # k3s configfilearg strips config keys the server command does not define, with a warning.
     # A bad value for a real key afterwards makes the run end early, so nothing is started.
