@@ -587,6 +587,14 @@ def test_wrong_tokens_are_refused(tmp_path, nodes):
 
     assert set(node_table(s1)) == {"s1"}
 
+    # the token of an existing server cannot change under it
+    s1.stop()
+    config = yaml.safe_load(s1.config_file.read_text())
+    write_yaml(s1.config_file, {**config, "token": "changed"})
+    s1.start()
+    assert s1.proc.wait(timeout=20) == 1
+    assert "bootstrap data already found and encrypted with different token" in s1.log()
+
 
 @pytest.mark.slow
 def test_agent_restarted_while_its_server_is_down_rejoins_through_another_server(tmp_path, nodes):
