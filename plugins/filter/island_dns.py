@@ -1,0 +1,259 @@
+"""The island zone as data: records from the inventory, the services and the operator, validated,
+and rendered as RFC 1035 zone files for CoreDNS's `file` plugin.
+
+A single label (or service labels such as _ldap._tcp) is relative to the island domain; any other
+name is a full name and must lie in the island domain. The SOA serial is derived from the zone's
+content, so an unchanged zone renders byte-identical and a changed one gets a different serial,
+which is what CoreDNS's `file` plugin reloads on (plugin/file/reload.go, CoreDNS 1.14.2: reload
+when the serial differs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import sys
+
+# The service labels are chosen in one place, the island_names filter beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from island_names import DEFAULT_LABELS
+
+SERVICE_GROUPS = {
+    "registry": "island_registry",
+    "s3": "island_minio",
+    "git": "island_gitea",
+    "api": "k3s_servers",
+}
+TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT")
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _fqdn(name, domain):
+    """A single label (`www`) or service labels (`_ldap._tcp`) are relative to the island domain;
+    `@` is the domain itself; anything else is taken as a full name, so `www.example.com` stays
+    outside the island and is refused rather than quietly becoming www.example.com.<domain>."""
+    name = str(name).strip().lower().rstrip(".")
+    if name in ("@", ""):
+        return domain
+    labels = name.split(".")
+    if len(labels) == 1 or all(label.startswith("_") for label in labels):
+        return f"{name}.{domain}"
+    return name
+
+
+def _in_domain(name, domain):
+    return name == domain or name.endswith("." + domain)
+
+
+def _valid_name(name):
+    return all(_LABEL.match(label) for label in name.split("."))
+
+
+def _address(hostvars, host):
+    values = hostvars.get(host, {})
+    return str(values.get("island_address") or values.get("ansible_host") or host)
+
+
+def island_dns_records(groups, hostvars, domain, extra=None, labels=None, *, api_address=None):
+    """Every record of the island zone: one A per inventory host, the service names on the hosts of
+    their groups (the API name on api_address when given), and the operator's records."""
+    domain = str(domain).rstrip(".").lower()
+    labels = {**DEFAULT_LABELS, **(labels or {})}
+    records = []
+    for host in sorted(groups.get("all", [])):
+        records.append(
+            {
+                "name": f"{host.lower()}.{domain}",
+                "type": _a_type(_address(hostvars, host)),
+                "value": _address(hostvars, host),
+                "source": f"inventory host {host}",
+            }
+        )
+    for service, group in SERVICE_GROUPS.items():
+        members = groups.get(group, [])
+        addresses = (
+            [api_address] if service == "api" and api_address else [_address(hostvars, h) for h in members]
+        )
+        for address in sorted(set(addresses)):
+            records.append(
+                {
+                    "name": f"{labels[service]}.{domain}",
+                    "type": _a_type(address),
+                    "value": address,
+                    "source": f"service {service} ({group})",
+                }
+            )
+    for index, record in enumerate(extra or []):
+        records.append(
+            {
+                "name": _fqdn(record.get("name", ""), domain),
+                "type": str(record.get("type", "")).upper(),
+                "value": str(record.get("value", "")),
+                "ttl": record.get("ttl"),
+                "source": f"dns_records[{index}]",
+            }
+        )
+    return records
+
+
+def _a_type(address):
+    try:
+        return "AAAA" if ipaddress.ip_address(address).version == 6 else "A"
+    except ValueError:
+        return "A"  # reported by the checks
+
+
+def _value_problem(record):
+    kind, value = record["type"], record["value"]
+    try:
+        if kind == "A":
+            ipaddress.IPv4Address(value)
+        elif kind == "AAAA":
+            ipaddress.IPv6Address(value)
+    except ValueError:
+        return f"'{value}' is not a valid IPv{4 if kind == 'A' else 6} address"
+    if kind == "CNAME" and not _valid_name(value.rstrip(".")):
+        return f"'{value}' is not a DNS name"
+    if kind == "SRV":
+        parts = value.split()
+        if (
+            len(parts) != 4
+            or not all(p.isdigit() for p in parts[:3])
+            or not _valid_name(parts[3].rstrip("."))
+        ):
+            return f"'{value}' is not 'priority weight port target'"
+    if kind == "TXT" and len(value.encode()) > 255 * 16:
+        return "TXT value is too long"
+    return None
+
+
+def island_zone_problems(records, domain):
+    """Every problem of the records, each naming the record's source and what to do."""
+    domain = str(domain).rstrip(".").lower()
+    problems = []
+    for record in records:
+        where = f"{record['source']} ({record['name']} {record['type']})"
+        if record["type"] not in TYPES:
+            problems.append(f"{where}: type must be one of {', '.join(TYPES)}")
+            continue
+        if not _in_domain(record["name"], domain):
+            problems.append(
+                f"{where}: the name is outside the island domain {domain}; the island DNS "
+                f"serves only its own zone (use a relative name or one ending in .{domain})"
+            )
+        elif not _valid_name(record["name"]):
+            problems.append(f"{where}: '{record['name']}' is not a valid DNS name")
+        problem = _value_problem(record)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    by_name = {}
+    for record in records:
+        by_name.setdefault(record["name"], []).append(record)
+    for name, group in sorted(by_name.items()):
+        cnames = [r for r in group if r["type"] == "CNAME"]
+        if cnames and len(group) > 1:
+            sources = ", ".join(sorted({r["source"] for r in group}))
+            problems.append(
+                f"{name}: a CNAME cannot stand beside other data at the same name ({sources}); "
+                f"keep either the CNAME or the other records"
+            )
+        for kind in ("A", "AAAA"):
+            generated = {
+                r["value"] for r in group if r["type"] == kind and not r["source"].startswith("dns_records")
+            }
+            given = [r for r in group if r["type"] == kind and r["source"].startswith("dns_records")]
+            for record in given:
+                if generated and record["value"] not in generated:
+                    problems.append(
+                        f"{record['source']} ({name} {kind} {record['value']}) disagrees with the "
+                        f"inventory, which gives {name} the address {', '.join(sorted(generated))}: remove "
+                        f"the record or change the host's address"
+                    )
+    return problems
+
+
+def _serial(lines):
+    # 1..2^31-1: a valid SOA serial that changes with the content (RFC 1982 arithmetic is not needed:
+    # CoreDNS reloads when the serial differs).
+    return int(hashlib.sha256("\n".join(lines).encode()).hexdigest()[:8], 16) % (2**31 - 1) + 1
+
+
+def _render(origin, records, nameservers, ttl, contact):
+    body = [f"{origin}.\t{ttl}\tIN\tNS\t{ns_name}." for ns_name, _ in nameservers]
+    for record in sorted(records, key=lambda r: (r["name"], r["type"], r["value"])):
+        value = record["value"]
+        if record["type"] == "TXT":
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        elif record["type"] in ("CNAME", "PTR"):
+            value = value.rstrip(".") + "."
+        elif record["type"] == "SRV":
+            parts = value.split()
+            value = " ".join([*parts[:3], parts[3].rstrip(".") + "."])
+        body.append(f"{record['name']}.\t{record.get('ttl') or ttl}\tIN\t{record['type']}\t{value}")
+    body = sorted(set(body), key=body.index)
+    primary = nameservers[0][0] if nameservers else f"ns.{origin}"
+    soa = f"{origin}.\t{ttl}\tIN\tSOA\t{primary}. {contact}.{origin}. {_serial(body)} 7200 3600 1209600 {ttl}"
+    return "\n".join(
+        [
+            f"; Island zone {origin}, rendered by the island installer. Do not edit:",
+            "; the serial is derived from the content.",
+            f"$ORIGIN {origin}.",
+            soa,
+            *body,
+            "",
+        ]
+    )
+
+
+def island_zone_file(records, domain, nameservers, ttl=300, contact="hostmaster"):
+    """The forward zone as RFC 1035 text. `nameservers` lists (name, address) of the island DNS hosts."""
+    domain = str(domain).rstrip(".").lower()
+    return _render(domain, records, [tuple(ns) for ns in nameservers], int(ttl), contact)
+
+
+def island_reverse_zones(networks):
+    """Reverse zone names for the island networks (IPv4 prefixes of /8, /16 or /24; IPv6 on nibble
+    boundaries). Raises ValueError naming a network that does not fall on such a boundary."""
+    zones = []
+    for text in networks or []:
+        network = ipaddress.ip_network(str(text), strict=False)
+        step = 8 if network.version == 4 else 4
+        if network.prefixlen % step or network.prefixlen == 0:
+            raise ValueError(
+                f"island network {network}: its reverse zone needs a prefix on a {step}-bit boundary "
+                f"(e.g. {'/8, /16 or /24' if step == 8 else '/48 or /64'}); list the covering networks"
+            )
+        labels = network.network_address.reverse_pointer.split(".")
+        keep = network.prefixlen // step
+        zones.append({"zone": ".".join(labels[-(keep + 2) :]), "network": str(network)})
+    return zones
+
+
+def island_reverse_zone_file(records, zone, nameservers, ttl=300, contact="hostmaster"):
+    """PTR records for every A/AAAA record whose address lies in `zone` (a dict from island_reverse_zones)."""
+    network = ipaddress.ip_network(zone["network"])
+    seen = {}
+    for record in sorted(records, key=lambda r: (r["source"].startswith("dns_records"), r["name"])):
+        if record["type"] not in ("A", "AAAA"):
+            continue
+        address = ipaddress.ip_address(record["value"])
+        if address in network and address not in seen and record["source"].startswith("inventory host"):
+            seen[address] = record["name"]
+    ptrs = [
+        {"name": address.reverse_pointer, "type": "PTR", "value": name, "source": "reverse"}
+        for address, name in seen.items()
+    ]
+    return _render(zone["zone"], ptrs, [tuple(ns) for ns in nameservers], int(ttl), contact)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "island_dns_records": island_dns_records,
+            "island_zone_problems": island_zone_problems,
+            "island_zone_file": island_zone_file,
+            "island_reverse_zones": island_reverse_zones,
+            "island_reverse_zone_file": island_reverse_zone_file,
+        }
