@@ -345,6 +345,21 @@ def test_disable_default_registry_endpoint_omits_the_upstream_server(tmp_path):
         assert list(hosts["host"]) == ["https://registry.island.test:5000/v2"]
 
 
+def test_a_new_registries_yaml_replaces_k3s_generated_directories_and_keeps_others(tmp_path):
+    node, certs_d = render_hosts(tmp_path, ISLAND_REGISTRIES)
+    manual = certs_d / "manual.example:5000"
+    manual.mkdir()
+    (manual / "hosts.toml").write_text('server = "https://manual.example:5000"\n')
+    write_yaml(
+        tmp_path / "registries.yaml",
+        {"mirrors": {"quay.io": {"endpoint": ["https://registry.island.test:5000"]}}},
+    )
+    node.start()
+    wait_for(lambda: "Wrote containerd registry hosts" in node.log(), what="hosts.toml again")
+    node.stop()
+    assert sorted(p.name for p in certs_d.iterdir()) == ["manual.example:5000", "quay.io"]
+
+
 def test_registries_yaml_unknown_keys_are_ignored_and_bad_endpoints_skipped_as_k3s_does(tmp_path):
     registries = {
         "mirrors": {
