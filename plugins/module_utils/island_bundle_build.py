@@ -238,6 +238,7 @@ class Fetcher:
                     f"{url}: downloaded content has sha256 {actual}, the spec expects {expected}; "
                     f"nothing of it was kept. Check the URL and the checksum in the spec"
                 )
+            os.chmod(tmp, 0o644)  # readable by whoever carries and verifies the bundle
             os.replace(tmp, target)
         except (urllib.error.URLError, OSError) as exc:
             raise DownloadError(
@@ -293,6 +294,7 @@ def _extract(archive: Path, member: str, target: Path, url: str) -> None:
             try:
                 with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(source, out, CHUNK)
+                os.chmod(tmp, 0o644)  # readable by whoever carries and verifies the bundle
                 os.replace(tmp, target)
             finally:
                 if os.path.exists(tmp):
@@ -425,6 +427,7 @@ def place_repository(repo: dict[str, Any], bundle: Path, cache: Path) -> tuple[d
     tmp = target.with_name(f".{target.name}.partial")
     _git("bundle", "create", "--quiet", str(tmp), *refs, cwd=mirror)
     _git("bundle", "verify", "--quiet", str(tmp), cwd=mirror)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, target)
     return {"name": repo["name"], "file": path, "refs": refs}, "written"
 

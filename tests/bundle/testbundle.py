@@ -8,9 +8,10 @@ Upstream sources are stood in for on loopback only:
 The builder downloads, checks, pulls and signs exactly as it would in the transfer zone; the spec
 maps the upstream registries (docker.io, ghcr.io) to the loopback registry with `registry_mirrors`.
 
-Components carried:
+Components carried, each shaped as its upstream release is (an archive with a checksum file, or a
+bare binary with one):
   - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
-  - the test doubles of tests/doubles/<name>/ as they are written (none yet).
+  - coredns, gitea: the test doubles of tests/doubles/<name>/, under the versions they stand in for.
 
 Command line (used by tools/demo.sh):
     python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE
@@ -45,6 +46,9 @@ from oci_fixtures import ImageFactory, Registry, make_layer, make_pki  # noqa: E
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
+DOUBLES = ROOT / "tests" / "doubles"
+COREDNS_VERSION = "1.14.2"  # what tests/doubles/coredns stands in for
+GITEA_VERSION = "1.26.2"  # what tests/doubles/gitea stands in for
 GIT_DATE = "2026-01-01T00:00:00+00:00"
 
 # Images the test bundle carries: (reference, layers). Several share the base layer.
@@ -141,6 +145,15 @@ def make_release_archive(served: Path, name: str, member: str, content: bytes) -
     return f"releases/{name}", f"releases/{name}.sha256"
 
 
+def make_release_binary(served: Path, name: str, content: bytes) -> tuple[str, str]:
+    """A bare release binary with its `<binary>.sha256` checksum file (as Gitea publishes them)."""
+    (served / "releases").mkdir(parents=True, exist_ok=True)
+    (served / "releases" / name).write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    (served / "releases" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    return f"releases/{name}", f"releases/{name}.sha256"
+
+
 def stage_images(work: Path, registry: Registry) -> None:
     """Write the test images into a layout, then push them to the loopback registry."""
     from ansible.module_utils.island_oci import seed
@@ -190,6 +203,15 @@ class Sources:
             "registry",
             REGISTRY_BIN.read_bytes(),
         )
+        self.coredns_archive = make_release_archive(
+            self.served,
+            f"coredns_{COREDNS_VERSION}_linux_amd64.tgz",
+            "coredns",
+            (DOUBLES / "coredns" / "coredns").read_bytes(),
+        )
+        self.gitea_binary = make_release_binary(
+            self.served, f"gitea-{GITEA_VERSION}-linux-amd64", (DOUBLES / "gitea" / "gitea").read_bytes()
+        )
         # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
         listed = self.served / "lists" / "system-images.txt"
         listed.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +246,27 @@ class Sources:
             "version": version,
             "registry_mirrors": {"docker.io": mirror, "ghcr.io": mirror},
             "components": {
+                "coredns": {
+                    "version": COREDNS_VERSION,
+                    "files": [
+                        {
+                            "dest": "bin/coredns",
+                            "url": f"{base}/{self.coredns_archive[0]}",
+                            "checksum_url": f"{base}/{self.coredns_archive[1]}",
+                            "extract": "coredns",
+                        }
+                    ],
+                },
+                "gitea": {
+                    "version": GITEA_VERSION,
+                    "files": [
+                        {
+                            "dest": "bin/gitea",
+                            "url": f"{base}/{self.gitea_binary[0]}",
+                            "checksum_url": f"{base}/{self.gitea_binary[1]}",
+                        }
+                    ],
+                },
                 "registry": {
                     "version": REGISTRY_VERSION,
                     "files": [
@@ -234,7 +277,7 @@ class Sources:
                             "extract": "registry",
                         }
                     ],
-                }
+                },
             },
             "images": [*(ref for ref in IMAGES if ref not in SYSTEM_IMAGES), {"reference": MULTI_ARCH}],
             "image_lists": [
