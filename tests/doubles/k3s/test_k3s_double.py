@@ -441,6 +441,8 @@ def test_servers_and_agent_register_and_kubectl_shows_them_ready(tmp_path, nodes
     for name in ("token", "agent-token"):
         assert stat.S_IMODE((s1.data_dir / "server" / name).stat().st_mode) == 0o600
     assert os.readlink(s1.data_dir / "server" / "node-token") == "token"
+    assert stat.S_IMODE((s1.data_dir / "server").stat().st_mode) == 0o700
+    assert stat.S_IMODE((s1.data_dir / "server" / "tls" / "server-ca.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(s1.kubeconfig.stat().st_mode) == 0o640
     kubeconfig = yaml.safe_load(s1.kubeconfig.read_text())
     assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{p1}"
