@@ -231,6 +231,48 @@ def island_reverse_zones(networks):
     return zones
 
 
+def island_network_problems(networks):
+    """Problems with the island networks for reverse zones (an invalid CIDR, an unaligned prefix)."""
+    problems = []
+    for text in networks or []:
+        try:
+            island_reverse_zones([text])
+        except ValueError as exc:
+            problems.append(f"island_networks: {exc}")
+    return problems
+
+
+def island_forward_zone_problems(forward_zones, domain):
+    """Problems with dns_forward_zones: each must be a zone outside the island, with server addresses."""
+    domain = str(domain).rstrip(".").lower()
+    problems = []
+    for index, entry in enumerate(forward_zones or []):
+        where = f"dns_forward_zones[{index}]"
+        zone = str((entry or {}).get("zone", "")).rstrip(".").lower()
+        servers = (entry or {}).get("servers") or []
+        if not zone or not _valid_name(zone):
+            problems.append(
+                f"{where}: needs a zone (a DNS name), e.g. {{zone: corp.example, servers: [10.1.1.1]}}"
+            )
+        elif _in_domain(zone, domain):
+            problems.append(
+                f"{where}: {zone} lies inside the island domain {domain}, which the island serves itself"
+            )
+        if not servers:
+            problems.append(f"{where}: needs the addresses of the zone's servers")
+        for server in servers:
+            host, _, port = (
+                str(server).rpartition(":") if str(server).count(":") == 1 else (str(server), "", "")
+            )
+            try:
+                ipaddress.ip_address(host or str(server))
+            except ValueError:
+                problems.append(f"{where}: server '{server}' is not an IP address (with an optional :port)")
+            if port and not port.isdigit():
+                problems.append(f"{where}: server '{server}' has an invalid port")
+    return problems
+
+
 def island_reverse_zone_file(records, zone, nameservers, ttl=300, contact="hostmaster"):
     """PTR records for every A/AAAA record whose address lies in `zone` (a dict from island_reverse_zones)."""
     network = ipaddress.ip_network(zone["network"])
@@ -248,6 +290,21 @@ def island_reverse_zone_file(records, zone, nameservers, ttl=300, contact="hostm
     return _render(zone["zone"], ptrs, [tuple(ns) for ns in nameservers], int(ttl), contact)
 
 
+def island_zone_files(records, domain, reverse_zones, nameservers, ttl=300):
+    """Every zone file the island DNS serves: [{zone, content}], the forward zone first."""
+    files = [
+        {
+            "zone": str(domain).rstrip(".").lower(),
+            "content": island_zone_file(records, domain, nameservers, ttl),
+        }
+    ]
+    for zone in reverse_zones:
+        files.append(
+            {"zone": zone["zone"], "content": island_reverse_zone_file(records, zone, nameservers, ttl)}
+        )
+    return files
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -256,4 +313,7 @@ class FilterModule:
             "island_zone_file": island_zone_file,
             "island_reverse_zones": island_reverse_zones,
             "island_reverse_zone_file": island_reverse_zone_file,
+            "island_zone_files": island_zone_files,
+            "island_network_problems": island_network_problems,
+            "island_forward_zone_problems": island_forward_zone_problems,
         }

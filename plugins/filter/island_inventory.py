@@ -17,6 +17,11 @@ def island_address(hostvars, host):
     return str(values.get("island_address") or values.get("ansible_host") or host)
 
 
+def island_addresses(hosts, hostvars):
+    """The island addresses of a list of hosts (a group), in the group's order."""
+    return [island_address(hostvars, host) for host in hosts]
+
+
 def _domain_problems(domain):
     if not domain:
         return [
@@ -98,5 +103,6 @@ class FilterModule:
         return {
             "island_inventory_problems": island_inventory_problems,
             "island_address": island_address,
+            "island_addresses": island_addresses,
             "island_bundle_share_bytes": island_bundle_share_bytes,
         }
