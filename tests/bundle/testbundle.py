@@ -11,7 +11,8 @@ maps the upstream registries (docker.io, ghcr.io) to the loopback registry with 
 Components carried, each shaped as its upstream release is (an archive with a checksum file, or a
 bare binary with one):
   - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
-  - coredns, gitea: the test doubles of tests/doubles/<name>/, under the versions they stand in for.
+  - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, under the versions they
+    stand in for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it).
 
 Command line (used by tools/demo.sh):
     python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE
@@ -49,6 +50,8 @@ REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
 DOUBLES = ROOT / "tests" / "doubles"
 COREDNS_VERSION = "1.14.2"  # what tests/doubles/coredns stands in for
 GITEA_VERSION = "1.26.2"  # what tests/doubles/gitea stands in for
+MINIO_VERSION = "RELEASE.2025-09-07T16-13-09Z"  # what tests/doubles/minio stands in for
+K3S_VERSION = "v1.36.3+k3s1"  # what tests/doubles/k3s stands in for
 GIT_DATE = "2026-01-01T00:00:00+00:00"
 
 # Images the test bundle carries: (reference, layers). Several share the base layer.
@@ -154,6 +157,18 @@ def make_release_binary(served: Path, name: str, content: bytes) -> tuple[str, s
     return f"releases/{name}", f"releases/{name}.sha256"
 
 
+def make_release_checksums(served: Path, directory: str, files: dict[str, bytes], checksums: str) -> None:
+    """Release assets in one directory with one checksum file listing them (as k3s publishes
+    sha256sum-<arch>.txt beside its binary and archives)."""
+    folder = served / directory
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, content in sorted(files.items()):
+        (folder / name).write_bytes(content)
+        lines.append(f"{hashlib.sha256(content).hexdigest()}  {name}\n")
+    (folder / checksums).write_text("".join(lines))
+
+
 def stage_images(work: Path, registry: Registry) -> None:
     """Write the test images into a layout, then push them to the loopback registry."""
     from ansible.module_utils.island_oci import seed
@@ -212,6 +227,11 @@ class Sources:
         self.gitea_binary = make_release_binary(
             self.served, f"gitea-{GITEA_VERSION}-linux-amd64", (DOUBLES / "gitea" / "gitea").read_bytes()
         )
+        self.minio_binary = (DOUBLES / "minio" / "minio").read_bytes()
+        (self.served / "releases" / f"minio.{MINIO_VERSION}").write_bytes(self.minio_binary)
+        make_release_checksums(
+            self.served, "k3s-release", {"k3s": (DOUBLES / "k3s" / "k3s").read_bytes()}, "sha256sum-amd64.txt"
+        )
         # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
         listed = self.served / "lists" / "system-images.txt"
         listed.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +284,26 @@ class Sources:
                             "dest": "bin/gitea",
                             "url": f"{base}/{self.gitea_binary[0]}",
                             "checksum_url": f"{base}/{self.gitea_binary[1]}",
+                        }
+                    ],
+                },
+                "k3s": {
+                    "version": K3S_VERSION,
+                    "files": [
+                        {
+                            "dest": "bin/k3s",
+                            "url": f"{base}/k3s-release/k3s",
+                            "checksum_url": f"{base}/k3s-release/sha256sum-amd64.txt",
+                        }
+                    ],
+                },
+                "minio": {
+                    "version": MINIO_VERSION,
+                    "files": [
+                        {
+                            "dest": "bin/minio",
+                            "url": f"{base}/releases/minio.{MINIO_VERSION}",
+                            "sha256": hashlib.sha256(self.minio_binary).hexdigest(),
                         }
                     ],
                 },

@@ -25,6 +25,15 @@ trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
   "apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages" >>"$log" 2>&1 ||
   fail "apt-get install in the image"
+# PyPI packages the test doubles need beyond Debian's (tests/doubles/*/pip-requirements.txt),
+# into the image's system python, as the doubles run on /usr/bin/python3.
+cat "$here"/../../tests/doubles/*/pip-requirements.txt 2>/dev/null | grep -v -e '^#' -e '^$' >"$root/tmp/pip-requirements.txt" || true
+if [ -s "$root/tmp/pip-requirements.txt" ]; then
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  chroot "$root" python3 -m pip install --quiet --no-cache-dir --break-system-packages \
+    -r /tmp/pip-requirements.txt >>"$log" 2>&1 || fail "pip install of the doubles' packages in the image"
+fi
+rm -f "$root/tmp/pip-requirements.txt"
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d"
 

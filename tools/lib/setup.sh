@@ -52,6 +52,23 @@ island_setup_venv() {
   export ISLAND_VENV
 }
 
+# The test doubles run on Debian's /usr/bin/python3 (as in the test image); the ones that need
+# PyPI packages get a venv on top of the system site-packages, for the tests that run them here.
+island_setup_doubles_venv() {
+  local key venv=$ISLAND_CACHE/doubles-venv
+  key=$(cat "$ISLAND_ROOT"/tests/doubles/*/pip-requirements.txt 2>/dev/null | sha256sum | cut -c1-16)
+  if [ "$(cat "$venv/.island-key" 2>/dev/null)" != "$key" ]; then
+    island_log "Creating the test doubles' virtual environment (.cache/doubles-venv, key $key)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+    cat "$ISLAND_ROOT"/tests/doubles/*/pip-requirements.txt | grep -v -e '^#' -e '^$' >"$venv.requirements"
+    "$venv/bin/pip" install -q -r "$venv.requirements" 2> >(grep -v "is ignored: it is neither" >&2)
+    rm -f "$venv.requirements"
+    echo "$key" >"$venv/.island-key"
+  fi
+  export MINIO_DOUBLE_PYTHON=$venv/bin/python3
+}
+
 island_setup_docker() {
   docker info >/dev/null 2>&1 && return 0
   island_log "Starting the docker engine in the background (log: /var/log/island-dockerd.log)"
@@ -66,7 +83,8 @@ island_setup_docker() {
 
 island_setup_image() {
   local key
-  key=$(cat "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_ROOT/tools/image/packages.txt" | sha256sum | cut -c1-12)
+  key=$(cat "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_ROOT/tools/image/packages.txt" \
+    "$ISLAND_ROOT"/tests/doubles/*/pip-requirements.txt 2>/dev/null | sha256sum | cut -c1-12)
   ISLAND_TEST_IMAGE=island-test:$key
   export ISLAND_TEST_IMAGE
   if ! docker image inspect "$ISLAND_TEST_IMAGE" >/dev/null 2>&1; then
@@ -90,6 +108,7 @@ island_setup() {
   mkdir -p "$ISLAND_CACHE"
   island_setup_debian
   island_setup_venv
+  island_setup_doubles_venv
   island_setup_docker
   island_setup_image
   island_setup_ssh_key
