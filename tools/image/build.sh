@@ -25,15 +25,22 @@ trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 chroot "$root" env DEBIAN_FRONTEND=noninteractive sh -c \
   "apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages" >>"$log" 2>&1 ||
   fail "apt-get install in the image"
-# PyPI packages the test doubles need beyond Debian's (tests/doubles/*/pip-requirements.txt),
-# into the image's system python, as the doubles run on /usr/bin/python3.
-cat "$here"/../../tests/doubles/*/pip-requirements.txt 2>/dev/null | grep -v -e '^#' -e '^$' >"$root/tmp/pip-requirements.txt" || true
-if [ -s "$root/tmp/pip-requirements.txt" ]; then
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  chroot "$root" python3 -m pip install --quiet --no-cache-dir --break-system-packages \
-    -r /tmp/pip-requirements.txt >>"$log" 2>&1 || fail "pip install of the doubles' packages in the image"
+# PyPI packages the test doubles need beyond Debian's (tests/doubles/*/pip-requirements.txt), into
+# the image's system python, as the doubles run on /usr/bin/python3. The wheels are fetched by the
+# host's pip (which knows how this machine reaches PyPI) and installed in the image offline.
+cat "$here"/../../tests/doubles/*/pip-requirements.txt 2>/dev/null | grep -v -e '^#' -e '^$' >"$work/pip-requirements.txt" || true
+if [ -s "$work/pip-requirements.txt" ]; then
+  mkdir -p "$root/tmp/wheels"
+  python3 -m pip download --quiet --only-binary=:all: --implementation cp --python-version 3.11 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+    --platform any -d "$root/tmp/wheels" -r "$work/pip-requirements.txt" >>"$log" 2>&1 ||
+    fail "pip download of the doubles' packages"
+  cp "$work/pip-requirements.txt" "$root/tmp/pip-requirements.txt"
+  chroot "$root" env PIP_CONFIG_FILE=/dev/null python3 -m pip install --quiet --no-index \
+    --find-links /tmp/wheels --break-system-packages -r /tmp/pip-requirements.txt >>"$log" 2>&1 ||
+    fail "pip install of the doubles' packages in the image"
+  rm -rf "$root/tmp/wheels" "$root/tmp/pip-requirements.txt"
 fi
-rm -f "$root/tmp/pip-requirements.txt"
 umount "$root/proc"
 rm -f "$root/usr/sbin/policy-rc.d"
 

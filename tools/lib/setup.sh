@@ -89,7 +89,7 @@ island_setup_image() {
   export ISLAND_TEST_IMAGE
   if ! docker image inspect "$ISLAND_TEST_IMAGE" >/dev/null 2>&1; then
     island_log "Building the test image $ISLAND_TEST_IMAGE (debootstrap, a few minutes)"
-    bash "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_TEST_IMAGE"
+    bash "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_TEST_IMAGE" || island_die "the test image could not be built"
   fi
   # For molecule run by hand after a set-up: the scenarios fall back to this tag.
   docker tag "$ISLAND_TEST_IMAGE" island-test:latest
