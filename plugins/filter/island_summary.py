@@ -12,10 +12,10 @@ GROUPS = (
 )
 
 
-def island_summary(groups, hostvars, domain, secrets_dir, services=None):
-    """Lines describing the island: its hosts per role, the services in place, where secrets are.
+def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, files=None):
+    """Lines describing the island: its hosts per role, its service endpoints, where secrets are.
 
-    `services` lists (name, endpoint) pairs of what the roles set up; an empty list says so.
+    `services` lists (name, endpoint) pairs; `files` the names of the secrets kept on the controller.
     """
     lines = [f"Island {domain}"]
     for group, title in GROUPS:
@@ -25,8 +25,9 @@ def island_summary(groups, hostvars, domain, secrets_dir, services=None):
     lines.append("Services:")
     lines += [f"  {name + ':':<13} {endpoint}" for name, endpoint in services or []]
     if not services:
-        lines.append("  none yet: this run checked the hosts (preflight)")
-    lines.append(f"Credentials: kept 0600 on this controller under {secrets_dir}")
+        lines.append("  none in the inventory")
+    lines.append(f"Credentials and secrets, kept 0600 on this controller in {secrets_dir}:")
+    lines += [f"  {name}" for name in sorted(files or [])] or ["  none generated yet"]
     return lines
 
 
