@@ -1,0 +1,90 @@
+"""The dns role refuses bad zone input on the controller, before any host is touched.
+
+The play runs the role against hosts with the local connection and a bundle-less island; the
+validation is the role's first task, so a regression that let bad input through would fail on the
+next task (the service install needs a bundle), never touch another machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BAD_INPUT = {
+    "record_outside_the_domain": (
+        {"dns_records": [{"name": "www.example.com", "type": "A", "value": "10.98.0.5"}]},
+        "dns_records[0] (www.example.com A): the name is outside the island domain island.test",
+    ),
+    "cname_beside_other_data": (
+        {"dns_records": [{"name": "registry", "type": "CNAME", "value": "dns1.island.test"}]},
+        "registry.island.test: a CNAME cannot stand beside other data",
+    ),
+    "a_records_that_disagree": (
+        {"dns_records": [{"name": "dns1", "type": "A", "value": "10.98.0.99"}]},
+        "(dns1.island.test A 10.98.0.99) disagrees with the inventory",
+    ),
+    "invalid_ip": (
+        {"dns_records": [{"name": "bad", "type": "A", "value": "10.98.0.256"}]},
+        "'10.98.0.256' is not a valid IPv4 address",
+    ),
+    "unaligned_network": (
+        {"island_networks": ["10.98.0.0/20"]},
+        "island network 10.98.0.0/20: its reverse zone needs a prefix on a 8-bit boundary",
+    ),
+    "forward_zone_inside_the_island": (
+        {"dns_forward_zones": [{"zone": "corp.island.test", "servers": ["10.1.1.1"]}]},
+        "corp.island.test lies inside the island domain island.test",
+    ),
+}
+
+
+def _run(tmp_path, extra_vars):
+    inventory = {
+        "all": {
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": sys.executable,
+                "island_domain": "island.test",
+                "island_networks": ["10.98.0.0/24"],
+                **extra_vars,
+            },
+            "hosts": {"dns1": {"island_address": "10.98.0.10"}},
+            "children": {"island_dns": {"hosts": {"dns1": {}}}, "island_registry": {"hosts": {"dns1": {}}}},
+        }
+    }
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    playbook = tmp_path / "dns.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"name": "DNS", "hosts": "island_dns", "gather_facts": False, "roles": ["dns"]}])
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            str(tmp_path / "hosts.yml"),
+            str(playbook),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_the_dns_role_refuses_bad_zone_input_before_any_change(tmp_path, case):
+    extra, message = BAD_INPUT[case]
+    result = _run(tmp_path, extra)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in " ".join(output.split())
+    assert "TASK [common : The service has its own system user" not in output
