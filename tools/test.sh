@@ -33,9 +33,12 @@ run_molecule() {
   if [ ${#scenarios[@]} -eq 0 ]; then
     for file in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$file")")"); done
   fi
+  local started
   for scenario in "${scenarios[@]}"; do
     island_log "molecule test -s $scenario"
+    started=$SECONDS
     molecule test -s "$scenario"
+    island_log "molecule scenario $scenario passed in $((SECONDS - started)) s"
   done
 }
 
@@ -57,7 +60,7 @@ case "${1:-all}" in
     run_pytest
     run_molecule
     run_demo
-    island_log "All tests passed"
+    island_log "All tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
     ;;
   *) island_die "unknown part '$1'; use lint, pytest, molecule, demo or nothing for all" ;;
 esac
