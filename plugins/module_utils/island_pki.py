@@ -29,6 +29,9 @@ import pwd
 import re
 import stat
 import tempfile
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
 
 try:
     from cryptography import x509
@@ -1338,3 +1341,22 @@ def ensure_certificate_file(
     if not check_mode:
         atomic_write(path, content, mode, uid, gid)
     return InstallResult(True, reason, before, after, {})
+
+
+def run_module(module, run):
+    """The one place the PKI modules turn a missing library or a PkiError into fail_json.
+
+    `run(module)` does the module's work and returns its result dict.
+    """
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(
+            msg=missing_required_lib("cryptography >= 3.4"),
+            exception="".join(
+                traceback.format_exception_only(type(CRYPTOGRAPHY_IMPORT_ERROR), CRYPTOGRAPHY_IMPORT_ERROR)
+            ),
+        )
+    try:
+        result = run(module)
+    except PkiError as exc:
+        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    module.exit_json(**result)

@@ -212,18 +212,15 @@ name_constraints:
   sample: {"domains": ["island.internal"], "ip_ranges": ["10.20.0.0/16"]}
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.island_pki import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     KEY_TYPES,
     CaSpec,
-    PkiError,
     cert_not_after,
     cert_pem,
     ensure_ca,
+    run_module,
 )
 
 
@@ -299,18 +296,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg=missing_required_lib("cryptography >= 3.4"),
-            exception="".join(
-                traceback.format_exception_only(type(CRYPTOGRAPHY_IMPORT_ERROR), CRYPTOGRAPHY_IMPORT_ERROR)
-            ),
-        )
-    try:
-        result = run(module)
-    except PkiError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
-    module.exit_json(**result)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -91,16 +91,13 @@ not_after:
   type: str
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.island_pki import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    PkiError,
     ensure_certificate_file,
     parse_mode,
     resolve_owner,
+    run_module,
 )
 
 
@@ -141,18 +138,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg=missing_required_lib("cryptography >= 3.4"),
-            exception="".join(
-                traceback.format_exception_only(type(CRYPTOGRAPHY_IMPORT_ERROR), CRYPTOGRAPHY_IMPORT_ERROR)
-            ),
-        )
-    try:
-        result = run(module)
-    except PkiError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
-    module.exit_json(**result)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -97,14 +97,10 @@ public_key_sha256:
 
 import hashlib
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.island_pki import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     KEY_TYPES,
-    PkiError,
     ensure_key_and_csr,
     key_type_of,
     load_csr,
@@ -112,6 +108,7 @@ from ansible.module_utils.island_pki import (
     parse_mode,
     public_key_der,
     resolve_owner,
+    run_module,
 )
 
 
@@ -172,18 +169,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(
-            msg=missing_required_lib("cryptography >= 3.4"),
-            exception="".join(
-                traceback.format_exception_only(type(CRYPTOGRAPHY_IMPORT_ERROR), CRYPTOGRAPHY_IMPORT_ERROR)
-            ),
-        )
-    try:
-        result = run(module)
-    except PkiError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
-    module.exit_json(**result)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

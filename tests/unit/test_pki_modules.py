@@ -424,10 +424,10 @@ def test_a_host_without_cryptography_gets_a_clear_missing_library_message(tmp_pa
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "False"
 
-    monkeypatch.setattr(island_csr, "HAS_CRYPTOGRAPHY", False)
-    monkeypatch.setattr(
-        island_csr, "CRYPTOGRAPHY_IMPORT_ERROR", ImportError("No module named 'cryptography'")
-    )
+    import ansible.module_utils.island_pki as pki_utils
+
+    monkeypatch.setattr(pki_utils, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(pki_utils, "CRYPTOGRAPHY_IMPORT_ERROR", ImportError("No module named 'cryptography'"))
     with pytest.raises(ModuleFail) as err:
         run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
     assert "cryptography >= 3.4" in err.value.args[0]["msg"]
