@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import pwd
 import socket
 import subprocess
 import time
@@ -157,8 +158,17 @@ def parse_proc_net(text, proto, family):
         if len(fields) < 10 or fields[3] != wanted_state:
             continue
         address, port = _parse_address(fields[1], family)
-        sockets.append({"proto": proto, "address": address, "port": port, "inode": int(fields[9])})
+        sockets.append(
+            {"proto": proto, "address": address, "port": port, "uid": int(fields[7]), "inode": int(fields[9])}
+        )
     return sockets
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def unit_of_cgroup(text):
@@ -217,7 +227,9 @@ def listeners(proc_root="/proc"):
     owners = socket_owners(proc_root)
     for sock in found:
         pid, comm, unit = owners.get(sock["inode"], (None, None, None))
-        sock.update(pid=pid, comm=comm, unit=unit)
+        # Reading another user's /proc/<pid>/fd needs CAP_SYS_PTRACE, which a root without all
+        # capabilities (a container) lacks; the socket table's own uid column still names the owner.
+        sock.update(pid=pid, comm=comm, unit=unit, user=_user_name(sock["uid"]))
     return found
 
 
@@ -243,7 +255,8 @@ def _overlaps(listener_address, bind, island_address):
 
 def check_ports(found, wanted, island_address):
     """`wanted`: dicts of port, proto, bind ('island' or 'any'), service, units (systemd units that
-    may already hold the port: the island's own service, on a rerun)."""
+    may already hold the port: the island's own service, on a rerun) and users (the service's user,
+    which identifies it when its unit cannot be read)."""
     problems = []
     for want in wanted:
         for sock in found:
@@ -253,7 +266,9 @@ def check_ports(found, wanted, island_address):
                 continue
             if sock["unit"] and sock["unit"] in want.get("units", []):
                 continue
-            holder = sock["comm"] or "an unknown process"
+            if not sock["unit"] and sock.get("user") in want.get("users", []):
+                continue
+            holder = sock["comm"] or f"a process of user {sock.get('user', 'unknown')}"
             if sock["pid"]:
                 holder += f" (pid {sock['pid']}{', unit ' + sock['unit'] if sock['unit'] else ''})"
             problems.append(

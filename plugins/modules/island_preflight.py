@@ -61,6 +61,13 @@ options:
         type: list
         elements: str
         default: []
+      users:
+        description:
+          - Users whose sockets may hold the port when the owning unit cannot be read (a root without
+            CAP_SYS_PTRACE cannot read another user's /proc/<pid>/fd).
+        type: list
+        elements: str
+        default: []
 author: Island installer developers
 """
 
@@ -98,6 +105,7 @@ PORT_SPEC = {
     "service": {"type": "str", "required": True},
     "bind": {"type": "str", "default": "any", "choices": ["island", "any"]},
     "units": {"type": "list", "elements": "str", "default": []},
+    "users": {"type": "list", "elements": "str", "default": []},
 }
 
 

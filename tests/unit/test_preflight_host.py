@@ -117,8 +117,17 @@ def _sock(
     comm="nginx",
     pid=42,
     proto="tcp",
+    user="www-data",
 ):
-    return {"proto": proto, "address": address, "port": port, "pid": pid, "comm": comm, "unit": unit}
+    return {
+        "proto": proto,
+        "address": address,
+        "port": port,
+        "pid": pid,
+        "comm": comm,
+        "unit": unit,
+        "user": user,
+    }
 
 
 def test_a_port_held_by_another_service_is_refused_with_its_holder():
@@ -175,3 +184,25 @@ def test_all_checks_run_and_report_together(tmp_path):
     assert facts["os"]["VERSION_ID"] == "11"
     assert facts["systemd"] == {"pid1": False, "state": "offline"}
     assert facts["clock_skew_seconds"] == 100.0
+
+
+def test_without_the_unit_the_services_user_identifies_its_own_port():
+    # A root without CAP_SYS_PTRACE (in a container) cannot read another user's /proc/<pid>/fd.
+    wanted = [
+        {
+            "port": 5000,
+            "proto": "tcp",
+            "service": "the registry",
+            "units": ["registry.service"],
+            "users": ["registry"],
+        }
+    ]
+    own = _sock(5000, unit=None, comm=None, pid=None, user="registry")
+    assert check_ports([own], wanted, "10.0.0.5") == []
+    [problem] = check_ports([_sock(5000, unit=None, comm=None, pid=None, user="nobody")], wanted, "10.0.0.5")
+    assert "a process of user nobody" in problem
+
+
+def test_the_socket_owner_is_read_from_the_socket_table(listening_tcp):
+    [found] = [s for s in listeners() if s["port"] == listening_tcp and s["proto"] == "tcp"]
+    assert found["user"] == __import__("pwd").getpwuid(os.getuid()).pw_name
