@@ -30,7 +30,7 @@ def credentials(reference):
     endpoint = urllib.parse.urlsplit(mirror["endpoint"][0]).netloc
     auth = registries.get("configs", {}).get(endpoint, {}).get("auth")
     if not auth:
-        sys.exit(f"registries.yaml has no auth under configs[{endpoint!r}] (the mirror endpoint of {upstream})")
+        sys.exit(f"registries.yaml has no auth under configs[{endpoint!r}] (the mirror of {upstream})")
     return auth["username"], auth["password"]
 
 
@@ -38,19 +38,32 @@ def main():
     reference, hosts_dir = sys.argv[1], sys.argv[2]
     address = sys.argv[3] if len(sys.argv) > 3 else "/run/containerd/containerd.sock"
     user, password = credentials(reference)
-    argv = ["ctr", "--address", address, "-n", "test", "image", "pull", "--snapshotter", "native",
-            "--hosts-dir", hosts_dir, "--user", user, reference]
+    argv = [
+        "ctr",
+        "--address",
+        address,
+        "-n",
+        "test",
+        "image",
+        "pull",
+        "--snapshotter",
+        "native",
+        "--hosts-dir",
+        hosts_dir,
+        "--user",
+        user,
+        reference,
+    ]
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvp(argv[0], argv)
+        os.execvp(argv[0], argv)  # noqa: S606 (ctr runs in the pty's child, with an argument list)
     output, answered, deadline = b"", False, time.monotonic() + 120
     while time.monotonic() < deadline:
-        if not answered and b"Password:" in output:
-            # wait until ctr has turned echo off, so the password is not echoed back
-            if not termios.tcgetattr(fd)[3] & termios.ECHO:
-                os.write(fd, password.encode() + b"\n")
-                answered = True
-                continue
+        # Answer the prompt once ctr has turned echo off, so the password is not echoed back.
+        if not answered and b"Password:" in output and not termios.tcgetattr(fd)[3] & termios.ECHO:
+            os.write(fd, password.encode() + b"\n")
+            answered = True
+            continue
         ready, _, _ = select.select([fd], [], [], 0.05)
         if ready:
             try:

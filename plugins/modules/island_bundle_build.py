@@ -8,8 +8,8 @@ DOCUMENTATION = r"""
 module: island_bundle_build
 short_description: Build a signed island bundle from a bundle spec (transfer zone only)
 description:
-  - Reads a bundle spec (see C(docs/bundle-spec.md)): components and extra files by URL with a
-    sha256 or the upstream's checksum file, images by reference (optionally by platform), git
+  - Reads a bundle spec (see C(docs/bundle-spec.md)) naming components and extra files by URL with
+    a sha256 or the upstream's checksum file, images by reference (optionally by platform), git
     repositories by URL and refs.
   - Downloads each file and checks it against its sha256 while it streams; a download that does
     not match is refused and nothing of it is kept.
