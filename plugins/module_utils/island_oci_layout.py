@@ -12,6 +12,7 @@
 # holding many repositories, and skopeo reads it back with `oci:<dir>:<full reference>`.
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import io
@@ -132,23 +133,26 @@ class _Slice:
         self._f.close()
 
 
-class ContentSource:
+class ContentSource(abc.ABC):
     """What the seeding engine reads from: images by reference, and blobs by digest."""
 
     name = "source"
 
+    @abc.abstractmethod
     def images(self):
         """List of (ImageReference, descriptor dict) in source order."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def has_blob(self, digest):
-        raise NotImplementedError
+        """Whether the source holds the blob."""
 
+    @abc.abstractmethod
     def blob_size(self, digest):
-        raise NotImplementedError
+        """The blob's size in bytes."""
 
+    @abc.abstractmethod
     def open_blob(self, digest):
-        raise NotImplementedError
+        """A readable file object with the blob's bytes (the caller closes it)."""
 
     def read_blob(self, digest, image=None):
         """Whole blob (manifests, configs), checked against its name."""
