@@ -12,7 +12,15 @@ Components carried, each shaped as its upstream release is (an archive with a ch
 bare binary with one):
   - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
   - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, under the versions they
-    stand in for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it).
+    stand in for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it);
+  - k3s's airgap image archive, `k3s-airgap-images-amd64.tar`, shaped as k3s publishes it: a
+    `docker save` tarball of the system images (k3s scripts/package-airgap, v1.36 branch:
+    `docker save ${images} -o dist/artifacts/k3s-airgap-images-${ARCH}.tar`), its sha256 listed in
+    the release's sha256sum-amd64.txt beside the binary. Here it holds the system image of the test
+    bundle (docker.io/islandtest/tool:2.0), written from the staged OCI layout: the same config
+    bytes, and the same layers uncompressed (as docker stores and saves them), so each layer's
+    sha256 is its diff_id. The layout is docker <= 24's (manifest.json, repositories,
+    <config>.json, <layer>/layer.tar), which containerd's import (and so k3s's) reads.
 
 Command line (used by tools/demo.sh):
     python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE
@@ -23,9 +31,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gzip
 import hashlib
 import http.server
 import io
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +74,8 @@ IMAGES = {
 # The ones the spec takes from an image list (as k3s's system images come from k3s-images.txt).
 SYSTEM_IMAGES = ["docker.io/islandtest/tool:2.0"]
 MULTI_ARCH = "ghcr.io/islandtest/multi:1.0"
+# k3s's airgap image archive, named as k3s publishes it for amd64; it holds SYSTEM_IMAGES.
+AIRGAP_ARCHIVE = "k3s-airgap-images-amd64.tar"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -169,6 +181,62 @@ def make_release_checksums(served: Path, directory: str, files: dict[str, bytes]
     (folder / checksums).write_text("".join(lines))
 
 
+def docker_familiar_name(reference: str) -> str:
+    """The name `docker save` records in RepoTags: docker.io/ and library/ dropped, as docker shows it."""
+    if reference.startswith("docker.io/"):
+        reference = reference[len("docker.io/") :]
+        if reference.startswith("library/") and reference.count("/") == 1:
+            reference = reference[len("library/") :]
+    return reference
+
+
+def docker_save_archive(layout_path: Path, references: list[str]) -> bytes:
+    """`references` from the OCI layout as one `docker save` tarball (docker <= 24 layout).
+
+    Each image keeps its config bytes (so its image ID is the config's sha256); each layer is
+    stored uncompressed as <diff_id hex>/layer.tar, checked against the config's diff_ids.
+    Deterministic: members sorted, mtime 0, USTAR headers.
+    """
+    from ansible.module_utils.island_oci_layout import OCILayout
+
+    layout = OCILayout(str(layout_path))
+    entries = {str(ref): entry for ref, entry in layout.images()}
+    members: dict[str, bytes] = {}
+    manifest, repositories = [], {}
+    for reference in references:
+        if reference not in entries:
+            raise ValueError(f"{reference} is not in the staged layout {layout_path}: stage it first")
+        image = json.loads(layout.read_blob(entries[reference]["digest"]))
+        config_digest = image["config"]["digest"]
+        config = layout.read_blob(config_digest)
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+        layer_names = []
+        for descriptor, diff_id in zip(image["layers"], diff_ids, strict=True):
+            layer = gzip.decompress(layout.read_blob(descriptor["digest"]))
+            if "sha256:" + hashlib.sha256(layer).hexdigest() != diff_id:
+                raise ValueError(f"{reference}: layer {descriptor['digest']} is not {diff_id} uncompressed")
+            hex_id = diff_id.split(":", 1)[1]
+            members[f"{hex_id}/layer.tar"] = layer
+            members[f"{hex_id}/VERSION"] = b"1.0"
+            members[f"{hex_id}/json"] = json.dumps({"id": hex_id}, sort_keys=True).encode()
+            layer_names.append(f"{hex_id}/layer.tar")
+        config_name = config_digest.split(":", 1)[1] + ".json"
+        members[config_name] = config
+        tag = docker_familiar_name(reference)
+        manifest.append({"Config": config_name, "RepoTags": [tag], "Layers": layer_names})
+        repository, _, name = tag.rpartition(":")
+        repositories.setdefault(repository, {})[name] = layer_names[-1].split("/", 1)[0]
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["repositories"] = json.dumps(repositories, sort_keys=True).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in sorted(members.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
 def stage_images(work: Path, registry: Registry) -> None:
     """Write the test images into a layout, then push them to the loopback registry."""
     from ansible.module_utils.island_oci import seed
@@ -229,9 +297,6 @@ class Sources:
         )
         self.minio_binary = (DOUBLES / "minio" / "minio").read_bytes()
         (self.served / "releases" / f"minio.{MINIO_VERSION}").write_bytes(self.minio_binary)
-        make_release_checksums(
-            self.served, "k3s-release", {"k3s": (DOUBLES / "k3s" / "k3s").read_bytes()}, "sha256sum-amd64.txt"
-        )
         # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
         listed = self.served / "lists" / "system-images.txt"
         listed.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +309,16 @@ class Sources:
         self.git_repo = make_git_repository(self.work / "git-work", self.served)
         self.registry.start()
         stage_images(self.work, self.registry)
+        # k3s's release: the binary and the airgap image archive, both in sha256sum-amd64.txt.
+        make_release_checksums(
+            self.served,
+            "k3s-release",
+            {
+                "k3s": (DOUBLES / "k3s" / "k3s").read_bytes(),
+                AIRGAP_ARCHIVE: docker_save_archive(self.work / "staging-oci", SYSTEM_IMAGES),
+            },
+            "sha256sum-amd64.txt",
+        )
         self.server.__enter__()
         return self
 
@@ -294,7 +369,12 @@ class Sources:
                             "dest": "bin/k3s",
                             "url": f"{base}/k3s-release/k3s",
                             "checksum_url": f"{base}/k3s-release/sha256sum-amd64.txt",
-                        }
+                        },
+                        {
+                            "dest": f"k3s/{AIRGAP_ARCHIVE}",
+                            "url": f"{base}/k3s-release/{AIRGAP_ARCHIVE}",
+                            "checksum_url": f"{base}/k3s-release/sha256sum-amd64.txt",
+                        },
                     ],
                 },
                 "minio": {
