@@ -12,10 +12,11 @@ GROUPS = (
 )
 
 
-def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, files=None):
+def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, files=None, receipt=None):
     """Lines describing the island: its hosts per role, its service endpoints, where secrets are.
 
-    `services` lists (name, endpoint) pairs; `files` the names of the secrets kept on the controller.
+    `services` lists (name, endpoint) pairs; `files` the names of the secrets kept on the controller;
+    `receipt` the path of the island's receipt (docs/receipt.md), when one was written.
     """
     lines = [f"Island {domain}"]
     for group, title in GROUPS:
@@ -28,6 +29,8 @@ def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, file
         lines.append("  none in the inventory")
     lines.append(f"Credentials and secrets, kept 0600 on this controller in {secrets_dir}:")
     lines += [f"  {name}" for name in sorted(files or [])] or ["  none generated yet"]
+    if receipt:
+        lines.append(f"Receipt of what the island runs (docs/receipt.md): {receipt}")
     return lines
 
 

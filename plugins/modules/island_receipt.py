@@ -1,0 +1,390 @@
+#!/usr/bin/python
+# Copyright: island installer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Thin Ansible module over module_utils/island_receipt: write the island's receipt."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: island_receipt
+short_description: Write the island's receipt, a JSON record of what the island now runs
+description:
+  - Runs on the controller after C(playbooks/site.yml) or C(playbooks/upgrade.yml) (through
+    C(playbooks/receipt.yml)) and writes ONE JSON document, schema version 1, described in
+    C(docs/receipt.md) - the bundle applied, per host its address, groups and the version of each
+    component its records say runs, per component the set of versions running (a half-done upgrade
+    shows two), every image reference of the lock with the digest in the lock and the digest each
+    registry host serves for it, every git repository of the lock with its refs in the lock and the
+    refs each Gitea host holds, each service certificate read on its host (subject, SANs, issuer,
+    not_after) and the island CA's roots and intermediates with their not_after.
+  - Asks each registry host's read-only endpoint for every reference with C(HEAD) by tag, with the
+    read-only account and the island CA; a reference missing, or resolving to a digest other than
+    the lock's, is recorded as such, never hidden. Asks each Gitea host for each repository, and
+    lists its branches and tags with C(git ls-remote) over HTTPS with the API token.
+  - The document is deterministic - keys sorted, lists sorted, no time of the run (no "days left",
+    only C(not_after)) - so a rerun on an unchanged island writes nothing and reports
+    C(changed=false).
+  - Writes atomically (a temporary file in the same directory, then a rename), mode 0644. The
+    receipt holds no secret; before writing, the module checks that neither the registry password
+    nor the Gitea token, nor any private key, appears in it, and refuses to write otherwise.
+  - Check mode builds the same document and writes nothing; with C(--diff) it shows the old and
+    the new receipt. In check mode a registry or Gitea that cannot be asked yet (an island not
+    converged) is a warning and C(changed=true), not a failure.
+  - Fails, naming the thing at fault, when a registry cannot be reached or refuses the account,
+    when Gitea refuses the token, or when the CA directory or the lock is not usable.
+version_added: "0.1.0"
+author: island installer contributors
+options:
+  path:
+    description: Where the receipt is written on the controller; its directory must exist.
+    type: path
+    required: true
+  bundle:
+    description: The verified lock, as the bundle role sets it in the C(island_bundle) fact.
+    type: dict
+    required: true
+  island_domain:
+    description: The island's domain, recorded to tell islands apart.
+    type: str
+    required: true
+  hosts:
+    description:
+      - Every host of the inventory, as C(playbooks/receipt.yml) gathers them.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Inventory name.
+        type: str
+        required: true
+      address:
+        description: The address the island knows the host by.
+        type: str
+      groups:
+        description: The host's inventory groups.
+        type: list
+        elements: str
+        default: []
+      reached:
+        description: Whether the host answered; a host not reached has its components reported so.
+        type: bool
+        default: true
+      records:
+        description:
+          - The host's component records, file name (C(<component>.json)) to base64 content, as
+            C(ansible.builtin.slurp) returns it.
+        type: dict
+        default: {}
+      certificates:
+        description:
+          - The host's service certificate files (public parts only, leaf and chain).
+          - Each has C(service), C(path), and C(content) (base64) or C(error) (why it was not read).
+        type: list
+        elements: dict
+        default: []
+  component_groups:
+    description:
+      - Which inventory groups run which bundle component; a host in one of the groups must have
+        a record for that component, or it is reported C(not recorded).
+    type: dict
+    default:
+      coredns: [island_dns]
+      registry: [island_registry]
+      minio: [island_minio]
+      gitea: [island_gitea]
+      k3s: [k3s_servers, k3s_agents]
+  ca_dir:
+    description:
+      - The island CA's directory on the controller (C(island_pki_dir)). Its C(trust-bundle.pem)
+        verifies the registry's and Gitea's TLS and lists the roots; C(intermediate-*.crt) are
+        the intermediates.
+    type: path
+    required: true
+  registries:
+    description: Registry hosts to ask, each C(host) (inventory name) and C(registry) (C(address:port)).
+    type: list
+    elements: dict
+    default: []
+  registry_username:
+    description: The registry's read-only account.
+    type: str
+    default: island-node
+  registry_password:
+    description: Its password (from a vault); else O(registry_password_file) is read.
+    type: str
+  registry_password_file:
+    description: File holding the read-only account's password (C(island_secrets_dir/registry-pull-password)).
+    type: path
+  repository_rule:
+    description: How the seeding mapped references to repositories (as for M(island_registry_seed)).
+    type: str
+    choices: [strip_host, keep_host]
+    default: strip_host
+  repository_prefix:
+    description: Repository prefix the seeding used.
+    type: str
+    default: ""
+  gitea:
+    description: Gitea hosts to ask, each C(host) (inventory name) and C(url).
+    type: list
+    elements: dict
+    default: []
+  gitea_owner:
+    description: The organisation (or user) the bundle's repositories are seeded into.
+    type: str
+    default: island
+  gitea_token:
+    description: The installer's API token; else O(gitea_token_file) is read.
+    type: str
+  gitea_token_file:
+    description: File holding the API token (C(island_secrets_dir/gitea-admin-token)).
+    type: path
+notes:
+  - Runs on the controller; needs C(cryptography) (in requirements.txt) and git (for C(git ls-remote)).
+  - Supports check mode and diff mode.
+seealso:
+  - module: island_registry_seed
+  - module: island_gitea_seed
+"""
+
+EXAMPLES = r"""
+- name: The island's receipt records what the island now runs
+  island_receipt:
+    path: "{{ inventory_dir }}/island-receipt.json"
+    bundle: "{{ island_bundle }}"
+    island_domain: "{{ island_domain }}"
+    hosts: "{{ receipt_hosts }}"
+    ca_dir: "{{ island_pki_dir }}"
+    registries: [{host: infra1, registry: "10.77.0.10:5000"}]
+    registry_password_file: "{{ island_secrets_dir }}/registry-pull-password"
+    gitea: [{host: infra1, url: "https://10.77.0.10:3000"}]
+    gitea_token_file: "{{ island_secrets_dir }}/gitea-admin-token"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+path:
+  description: Where the receipt is.
+  returned: always
+  type: str
+  sample: inventory/demo/island-receipt.json
+receipt:
+  description: The document written (or that would be written in check mode); see docs/receipt.md.
+  returned: when the document could be built
+  type: dict
+reason:
+  description: Why the file was (or would be) written; empty when unchanged.
+  returned: always
+  type: str
+  sample: what the island runs differs from the receipt
+msg:
+  description: A one-line summary, naming what is not as the bundle says.
+  returned: always
+  type: str
+  sample: >-
+    receipt inventory/demo/island-receipt.json unchanged: bundle island 2026.11.0, everything as
+    the bundle says
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.island_receipt import (
+    AS_LOCKED,
+    PRESENT,
+    ReceiptError,
+    ReceiptInputError,
+    ServiceError,
+    build_document,
+    ca_entry,
+    certificate_entry,
+    check_lock,
+    check_no_secrets,
+    git_entries,
+    image_entries,
+    query_gitea,
+    query_registry,
+    render,
+    write_receipt,
+)
+
+
+def _secret(params, value_key, file_key, what):
+    if params[value_key]:
+        return params[value_key]
+    path = params[file_key]
+    if not path:
+        raise ReceiptInputError(f"{what}: give {value_key} or {file_key}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise ReceiptInputError(
+            f"{what}: cannot read {path} ({exc.strerror}); it is made by playbooks/site.yml"
+        ) from None
+
+
+def _attention(doc):
+    """Short phrases for what is not as the bundle says, for the summary line."""
+    out = []
+    for name, comp in doc["components"].items():
+        if comp["state"] not in ("as bundle", "not deployed"):
+            out.append(f"{name} {comp['state']}")
+    for image in doc["images"]:
+        for host, served in image["served"].items():
+            if served["state"] != AS_LOCKED:
+                out.append(f"{image['reference']} {served['state']} on {host}")
+    for repo in doc["git"]:
+        for host, served in repo["served"].items():
+            if served["state"] != AS_LOCKED:
+                out.append(f"git {repo['repository']} {served['state']} on {host}")
+    out.extend(
+        f"certificate {c['host']}/{c['service']} {c['state']}"
+        for c in doc["certificates"]
+        if c["state"] != PRESENT
+    )
+    return out
+
+
+def run(module):
+    p = module.params
+    check_lock(p["bundle"])
+    bundle = p["bundle"]
+    ca_file = f"{p['ca_dir'].rstrip('/')}/trust-bundle.pem"
+    certificates = [
+        certificate_entry(host["name"], cert)
+        for host in p["hosts"]
+        for cert in host.get("certificates") or []
+    ]
+    ca = ca_entry(p["ca_dir"], certificates)
+    references = [i["reference"] for i in bundle.get("images") or []]
+    names = [g["name"] for g in bundle.get("git") or []]
+    secrets = {}
+    served_images, served_git = {}, {}
+    if p["registries"] and references:
+        secrets["registry password"] = _secret(p, "registry_password", "registry_password_file", "registry")
+        for reg in p["registries"]:
+            served_images[reg["host"]] = query_registry(
+                reg["registry"],
+                references,
+                ca_file=ca_file,
+                username=p["registry_username"],
+                password=secrets["registry password"],
+                rule=p["repository_rule"],
+                prefix=p["repository_prefix"],
+            )
+    if p["gitea"] and names:
+        secrets["Gitea token"] = _secret(p, "gitea_token", "gitea_token_file", "Gitea")
+        for server in p["gitea"]:
+            served_git[server["host"]] = query_gitea(
+                server["url"], names, ca_file=ca_file, token=secrets["Gitea token"], owner=p["gitea_owner"]
+            )
+    doc = build_document(
+        bundle=bundle,
+        domain=p["island_domain"],
+        hosts=p["hosts"],
+        component_groups=p["component_groups"],
+        images=image_entries(
+            bundle.get("images") or [], served_images, p["repository_rule"], p["repository_prefix"]
+        ),
+        git=git_entries(bundle.get("git") or [], served_git, p["gitea_owner"]),
+        certificates=certificates,
+        ca=ca,
+    )
+    data = render(doc)
+    check_no_secrets(data, secrets)
+    written = write_receipt(p["path"], data, check_mode=module.check_mode)
+    attention = _attention(doc)
+    verb = ("would be written" if module.check_mode else "written") if written.changed else "unchanged"
+    state = "; ".join(attention) if attention else "everything as the bundle says"
+    bundle_name = f"{doc['bundle']['name']} {doc['bundle']['version']}"
+    result = {
+        "changed": written.changed,
+        "path": p["path"],
+        "receipt": doc,
+        "reason": written.reason,
+        "msg": f"receipt {p['path']} {verb}: bundle {bundle_name}, {state}",
+    }
+    if module._diff:
+        result["diff"] = {
+            "before_header": p["path"],
+            "after_header": p["path"],
+            "before": (written.before or b"").decode("utf-8", "replace"),
+            "after": data.decode("utf-8"),
+        }
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "bundle": {"type": "dict", "required": True},
+            "island_domain": {"type": "str", "required": True},
+            "hosts": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "address": {"type": "str"},
+                    "groups": {"type": "list", "elements": "str", "default": []},
+                    "reached": {"type": "bool", "default": True},
+                    "records": {"type": "dict", "default": {}},
+                    "certificates": {"type": "list", "elements": "dict", "default": []},
+                },
+            },
+            "component_groups": {
+                "type": "dict",
+                "default": {
+                    "coredns": ["island_dns"],
+                    "registry": ["island_registry"],
+                    "minio": ["island_minio"],
+                    "gitea": ["island_gitea"],
+                    "k3s": ["k3s_servers", "k3s_agents"],
+                },
+            },
+            "ca_dir": {"type": "path", "required": True},
+            "registries": {"type": "list", "elements": "dict", "default": []},
+            "registry_username": {"type": "str", "default": "island-node"},
+            "registry_password": {"type": "str", "no_log": True},
+            "registry_password_file": {"type": "path", "no_log": False},
+            "repository_rule": {
+                "type": "str",
+                "choices": ["strip_host", "keep_host"],
+                "default": "strip_host",
+            },
+            "repository_prefix": {"type": "str", "default": ""},
+            "gitea": {"type": "list", "elements": "dict", "default": []},
+            "gitea_owner": {"type": "str", "default": "island"},
+            "gitea_token": {"type": "str", "no_log": True},
+            "gitea_token_file": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    for name in ("registries", "gitea"):
+        for item in module.params[name]:
+            key = "registry" if name == "registries" else "url"
+            if not item.get("host") or not item.get(key):
+                module.fail_json(msg=f"each item of {name} needs host and {key}, got {item!r}")
+    try:
+        result = run(module)
+    except ServiceError as exc:
+        if not module.check_mode:
+            module.fail_json(msg=str(exc), error=type(exc).__name__)
+        # Check mode before the island is converged: nothing to ask yet, nothing written.
+        module.warn(f"the receipt cannot be predicted: {exc}")
+        result = {
+            "changed": True,
+            "path": module.params["path"],
+            "reason": "the services could not be asked in check mode",
+            "msg": f"receipt {module.params['path']} would be written after the real run ({exc})",
+        }
+    except ReceiptError as exc:
+        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
