@@ -159,7 +159,10 @@ def free_port():
 class Registry:
     """One docker-registry process; storage and port survive stop()/start()."""
 
-    def __init__(self, workdir, pki, port=None, user=USER, password=PASSWORD):
+    def __init__(self, workdir, pki, port=None, user=USER, password=PASSWORD, *, storage=None, env=None):
+        """``storage``: the configuration's storage section instead of the filesystem one (for
+        example the s3 driver); ``env``: environment for the process over os.environ (None removes a
+        name)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -170,13 +173,15 @@ class Registry:
         self.storage = self.workdir / "storage"
         self.log_path = self.workdir / "registry.log"
         self.proc = None
+        self.env = env
         htpasswd = self.workdir / "htpasswd"
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
         htpasswd.write_text(f"{user}:{hashed}\n")
         config = {
             "version": 0.1,
             "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
-            "storage": {
+            "storage": storage
+            or {
                 "filesystem": {"rootdirectory": str(self.storage)},
                 "delete": {"enabled": True},
                 "cache": {"blobdescriptor": "inmemory"},
@@ -199,6 +204,7 @@ class Registry:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=self._environment(),
         )
         log.close()
         # Readiness probe only: the certificate may carry other names on purpose (mismatch tests).
@@ -217,6 +223,13 @@ class Registry:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"docker-registry did not listen on {self.address}")
+
+    def _environment(self):
+        """None (inherit), or os.environ updated with self.env, where a None value removes a name."""
+        if not self.env:
+            return None
+        env = {**os.environ, **self.env}
+        return {k: v for k, v in env.items() if v is not None}
 
     def kill(self):
         """SIGKILL: the abrupt end a power cut or OOM gives."""
