@@ -66,8 +66,17 @@ class ReceiptInputError(ReceiptError):
     """The module was given something it cannot use (a bad lock, a missing CA file)."""
 
 
-class ServiceError(ReceiptError):
+class NotConvergedError(ReceiptError):
+    """Something a converged island has is not there (yet): fatal, except in check mode before the
+    first run, where there is nothing to read."""
+
+
+class ServiceError(NotConvergedError):
     """A registry or Gitea could not be asked (unreachable, TLS, refused credentials)."""
+
+
+class CaMissingError(NotConvergedError, ReceiptInputError):
+    """The island CA's trust bundle is not in ca_dir."""
 
 
 class SecretInReceiptError(ReceiptError):
@@ -351,7 +360,7 @@ def ca_entry(ca_dir, certificates):
         with open(bundle_path, encoding="ascii") as handle:
             roots = load_certificates(handle.read(), bundle_path, error=ReceiptInputError)
     except OSError as exc:
-        raise ReceiptInputError(
+        raise CaMissingError(
             f"cannot read the island CA's trust bundle {bundle_path} ({exc.strerror}): point ca_dir at "
             "island_pki_dir, where the pki role keeps the CA"
         ) from None

@@ -29,8 +29,8 @@ description:
     receipt holds no secret; before writing, the module checks that neither the registry password
     nor the Gitea token, nor any private key, appears in it, and refuses to write otherwise.
   - Check mode builds the same document and writes nothing; with C(--diff) it shows the old and
-    the new receipt. In check mode a registry or Gitea that cannot be asked yet (an island not
-    converged) is a warning and C(changed=true), not a failure.
+    the new receipt. In check mode, what an island not converged yet lacks (the CA, the account's
+    password file, a registry or Gitea to ask) is a warning and C(changed=true), not a failure.
   - Fails, naming the thing at fault, when a registry cannot be reached or refuses the account,
     when Gitea refuses the token, or when the CA directory or the lock is not usable.
 version_added: "0.1.0"
@@ -193,9 +193,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.island_receipt import (
     AS_LOCKED,
     PRESENT,
+    NotConvergedError,
     ReceiptError,
     ReceiptInputError,
-    ServiceError,
     build_document,
     ca_entry,
     certificate_entry,
@@ -210,6 +210,10 @@ from ansible.module_utils.island_receipt import (
 )
 
 
+class SecretMissingError(NotConvergedError, ReceiptInputError):
+    """The file of a secret the receipt needs does not exist (yet)."""
+
+
 def _secret(params, value_key, file_key, what):
     if params[value_key]:
         return params[value_key]
@@ -220,7 +224,7 @@ def _secret(params, value_key, file_key, what):
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip()
     except OSError as exc:
-        raise ReceiptInputError(
+        raise SecretMissingError(
             f"{what}: cannot read {path} ({exc.strerror}); it is made by playbooks/site.yml"
         ) from None
 
@@ -370,10 +374,11 @@ def main():
                 module.fail_json(msg=f"each item of {name} needs host and {key}, got {item!r}")
     try:
         result = run(module)
-    except ServiceError as exc:
+    except NotConvergedError as exc:
         if not module.check_mode:
             module.fail_json(msg=str(exc), error=type(exc).__name__)
-        # Check mode before the island is converged: nothing to ask yet, nothing written.
+        # Check mode before the island is converged (no CA, no secrets, no services yet): nothing
+        # to read, nothing written.
         module.warn(f"the receipt cannot be predicted: {exc}")
         result = {
             "changed": True,

@@ -452,3 +452,14 @@ def test_the_summary_names_the_receipt_when_one_was_written():
     lines = island_summary({}, {}, "island.internal", "/s", receipt="/inv/island-receipt.json")
     assert lines[-1] == "Receipt of what the island runs (docs/receipt.md): /inv/island-receipt.json"
     assert not any("Receipt" in line for line in island_summary({}, {}, "island.internal", "/s"))
+
+
+def test_check_mode_before_the_first_run_warns_instead_of_failing(tmp_path, island_pki):
+    _ca_dir, svc = island_pki
+    args = module_args(tmp_path, tmp_path / "no-ca-yet", svc)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(island_receipt, args)
+    assert "trust-bundle.pem" in failed.value.args[0]["msg"]
+    preview = run_module(island_receipt, args, check_mode=True)
+    assert preview["changed"] and "would be written after the real run" in preview["msg"]
+    assert not (tmp_path / "island-receipt.json").exists()
