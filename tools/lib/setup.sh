@@ -20,6 +20,8 @@ ISLAND_DEBIAN_PACKAGES=(
   docker.io debootstrap python3-venv python3-dev gcc git openssl openssh-client curl
   skopeo docker-registry bind9-dnsutils
   python3-dnspython python3-flask python3-yaml python3-cryptography
+  # the Gitea double's tests on PostgreSQL: a throwaway server and the double's driver
+  postgresql python3-psycopg2
 )
 
 island_setup_debian() {

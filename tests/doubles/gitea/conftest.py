@@ -22,3 +22,16 @@ def gitea(tmp_path, gitea_pki):
     server = Gitea(tmp_path / "gitea", pki=gitea_pki).bootstrap_admin().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(gitea_pki):
+    """A real PostgreSQL server (Debian's postgresql) with TLS, for DB_TYPE = postgres."""
+    from giteadouble import Postgres, postgres_missing
+
+    missing = postgres_missing()
+    if missing:
+        pytest.skip(missing)
+    server = Postgres(gitea_pki)
+    yield server
+    server.stop()

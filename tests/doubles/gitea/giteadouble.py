@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -269,3 +270,111 @@ class Gitea:
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             return exc.code, json.loads(raw) if raw else None
+
+
+# --- a throwaway PostgreSQL server (Debian's postgresql) for DB_TYPE = postgres -----------------
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+
+
+def postgres_missing():
+    """Why a PostgreSQL-backed double cannot be tested on this host, or '' when it can."""
+    if PG_BIN is None or not (PG_BIN / "initdb").exists():
+        return "needs Debian's postgresql (initdb under /usr/lib/postgresql/*/bin)"
+    probe = subprocess.run([PYTHON, "-c", "import psycopg2"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return "needs python3-psycopg2 for /usr/bin/python3 (the double's PostgreSQL driver)"
+    if os.geteuid() == 0 and subprocess.run(["id", "postgres"], capture_output=True, check=False).returncode:
+        return "PostgreSQL refuses to run as root and there is no postgres user"
+    return ""
+
+
+class Postgres:
+    """A PostgreSQL cluster in a temporary directory on 127.0.0.1:<free port>, TLS with the test
+    PKI's server certificate (SAN 127.0.0.1 and gitea.island.test), a role and database for Gitea
+    reachable only over TLS with scram-sha-256 (pg_hba hostssl), and local trust for the tests'
+    own psql over the unix socket. Runs as the postgres user when the tests run as root."""
+
+    def __init__(self, pki, user="gitea", password="gitea-db-secret", database="gitea"):  # noqa: S107 - a throwaway test server's password
+        import tempfile
+
+        # Under /tmp itself: the postgres user cannot enter pytest's 0700 directories.
+        self.dir = Path(tempfile.mkdtemp(prefix="gitea-pg-"))
+        self.ca = pki["ca"]
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.user, self.password, self.database = user, password, database
+        self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.run_as:
+            subprocess.run(["chown", "-R", "postgres:", str(self.dir)], check=True)
+        self._pg("initdb", "--auth=trust", "--username=postgres", "-D", str(self.data))
+        for name in ("cert", "key"):
+            target = self.data / f"server.{'crt' if name == 'cert' else 'key'}"
+            target.write_bytes(Path(pki[name]).read_bytes())
+            target.chmod(0o600)
+            if self.run_as:
+                subprocess.run(["chown", "postgres:", str(target)], check=True)
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.dir}'\n"
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
+                "password_encryption = 'scram-sha-256'\n"
+            )
+        (self.data / "pg_hba.conf").write_text(
+            f"local all postgres trust\nhostssl all {user} 127.0.0.1/32 scram-sha-256\n"
+        )
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "postgres.log"), "-w", "start")
+        # The password goes over stdin, never on a command line.
+        self.psql(
+            f"CREATE ROLE {user} LOGIN PASSWORD '{password}';\nCREATE DATABASE {database} OWNER {user};\n",
+            database="postgres",
+        )
+
+    def _pg(self, program, *args):
+        proc = subprocess.run(
+            [*self.run_as, str(PG_BIN / program), *args], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"{program} failed: {proc.stdout}{proc.stderr}")
+        return proc
+
+    def psql(self, sql, database=None):
+        """Run SQL as the superuser over the unix socket; returns psql's unaligned output."""
+        proc = subprocess.run(
+            [*self.run_as, str(PG_BIN / "psql"), "-X", "-q", "-A", "-t",
+             "-v", "ON_ERROR_STOP=1", "-h", str(self.dir), "-p", str(self.port), "-U", "postgres",
+             "-d", database or self.database],
+            input=sql, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise AssertionError(f"psql failed: {proc.stderr}")
+        return proc.stdout
+
+    def new_database(self):
+        """A fresh, empty database owned by the Gitea role; returns its name."""
+        self.count = getattr(self, "count", 0) + 1
+        name = f"{self.database}_{self.count}"
+        self.psql(f"CREATE DATABASE {name} OWNER {self.user};\n", database="postgres")
+        return name
+
+    def database_settings(self, database, **changes):
+        """[database] for the double, as the gitea role renders it for PostgreSQL."""
+        return {
+            "DB_TYPE": "postgres",
+            "HOST": f"127.0.0.1:{self.port}",
+            "NAME": f"{database}?sslrootcert={self.ca}",
+            "USER": self.user,
+            "PASSWD": self.password,
+            "SSL_MODE": "verify-full",
+            "DB_RETRIES": "2",
+            "DB_RETRY_BACKOFF": "100ms",
+            **changes,
+        }
+
+    def stop(self):
+        subprocess.run(
+            [*self.run_as, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -39,8 +39,8 @@ def _bad_settings(tmp):
     missing = tmp / "nope"
     empty = tmp / "empty"  # written by the test: a secret file with only a newline
     return [
-        ("unknown-db-type", {"database": {"DB_TYPE": "oracle"}}, (), "unknown database type"),
-        ("no-db-type", {}, [("database", "DB_TYPE")], "unknown database type"),
+        ("unknown-db-type", {"database": {"DB_TYPE": "oracle"}}, (), "Unknown database type"),
+        ("no-db-type", {}, [("database", "DB_TYPE")], "Unknown database type"),
         ("install-lock-false", {"security": {"INSTALL_LOCK": "false"}}, (), "INSTALL_LOCK is not true"),
         ("install-lock-missing", {}, [("security", "INSTALL_LOCK")], "web installer"),
         ("protocol-typo", {"server": {"PROTOCOL": "htps"}}, (), "PROTOCOL = 'htps'"),
@@ -391,3 +391,132 @@ def test_git_refuses_a_server_certificate_without_the_island_ca(gitea, tmp_path)
     env.pop("GIT_SSL_CAINFO")
     proc = _git("ls-remote", f"{gitea.url}/{ADMIN}/r.git", env=env, check=False)
     assert proc.returncode != 0 and "certificate" in proc.stderr.lower()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("database", "expected"),
+    [
+        ({"DB_TYPE": "mysql"}, "implements sqlite3 and postgres only"),
+        ({"DB_TYPE": "postgres", "SSL_MODE": "prefer"}, 'pq: unsupported sslmode "prefer"'),
+        ({"DB_TYPE": "postgres", "SCHEMA": "gitea"}, "SCHEMA"),
+        ({"DB_TYPE": "postgres", "NAME": "gitea?sslpassword=x"}, "'sslpassword' is not implemented"),
+        ({"DB_TYPE": "postgres", "HOST": "db:port"}, "the port is not a number"),
+    ],
+    ids=["mysql", "sslmode-libpq-only", "schema", "name-param", "host-port"],
+)
+def test_web_refuses_database_settings_gitea_or_lib_pq_refuse(tmp_path, gitea_pki, database, expected):
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides={"database": database})
+    proc = _web(server)
+    assert proc.returncode == 1
+    assert expected in proc.stderr
+
+
+@pytest.mark.slow
+def test_on_postgresql_the_state_lives_in_the_database_over_verified_tls(tmp_path, gitea_pki, postgres):
+    database = postgres.new_database()
+    server = Gitea(
+        tmp_path / "g", pki=gitea_pki, overrides={"database": postgres.database_settings(database)}
+    )
+    server.bootstrap_admin().start()
+    try:
+        assert server.api("POST", "/api/v1/orgs", {"username": "platform"}, token=server.token)[0] == 201
+        assert "ORM engine initialization successful!" in server.log.read_text()
+    finally:
+        server.stop()
+    # Gitea's tables, in PostgreSQL, over a hostssl-only scram-sha-256 rule; no SQLite file.
+    rows = postgres.psql('SELECT name, type FROM "user" ORDER BY id;', database=database).split()
+    assert rows == [f"{ADMIN}|0", "platform|1"]
+    assert not (server.work / "data" / "gitea.db").exists()
+    # The state survives a restart: the token made before still works.
+    server.start()
+    try:
+        status, me = server.api("GET", "/api/v1/user", token=server.token)
+        assert status == 200 and me["login"] == ADMIN
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"PASSWD": "wrong"}, 'pq: password authentication failed for user "gitea"'),
+        ({"HOST": f"127.0.0.1:{1}"}, "dial tcp 127.0.0.1:1: connect: connection refused"),
+        ({"SSL_MODE": "disable"}, "no encryption"),
+        ({"HOST": "localhost:{port}"}, 'does not match host name "localhost"'),
+        # Without sslrootcert lib/pq trusts the system roots only, which lack the test CA.
+        ({"NAME": "{database}"}, "certificate verify failed"),
+    ],
+    ids=["wrong-password", "unreachable", "server-wants-tls", "tls-name-mismatch", "system-roots-only"],
+)
+def test_web_refuses_to_start_when_the_database_refuses_it(tmp_path, gitea_pki, postgres, changes, expected):
+    database = postgres.new_database()
+    changes = {k: v.format(port=postgres.port, database=database) for k, v in changes.items()}
+    server = Gitea(
+        tmp_path / "g", pki=gitea_pki, overrides={"database": postgres.database_settings(database, **changes)}
+    )
+    proc = _web(server)
+    assert proc.returncode == 1
+    assert "ORM engine initialization attempt #1/2 failed. Error: " in proc.stderr
+    assert "InitDBEngine(ctx) failed: " in proc.stderr
+    assert expected in proc.stderr.splitlines()[-1]
+    cli = server.cli("admin", "user", "list", check=False)
+    assert cli.returncode == 1
+    assert "unable to initialize the database using the configuration in" in cli.stderr
+    assert expected in cli.stderr
+
+
+# --- PATCH /api/v1/admin/users/{username} --------------------------------------------------------
+@pytest.mark.slow
+def test_admin_edit_user_sets_a_password_with_upstreams_status_codes(gitea):
+    t, path = gitea.token, f"/api/v1/admin/users/{ADMIN}"
+    new = "a-password-from-the-vault"
+    body = {"source_id": 0, "login_name": ADMIN, "password": new, "must_change_password": False}
+    assert gitea.api("PATCH", path, body)[0] == 401
+    assert gitea.api("PATCH", "/api/v1/admin/users/nobody", body, token=t)[0] == 404
+    status, err = gitea.api("PATCH", path, {**body, "login_name": ""}, token=t)
+    assert status == 422 and "LoginName" in err["message"]
+    assert gitea.api("PATCH", path, {**body, "password": "x" * 256}, token=t)[0] == 422
+    assert gitea.api("PATCH", path, {**body, "source_id": "0"}, token=t)[0] == 422
+    status, err = gitea.api("PATCH", path, {**body, "password": "short"}, token=t)
+    assert status == 400 and err["message"] == "password must be at least 8 characters"
+    # Nothing above changed the password.
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, gitea.password))[0] == 200
+
+    status, user = gitea.api("PATCH", path, body, token=t)
+    assert status == 200 and user["login"] == ADMIN and user["login_name"] == ADMIN
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, new))[0] == 200
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, gitea.password))[0] == 401
+
+    # must_change_password is applied: basic auth is then refused until the password changes.
+    assert gitea.api("PATCH", path, {**body, "password": "", "must_change_password": True}, token=t)[0] == 200
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, new))[0] == 403
+
+
+@pytest.mark.slow
+def test_admin_edit_user_needs_a_site_admin_and_the_admin_scope(gitea):
+    gitea.cli("admin", "user", "create", "--username", "bob", "--email", "bob@island.test",
+              "--random-password", "--must-change-password=false")  # fmt: skip
+    bob = gitea.cli(
+        "admin", "user", "generate-access-token", "--username", "bob", "--scopes", "all", "--raw"
+    ).stdout.strip()
+    body = {"source_id": 0, "login_name": ADMIN, "password": "a-long-enough-password"}
+    status, err = gitea.api("PATCH", f"/api/v1/admin/users/{ADMIN}", body, token=bob)
+    assert status == 403 and err["message"] == "user should be the site admin"
+    narrow = gitea.cli(
+        "admin", "user", "generate-access-token", "--username", ADMIN, "--token-name", "narrow",
+        "--scopes", "read:admin", "--raw",
+    ).stdout.strip()  # fmt: skip
+    assert gitea.api("PATCH", f"/api/v1/admin/users/{ADMIN}", body, token=narrow)[0] == 403
+
+
+def test_min_password_length_comes_from_app_ini(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides={"security": {"MIN_PASSWORD_LENGTH": "20"}})
+    server.bootstrap_admin().start()
+    try:
+        body = {"source_id": 0, "login_name": ADMIN, "password": "only-sixteen-chr"}
+        status, err = server.api("PATCH", f"/api/v1/admin/users/{ADMIN}", body, token=server.token)
+        assert status == 400 and err["message"] == "password must be at least 20 characters"
+    finally:
+        server.stop()
