@@ -20,6 +20,9 @@
 #   GET  /api/v1/repos/{owner}/{repo}       200 | 404
 #   POST /api/v1/orgs/{org}/repos           201 | 409 exists;  POST /api/v1/user/repos likewise
 #   PATCH /api/v1/repos/{owner}/{repo}      200 (EditRepoOption)
+#   PATCH /api/v1/admin/users/{username}    200 (EditUserOption: source_id, login_name required) |
+#                                           400 password shorter than MIN_PASSWORD_LENGTH |
+#                                           403 not a site admin | 404 | 422 binding
 # Authentication: "Authorization: token <t>" or basic auth; a bad password or token is 401 with
 # {"message": ..., "url": ...}.
 from __future__ import annotations
@@ -194,6 +197,48 @@ def _message(obj):
     if isinstance(obj, dict) and obj.get("message"):
         return str(obj["message"])
     return json.dumps(obj)[:200] if obj is not None else "empty body"
+
+
+# --- The administrator's password, as the operator supplies it ---------------------------------
+def ensure_password(url, ca_file, token, username, password, *, check_mode=False):
+    """Make ``password`` the password of ``username``, never through a command line.
+
+    Gitea 1.26's CLI takes a password only on argv (``admin user create --password``), so the
+    password is set through the REST API instead: PATCH /api/v1/admin/users/{username} with
+    EditUserOption (routers/api/v1/admin/user.go EditUser; modules/structs/admin_user.go:
+    source_id and login_name are required, 0 and the user's name for a local user; a password
+    shorter than MIN_PASSWORD_LENGTH is 400). The decision is made by trying the password: basic
+    auth on GET /api/v1/user answers 200 when it already works (nothing to do), 401 when it does
+    not. Check mode stops after that test. After a change the password is tried again.
+
+    Returns (changed, message)."""
+    probe = GiteaClient(url, ca_file, username=username, password=password)
+    try:
+        me = probe.call("GET", "/api/v1/user")
+    except GiteaAuthError:
+        me = None
+    if me is not None:
+        if str(me.get("login", "")).lower() != username.lower():
+            raise GiteaConfigError(f"basic auth as {username} answered as user {me.get('login')!r}")
+        return False, f"the supplied password of {username} works"
+    if check_mode:
+        return True, f"the supplied password of {username} does not work yet: it would be set"
+    admin = GiteaClient(url, ca_file, token=token)
+    body = {"source_id": 0, "login_name": username, "password": password, "must_change_password": False}
+    status, obj = admin.request("PATCH", f"/api/v1/admin/users/{_q(username)}", body)
+    if status != 200:
+        raise GiteaAPIError(
+            f"Gitea at {url} refused the supplied password of {username} "
+            f"(PATCH /api/v1/admin/users/{username} answered {status}: {_message(obj)})",
+            status,
+        )
+    try:
+        probe.call("GET", "/api/v1/user")
+    except GiteaAuthError as exc:
+        raise GiteaAPIError(
+            f"Gitea at {url} accepted the password of {username} but does not let it log in: {exc}"
+        ) from exc
+    return True, f"the supplied password of {username} was set"
 
 
 # --- Desired state: organisations, teams, repositories -----------------------------------------

@@ -15,11 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles" / "gitea"
 
 from ansible.module_utils.island_gitea import (
     BundleError,
+    GiteaAPIError,
     GiteaAuthError,
     GiteaClient,
     GiteaTLSError,
     HistoryRewriteError,
     converge,
+    ensure_password,
     seed_repository,
 )
 from giteadouble import ADMIN, PYTHON, Gitea, make_pki
@@ -205,6 +207,60 @@ def test_tls_name_mismatch_fails_naming_the_host(gitea):
     client = client_for(gitea, url=f"https://localhost:{gitea.port}")
     with pytest.raises(GiteaTLSError, match=r"localhost.*Hostname mismatch|Hostname mismatch.*localhost"):
         converge(client, DESIRED_ORGS)
+
+
+# --- island_gitea_password -----------------------------------------------------------------------
+SUPPLIED = "the-operators-vault-password"
+
+
+def test_a_supplied_password_is_set_through_the_api_and_a_rerun_changes_nothing(gitea):
+    ca = str(gitea.pki["ca"])
+    assert ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED, check_mode=True)[0] is True
+    # Check mode wrote nothing: the generated password still works, the supplied one does not.
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, gitea.password))[0] == 200
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, SUPPLIED))[0] == 401
+    changed, msg = ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED)
+    assert changed and "was set" in msg
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, SUPPLIED))[0] == 200
+    assert ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED) == (
+        False,
+        f"the supplied password of {ADMIN} works",
+    )
+    assert ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED, check_mode=True)[0] is False
+
+
+def test_a_changed_supplied_password_is_set_again(gitea):
+    ca = str(gitea.pki["ca"])
+    ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED)
+    assert ensure_password(gitea.url, ca, gitea.token, ADMIN, SUPPLIED + "-rotated")[0] is True
+    assert gitea.api("GET", "/api/v1/user", auth=(ADMIN, SUPPLIED))[0] == 401
+
+
+def test_a_password_gitea_refuses_fails_with_gitea_s_reason(gitea):
+    with pytest.raises(
+        GiteaAPIError, match=r"refused the supplied password of .*400: password must be at least 8"
+    ):
+        ensure_password(gitea.url, str(gitea.pki["ca"]), gitea.token, ADMIN, "short")
+
+
+def test_a_wrong_token_fails_naming_the_credentials(gitea):
+    with pytest.raises(GiteaAuthError, match=r"refused the credentials of the given token"):
+        ensure_password(gitea.url, str(gitea.pki["ca"]), "0" * 40, ADMIN, SUPPLIED)
+
+
+def test_the_password_module_keeps_the_password_out_of_its_output(gitea, tmp_path):
+    task = {
+        "island_gitea_password": {
+            "url": gitea.url,
+            "ca_file": str(gitea.pki["ca"]),
+            "token": gitea.token,
+            "username": ADMIN,
+            "password": SUPPLIED,
+        }
+    }
+    proc, (res,) = _play(tmp_path, [task])
+    assert proc.returncode == 0 and res["changed"] is True
+    assert SUPPLIED not in proc.stdout and gitea.token not in proc.stdout
 
 
 # --- island_gitea_seed ---------------------------------------------------------------------------
@@ -424,7 +480,7 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
     assert f"refused the credentials of user {ADMIN}" in res["msg"]
 
 
-@pytest.mark.parametrize("module", ["island_gitea", "island_gitea_seed"])
+@pytest.mark.parametrize("module", ["island_gitea", "island_gitea_seed", "island_gitea_password"])
 def test_module_documentation_renders_with_ansible_doc(module):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     doc_bin = str(Path(sys.executable).parent / "ansible-doc")
