@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -82,13 +83,14 @@ class Node:
         self.port = config.get("https-listen-port")
         write_yaml(self.config_file, config)
         self.proc: subprocess.Popen | None = None
+        self.binary = DOUBLE  # a copy with another K3S_VERSION stands for an upgraded binary
 
     def start(self, env: dict | None = None) -> Node:
         with self.log_file.open("w") as log:
             self.proc = subprocess.Popen(
                 [
                     PYTHON,
-                    str(DOUBLE),
+                    str(self.binary),
                     self.command,
                     "--config",
                     str(self.config_file),
@@ -670,6 +672,272 @@ def test_agent_restarted_while_its_server_is_down_rejoins_through_another_server
     wait_for(lambda: node_table(s2)["a1"][0] == "Ready", timeout=15, what="a1 back through s2")
     assert f"Connected to cluster at https://127.0.0.1:{p2}" in a1.log()
     wait_for(lambda: node_table(s2)["s1"][0] == "NotReady", timeout=15, what="s1 NotReady")
+
+
+# --- a rolling upgrade: cordon, drain, events, version skew, the pre-upgrade snapshot -------------
+
+NEXT_VERSION = "v1.37.1+k3s1"
+
+
+def upgraded_double(directory: Path, version: str = NEXT_VERSION) -> Path:
+    """The double with its K3S_VERSION line replaced, as the upgrade test bundle carries it."""
+    text = DOUBLE.read_text()
+    old = next(line for line in text.splitlines() if line.startswith("K3S_VERSION = "))
+    copy = directory / f"k3s-{version}"
+    copy.write_text(text.replace(old, f'K3S_VERSION = "{version}"'))
+    return copy
+
+
+def start_cluster(tmp_path: Path, nodes, servers: int = 1, agents: int = 1) -> list[Node]:
+    """servers s1..sN (embedded etcd) and agents a1..aN, every node Ready on s1."""
+    ports = [free_port() for _ in range(servers)]
+    first = nodes(
+        "s1", "server", server_config(tmp_path, "s1", ports[0], **{"cluster-init": True, "token": "t0k"})
+    ).start()
+    wait_for(lambda: "k3s is up and running" in first.log(), what="first server")
+    started = [first]
+    for index in range(1, servers):
+        name = f"s{index + 1}"
+        config = server_config(
+            tmp_path, name, ports[index], server=f"https://127.0.0.1:{ports[0]}", token="t0k"
+        )
+        started.append(nodes(name, "server", config).start())
+    for index in range(agents):
+        name = f"a{index + 1}"
+        config = {
+            "server": f"https://127.0.0.1:{ports[0]}",
+            "token": "t0k",
+            "node-name": name,
+            "node-ip": "127.0.0.1",
+            "kubelet-arg": ["node-status-update-frequency=500ms"],
+            "private-registry": str(tmp_path / "absent-registries.yaml"),
+        }
+        started.append(nodes(name, "agent", config).start())
+    names = {node.name for node in started}
+
+    def all_ready():
+        table = node_table(first)
+        return set(table) == names and all(row[0] == "Ready" for row in table.values())
+
+    wait_for(all_ready, what="every node Ready")
+    return started
+
+
+def node_events(server: Node, node: str) -> list[dict]:
+    """The node's events in the order they happened: the name's suffix is the recorder's UnixNano."""
+    result = server.kubectl(
+        "get",
+        "events",
+        "-A",
+        "--field-selector",
+        f"involvedObject.kind=Node,involvedObject.name={node}",
+        "-o",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)["items"]
+    return sorted(items, key=lambda e: int(e["metadata"]["name"].rsplit(".", 1)[1], 16))
+
+
+def reasons(events: list[dict]) -> list[str]:
+    return [e["reason"] for e in events]
+
+
+def test_cordon_uncordon_and_drain_answer_as_kubectl_does(tmp_path, nodes):
+    s1, _agent = start_cluster(tmp_path, nodes)
+
+    first = s1.kubectl("cordon", "a1")
+    assert (first.returncode, first.stdout) == (0, "node/a1 cordoned\n")
+    again = s1.kubectl("cordon", "a1")
+    assert (again.returncode, again.stdout) == (0, "node/a1 already cordoned\n")
+    assert node_table(s1)["a1"][0] == "Ready,SchedulingDisabled"
+    node = json.loads(s1.kubectl("get", "node", "a1", "-o", "json").stdout)
+    assert node["spec"]["unschedulable"] is True
+    assert {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"} in node["spec"]["taints"]
+    assert s1.kubectl("get", "node", "a1", "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
+    assert s1.kubectl("uncordon", "a1").stdout == "node/a1 uncordoned\n"
+    assert s1.kubectl("uncordon", "a1").stdout == "node/a1 already uncordoned\n"
+    assert "unschedulable" not in json.loads(s1.kubectl("get", "node", "a1", "-o", "json").stdout)["spec"]
+
+    # an unknown node is the API server's NotFound, and nothing else is touched
+    missing = s1.kubectl("cordon", "a1", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr == 'Error from server (NotFound): nodes "nope" not found\n'
+    assert node_table(s1)["a1"][0] == "Ready"
+    usage = s1.kubectl("uncordon")
+    assert usage.returncode == 1
+    assert usage.stderr.splitlines() == [
+        "error: USAGE: uncordon NODE [flags]",
+        "See 'kubectl uncordon -h' for help and examples",
+    ]
+
+    # drain refuses what kubectl's flag parser refuses, before it cordons anything
+    for flags, message in [
+        (["--evict-everything"], "error: unknown flag: --evict-everything"),
+        (["-x"], "error: unknown shorthand flag: 'x' in -x"),
+        (
+            ["--timeout=soon"],
+            'error: invalid argument "soon" for "--timeout" flag: time: invalid duration "soon"',
+        ),
+        (
+            ["--timeout=30"],
+            'error: invalid argument "30" for "--timeout" flag: time: missing unit in duration "30"',
+        ),
+        (
+            ["--grace-period=later"],
+            'error: invalid argument "later" for "--grace-period" flag: '
+            'strconv.ParseInt: parsing "later": invalid syntax',
+        ),
+        (
+            ["--force=maybe"],
+            'error: invalid argument "maybe" for "--force" flag: '
+            'strconv.ParseBool: parsing "maybe": invalid syntax',
+        ),
+        (["--timeout"], "error: flag needs an argument: --timeout"),
+    ]:
+        refused = s1.kubectl("drain", "a1", *flags)
+        assert refused.returncode == 1, flags
+        assert refused.stderr.splitlines() == [message, "See 'kubectl drain --help' for usage."], flags
+    assert node_table(s1)["a1"][0] == "Ready"
+    # cordon has no drain flags
+    assert "error: unknown flag: --force" in s1.kubectl("cordon", "a1", "--force").stderr
+
+    # a client dry run changes nothing
+    dry = s1.kubectl("drain", "a1", "--dry-run=client")
+    assert dry.stdout.splitlines() == ["node/a1 cordoned (dry run)", "node/a1 drained (dry run)"]
+    assert node_table(s1)["a1"][0] == "Ready"
+
+    # the upgrade's drain: cordon, evict (no pods here), drained; a second drain finds it cordoned
+    flags = [
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=300s",
+        "--grace-period",
+        "-1",
+        "--force",
+    ]
+    drained = s1.kubectl("drain", "a1", *flags)
+    assert (drained.returncode, drained.stdout.splitlines()) == (0, ["node/a1 cordoned", "node/a1 drained"])
+    redrained = s1.kubectl("drain", "a1", *flags)
+    assert redrained.stdout.splitlines() == ["node/a1 already cordoned", "node/a1 drained"]
+    assert node_table(s1)["a1"][0] == "Ready,SchedulingDisabled"
+
+    # a label selector picks the nodes; a name and a selector together are refused
+    assert (
+        s1.kubectl("uncordon", "-l", "!node-role.kubernetes.io/control-plane").stdout
+        == "node/a1 uncordoned\n"
+    )
+    both = s1.kubectl("cordon", "a1", "-l", "kubernetes.io/hostname=a1")
+    assert both.returncode == 1
+    assert both.stderr.startswith("error: cannot specify both a node name and a --selector option\n")
+
+
+@pytest.mark.slow
+def test_events_show_each_node_drained_restarted_on_the_new_version_and_uncordoned(tmp_path, nodes):
+    s1, s2, a1 = start_cluster(tmp_path, nodes, servers=2)
+    new_binary = upgraded_double(tmp_path)
+
+    def upgrade(node: Node, server: Node) -> None:
+        assert server.kubectl("drain", node.name, "--ignore-daemonsets", "--timeout=60s").returncode == 0
+        # the old kubelet notices the cordon at its next status sync (node-status-update-frequency)
+        wait_for(
+            lambda: "NodeNotSchedulable" in reasons(node_events(server, node.name)), what="NodeNotSchedulable"
+        )
+        node.stop()
+        node.binary = new_binary
+        node.start()
+
+        def back():
+            info = json.loads(server.kubectl("get", "node", node.name, "-o", "json").stdout)
+            ready = [c["status"] for c in info["status"]["conditions"] if c["type"] == "Ready"]
+            return info["status"]["nodeInfo"]["kubeletVersion"] == NEXT_VERSION and ready == ["True"]
+
+        wait_for(back, what=f"{node.name} Ready on {NEXT_VERSION}")
+        assert server.kubectl("uncordon", node.name).returncode == 0
+        wait_for(
+            lambda: reasons(node_events(server, node.name))[-1] == "NodeSchedulable", what="NodeSchedulable"
+        )
+
+    # servers first, one at a time, then the agent: a 1.37 server joins a 1.36 one, a 1.37 agent
+    # works with them (upstream asks for servers before agents; k3s itself refuses neither)
+    upgrade(s2, s1)
+    table = node_table(s1)
+    assert (table["s1"][3], table["s2"][3], table["a1"][3]) == ("v1.36.3+k3s1", NEXT_VERSION, "v1.36.3+k3s1")
+    assert f"Server Version: {NEXT_VERSION}" in s2.kubectl("version").stdout
+    upgrade(s1, s2)
+    upgrade(a1, s1)
+    assert {row[3] for row in node_table(s2).values()} == {NEXT_VERSION}
+    assert all(row[0] == "Ready" for row in node_table(s2).values())
+
+    # the events as a verify reads them: on either server, through the sync
+    windows = []
+    for name in ("s2", "s1", "a1"):
+        events = node_events(s2, name)
+        for event in events:
+            assert event["metadata"]["namespace"] == "default"
+            assert event["involvedObject"] == {"kind": "Node", "name": name, "uid": name}
+            assert event["source"] == {"component": "kubelet", "host": name}
+            assert event["eventTime"] is None
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["lastTimestamp"])
+        # from the first cordon on: the old kubelet saw it, the new binary started (and, being a new
+        # kubelet, reports the cordon again), came Ready, and saw the uncordon
+        cordoned = reasons(events).index("NodeNotSchedulable")
+        tail = events[cordoned:]
+        assert reasons(tail) == [
+            "NodeNotSchedulable",
+            "Starting",
+            "NodeNotReady",
+            "NodeNotSchedulable",
+            "NodeReady",
+            "NodeSchedulable",
+        ], reasons(events)
+        assert tail[1]["message"] == "Starting kubelet."
+        assert tail[1]["metadata"]["annotations"] == {"k3s-double.test/version": NEXT_VERSION}
+        assert tail[0]["message"] == f"Node {name} status is now: NodeNotSchedulable"
+        first_start = events[0]
+        assert first_start["reason"] == "Starting"
+        assert first_start["metadata"]["annotations"] == {"k3s-double.test/version": "v1.36.3+k3s1"}
+        stamp = [int(e["metadata"]["name"].rsplit(".", 1)[1], 16) for e in tail]
+        windows.append((stamp[0], stamp[-1]))
+    # one node at a time: each node's cordoned window ends before the next one's begins
+    assert all(windows[i][1] < windows[i + 1][0] for i in range(len(windows) - 1)), windows
+
+    # the default table, and a field label the API server does not know
+    table_out = s1.kubectl("get", "events", "--field-selector", "reason=NodeReady").stdout.splitlines()
+    assert table_out[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert any("node/a1" in line and "Node a1 status is now: NodeReady" in line for line in table_out[1:])
+    unknown = s1.kubectl("get", "events", "-A", "--field-selector", "spec.nodeName=a1")
+    assert unknown.returncode == 1
+    assert unknown.stderr == "Error from server (BadRequest): field label not supported: spec.nodeName\n"
+
+
+def test_etcd_snapshot_save_names_the_snapshot_and_ls_lists_it(tmp_path, nodes):
+    port = free_port()
+    s1 = nodes("s1", "server", server_config(tmp_path, "s1", port, **{"cluster-init": True})).start()
+    wait_for((s1.data_dir / "server" / "db" / "double-state.json").exists, what="server state")
+    common = ["--data-dir", str(s1.data_dir), "--node-name", "s1"]
+
+    saved = run("etcd-snapshot", "save", "--name", "pre-upgrade", *common)
+    assert saved.returncode == 0, saved.stderr
+    name = re.search(r"Snapshot (pre-upgrade-s1-\d+) saved\.", messages(saved.stderr)).group(1)
+    assert saved.stdout == ""  # k3s logs it; it prints nothing on stdout
+
+    listed = run("etcd-snapshot", "ls", *common)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["Name", "Location", "Size", "Created"]
+    path = s1.data_dir / "server" / "db" / "snapshots" / name
+    assert row.split()[:3] == [name, path.as_uri(), str(path.stat().st_size)]
+    as_json = json.loads(run("etcd-snapshot", "list", "-o", "json", *common).stdout)
+    assert [item["spec"]["snapshotName"] for item in as_json["items"]] == [name]
+    assert as_json["items"][0]["spec"]["location"] == path.as_uri()
+
+    refused = run("etcd-snapshot", "ls", "-o", "xml", *common)
+    assert refused.returncode == 1
+    assert "invalid output format: xml" in messages(refused.stderr)
+    assert run("etcd-snapshot", "save", "extra", *common).returncode == 1
+    no_output_flag = run("etcd-snapshot", "save", "-o", "json", *common)
+    assert "Incorrect Usage: flag provided but not defined: -o" in no_output_flag.stderr
 
 
 class _S3Recorder(http.server.BaseHTTPRequestHandler):
