@@ -805,6 +805,12 @@ def test_cordon_uncordon_and_drain_answer_as_kubectl_does(tmp_path, nodes):
     # a client dry run changes nothing
     dry = s1.kubectl("drain", "a1", "--dry-run=client")
     assert dry.stdout.splitlines() == ["node/a1 cordoned (dry run)", "node/a1 drained (dry run)"]
+    bare = s1.kubectl("cordon", "a1", "--dry-run")
+    assert bare.stdout == "node/a1 cordoned (dry run)\n"
+    assert "--dry-run is deprecated and can be replaced with --dry-run=client." in bare.stderr
+    bad = s1.kubectl("cordon", "a1", "--dry-run=maybe")
+    assert bad.returncode == 1
+    assert bad.stderr == 'error: Invalid dry-run value (maybe). Must be "none", "server", or "client".\n'
     assert node_table(s1)["a1"][0] == "Ready"
 
     # the upgrade's drain: cordon, evict (no pods here), drained; a second drain finds it cordoned
