@@ -1,7 +1,7 @@
 """The island's receipt: how the document is built from what the hosts and services reported
 (deterministic, a half-done upgrade visible, a moved or missing image recorded), how it is
 written (atomic, 0644, only when it differs, never with a secret), and the module in check and
-diff mode. The services themselves are asked in tests/integration/test_receipt.py."""
+diff mode. The services themselves are asked in tests/integration/test_receipt_services.py."""
 
 from __future__ import annotations
 
