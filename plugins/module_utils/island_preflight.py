@@ -310,10 +310,12 @@ def run_checks(
     facts["systemd"] = {"pid1": is_pid1, "state": state}
     problems += check_systemd(is_pid1, state)
 
-    found, facts["clock_skew_seconds"] = check_clock(
-        now(), params["controller_time"], params["max_clock_skew"]
-    )
-    problems += found
+    facts["host_time"] = now()
+    if params.get("controller_time") is not None:
+        found, facts["clock_skew_seconds"] = check_clock(
+            facts["host_time"], params["controller_time"], params["max_clock_skew"]
+        )
+        problems += found
 
     found, facts["disk_free_bytes"] = check_disk(
         params["disk_path"], params["disk_required_bytes"], available_at
