@@ -22,8 +22,31 @@ bare binary with one):
     sha256 is its diff_id. The layout is docker <= 24's (manifest.json, repositories,
     <config>.json, <layer>/layer.tar), which containerd's import (and so k3s's) reads.
 
-Command line (used by tools/demo.sh):
-    python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE
+Two releases, for the upgrade scenarios (issue #10); `--release` picks one (default 1):
+  - release 1, bundle island-test 1.0.0: as above.
+  - release 2, bundle island-test 2.0.0: every doubled component one release up (coredns 1.14.3,
+    gitea 1.26.3, minio RELEASE.2025-10-15T17-29-55Z, k3s v1.37.1+k3s1, one Kubernetes minor up as
+    upstream supports). Each double's binary is its script with exactly its version constant's line
+    replaced (`K3S_VERSION = "..."` and so on; the build fails unless that line occurs exactly
+    once), so the double reports the new version everywhere it reports one (`--version`, the
+    node's kubeletVersion, Gitea's /api/v1/version). The files under tests/doubles/ are not
+    changed.
+    The registry is the one exception to "a real new release": this machine has only Debian's
+    distribution 2.8.2. Release 2 LABELS it "2.8.3" and carries 2.8.2's binary with a short
+    trailer appended (an ELF file runs unchanged with data after its sections), so the installer
+    sees a new file under a new version. The binary itself still is, and says it is, 2.8.2: this
+    exercises the installer's upgrade path, not distribution's behaviour across versions.
+    Images: all of release 1, plus docker.io/islandtest/extra:1.0 (on the same base layer), and a
+    MOVED TAG: docker.io/islandtest/app:1.0 rebuilt with other content, so its digest differs;
+    base:1.0, tool:2.0 and multi:1.0 keep release 1's digests. Git: island-config's main gains a
+    commit (a fast-forward of release 1's main) and a tag v1.1; v1.0 is unchanged. The airgap
+    archive is made the same way (it holds tool:2.0, so it is byte for byte release 1's).
+  Both releases are deterministic (fixed git dates, mtime 0 everywhere), so release 1 built
+  beside release 2 is the same bundle, the lock's creation time aside.
+
+Command line (used by tools/demo.sh and molecule/shared/bundle.yml):
+    python tests/bundle/testbundle.py OUT_DIR --signing-key KEY --allowed-signers FILE [--release 2]
+Python: build_test_bundle(out, signing_key, release=2) (returns the builder's result, lock included).
 """
 
 from __future__ import annotations
@@ -42,6 +65,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -74,8 +98,102 @@ IMAGES = {
 # The ones the spec takes from an image list (as k3s's system images come from k3s-images.txt).
 SYSTEM_IMAGES = ["docker.io/islandtest/tool:2.0"]
 MULTI_ARCH = "ghcr.io/islandtest/multi:1.0"
+MOVED_TAG = "docker.io/islandtest/app:1.0"
+EXTRA_IMAGE = "docker.io/islandtest/extra:1.0"
 # k3s's airgap image archive, named as k3s publishes it for amd64; it holds SYSTEM_IMAGES.
 AIRGAP_ARCHIVE = "k3s-airgap-images-amd64.tar"
+
+# Each double's version constant, as the line stands in its script (release 2 replaces that line).
+DOUBLE_VERSION_LINES = {
+    "coredns": ("VERSION", COREDNS_VERSION),
+    "gitea": ("VERSION", GITEA_VERSION),
+    "minio": ("RELEASE", MINIO_VERSION),
+    "k3s": ("K3S_VERSION", K3S_VERSION),
+}
+REGISTRY_TRAILER = (
+    b"\n# island test bundle, release 2: Debian's distribution 2.8.2 binary relabelled 2.8.3 "
+    b"(tests/bundle/testbundle.py)\n"
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one release of the test bundle carries."""
+
+    number: int
+    version: str
+    components: dict[str, str]
+    images: dict[str, list[dict[str, bytes]]]
+    git_refs: list[str]
+    # commits on main after release 1's, each (file, content, message), and tags on the last
+    git_commits: list[tuple[str, str, str]] = field(default_factory=list)
+    git_tags: list[str] = field(default_factory=list)
+
+
+RELEASES = {
+    1: Release(
+        number=1,
+        version="1.0.0",
+        components={
+            "coredns": COREDNS_VERSION,
+            "gitea": GITEA_VERSION,
+            "minio": MINIO_VERSION,
+            "k3s": K3S_VERSION,
+            "registry": REGISTRY_VERSION,
+        },
+        images=IMAGES,
+        git_refs=["main", "v1.0"],
+    ),
+    2: Release(
+        number=2,
+        version="2.0.0",
+        components={
+            "coredns": "1.14.3",
+            "gitea": "1.26.3",
+            "minio": "RELEASE.2025-10-15T17-29-55Z",
+            "k3s": "v1.37.1+k3s1",
+            "registry": "2.8.3",
+        },
+        images={
+            **IMAGES,
+            MOVED_TAG: [BASE, {"srv/app.txt": b"app 1.0 rebuilt\n"}],
+            EXTRA_IMAGE: [BASE, {"srv/extra.txt": b"extra 1.0\n"}],
+        },
+        git_refs=["main", "v1.0", "v1.1"],
+        git_commits=[("apps.yaml", "apps:\n  - app\n", "List the app")],
+        git_tags=["v1.1"],
+    ),
+}
+
+
+def release_of(number: int) -> Release:
+    if number not in RELEASES:
+        raise ValueError(f"the test bundle has releases {sorted(RELEASES)}, not {number!r}")
+    return RELEASES[number]
+
+
+def double_binary(name: str, version: str) -> bytes:
+    """tests/doubles/<name>/<name> as the binary of `version`: only its version line replaced."""
+    script = (DOUBLES / name / name).read_bytes()
+    constant, pinned = DOUBLE_VERSION_LINES[name]
+    if version == pinned:
+        return script
+    old = f'{constant} = "{pinned}"\n'.encode()
+    lines = script.splitlines(keepends=True)
+    found = lines.count(old)
+    if found != 1:
+        raise RuntimeError(
+            f"tests/doubles/{name}/{name}: the line {old.decode().strip()!r} occurs {found} times, "
+            "expected exactly once: update DOUBLE_VERSION_LINES in tests/bundle/testbundle.py to the "
+            "double's version constant"
+        )
+    return b"".join(f'{constant} = "{version}"\n'.encode() if line == old else line for line in lines)
+
+
+def registry_binary(version: str) -> bytes:
+    """Debian's docker-registry for release 1; the same bytes plus a trailer for a later label."""
+    binary = REGISTRY_BIN.read_bytes()
+    return binary if version == REGISTRY_VERSION else binary + REGISTRY_TRAILER
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -119,8 +237,11 @@ def _git(*args, cwd):
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
-def make_git_repository(work: Path, served: Path, name: str = "island-config") -> Path:
-    """A small repository (main with two commits, tag v1.0), published for dumb-HTTP clones."""
+def make_git_repository(
+    work: Path, served: Path, name: str = "island-config", release: Release | None = None
+) -> Path:
+    """A small repository (main with two commits, tag v1.0, and the release's later commits and
+    tags), published for dumb-HTTP clones."""
     repo = work / name
     repo.mkdir(parents=True)
     _git("init", "--quiet", "--initial-branch=main", cwd=repo)
@@ -131,6 +252,13 @@ def make_git_repository(work: Path, served: Path, name: str = "island-config") -
     (repo / "apps.yaml").write_text("apps: []\n")
     _git("add", "apps.yaml", cwd=repo)
     _git("commit", "--quiet", "-m", "List no apps yet", cwd=repo)
+    later = release or RELEASES[1]
+    for path, content, message in later.git_commits:
+        (repo / path).write_text(content)
+        _git("add", path, cwd=repo)
+        _git("commit", "--quiet", "-m", message, cwd=repo)
+    for tag in later.git_tags:
+        _git("tag", "-a", tag, "-m", f"release {tag}", cwd=repo)
     publish_git_repository(repo, served / "git" / f"{name}.git")
     return repo
 
@@ -237,7 +365,7 @@ def docker_save_archive(layout_path: Path, references: list[str]) -> bytes:
     return raw.getvalue()
 
 
-def stage_images(work: Path, registry: Registry) -> None:
+def stage_images(work: Path, registry: Registry, images: dict | None = None) -> None:
     """Write the test images into a layout, then push them to the loopback registry."""
     from ansible.module_utils.island_oci import seed
     from ansible.module_utils.island_oci_layout import OCILayout
@@ -245,7 +373,7 @@ def stage_images(work: Path, registry: Registry) -> None:
     layout = OCILayout(str(work / "staging-oci"))
     factory = ImageFactory(layout)
     layers = {}
-    for ref, files_list in IMAGES.items():
+    for ref, files_list in (images or IMAGES).items():
         built = []
         for files in files_list:
             key = tuple(sorted(files.items()))
@@ -270,7 +398,8 @@ def stage_images(work: Path, registry: Registry) -> None:
 class Sources:
     """Every upstream source of the test bundle, up while the context is open."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, release: int = 1):
+        self.release = release_of(release)
         self.work = work
         self.served = work / "served"
         self.served.mkdir(parents=True, exist_ok=True)
@@ -280,23 +409,24 @@ class Sources:
         self.git_repo: Path | None = None
 
     def __enter__(self):
+        versions = self.release.components
         self.registry_archive = make_release_archive(
             self.served,
-            f"registry_{REGISTRY_VERSION}_linux_amd64.tar.gz",
+            f"registry_{versions['registry']}_linux_amd64.tar.gz",
             "registry",
-            REGISTRY_BIN.read_bytes(),
+            registry_binary(versions["registry"]),
         )
         self.coredns_archive = make_release_archive(
             self.served,
-            f"coredns_{COREDNS_VERSION}_linux_amd64.tgz",
+            f"coredns_{versions['coredns']}_linux_amd64.tgz",
             "coredns",
-            (DOUBLES / "coredns" / "coredns").read_bytes(),
+            double_binary("coredns", versions["coredns"]),
         )
         self.gitea_binary = make_release_binary(
-            self.served, f"gitea-{GITEA_VERSION}-linux-amd64", (DOUBLES / "gitea" / "gitea").read_bytes()
+            self.served, f"gitea-{versions['gitea']}-linux-amd64", double_binary("gitea", versions["gitea"])
         )
-        self.minio_binary = (DOUBLES / "minio" / "minio").read_bytes()
-        (self.served / "releases" / f"minio.{MINIO_VERSION}").write_bytes(self.minio_binary)
+        self.minio_binary = double_binary("minio", versions["minio"])
+        (self.served / "releases" / f"minio.{versions['minio']}").write_bytes(self.minio_binary)
         # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
         listed = self.served / "lists" / "system-images.txt"
         listed.parent.mkdir(parents=True, exist_ok=True)
@@ -306,15 +436,15 @@ class Sources:
         seed_file = self.served / "files" / "minio-seed" / "welcome.txt"
         seed_file.parent.mkdir(parents=True, exist_ok=True)
         seed_file.write_text("Welcome to the island.\n")
-        self.git_repo = make_git_repository(self.work / "git-work", self.served)
+        self.git_repo = make_git_repository(self.work / "git-work", self.served, release=self.release)
         self.registry.start()
-        stage_images(self.work, self.registry)
+        stage_images(self.work, self.registry, self.release.images)
         # k3s's release: the binary and the airgap image archive, both in sha256sum-amd64.txt.
         make_release_checksums(
             self.served,
             "k3s-release",
             {
-                "k3s": (DOUBLES / "k3s" / "k3s").read_bytes(),
+                "k3s": double_binary("k3s", versions["k3s"]),
                 AIRGAP_ARCHIVE: docker_save_archive(self.work / "staging-oci", SYSTEM_IMAGES),
             },
             "sha256sum-amd64.txt",
@@ -326,8 +456,10 @@ class Sources:
         self.server.__exit__(*exc)
         self.registry.stop()
 
-    def spec(self, name: str = "island-test", version: str = "1.0.0") -> dict:
+    def spec(self, name: str = "island-test", version: str | None = None) -> dict:
         base = self.server.base
+        versions = self.release.components
+        version = version or self.release.version
         archive, checksum = self.registry_archive
         mirror = {
             "host": self.registry.address,
@@ -342,7 +474,7 @@ class Sources:
             "registry_mirrors": {"docker.io": mirror, "ghcr.io": mirror},
             "components": {
                 "coredns": {
-                    "version": COREDNS_VERSION,
+                    "version": versions["coredns"],
                     "files": [
                         {
                             "dest": "bin/coredns",
@@ -353,7 +485,7 @@ class Sources:
                     ],
                 },
                 "gitea": {
-                    "version": GITEA_VERSION,
+                    "version": versions["gitea"],
                     "files": [
                         {
                             "dest": "bin/gitea",
@@ -363,7 +495,7 @@ class Sources:
                     ],
                 },
                 "k3s": {
-                    "version": K3S_VERSION,
+                    "version": versions["k3s"],
                     "files": [
                         {
                             "dest": "bin/k3s",
@@ -378,17 +510,17 @@ class Sources:
                     ],
                 },
                 "minio": {
-                    "version": MINIO_VERSION,
+                    "version": versions["minio"],
                     "files": [
                         {
                             "dest": "bin/minio",
-                            "url": f"{base}/releases/minio.{MINIO_VERSION}",
+                            "url": f"{base}/releases/minio.{versions['minio']}",
                             "sha256": hashlib.sha256(self.minio_binary).hexdigest(),
                         }
                     ],
                 },
                 "registry": {
-                    "version": REGISTRY_VERSION,
+                    "version": versions["registry"],
                     "files": [
                         {
                             "dest": "bin/registry",
@@ -399,12 +531,19 @@ class Sources:
                     ],
                 },
             },
-            "images": [*(ref for ref in IMAGES if ref not in SYSTEM_IMAGES), {"reference": MULTI_ARCH}],
+            "images": [
+                *(ref for ref in self.release.images if ref not in SYSTEM_IMAGES),
+                {"reference": MULTI_ARCH},
+            ],
             "image_lists": [
                 {"url": f"{base}/lists/system-images.txt", "checksum_url": f"{base}/lists/sha256sum.txt"}
             ],
             "git": [
-                {"name": "island-config", "url": f"{base}/git/island-config.git", "refs": ["main", "v1.0"]}
+                {
+                    "name": "island-config",
+                    "url": f"{base}/git/island-config.git",
+                    "refs": list(self.release.git_refs),
+                }
             ],
             "files": [
                 {
@@ -434,13 +573,19 @@ def ensure_signing_key(key: Path, allowed_signers: Path, identity: str = "island
     allowed_signers.write_text(f'{identity} namespaces="island-bundle" {public[0]} {public[1]}\n')
 
 
-def build_test_bundle(out: Path, signing_key: Path, work: Path | None = None) -> dict:
+def build_test_bundle(out: Path, signing_key: Path, work: Path | None = None, release: int = 1) -> dict:
+    """Build (or update) release `release` of the test bundle in `out`, signed with `signing_key`.
+
+    Returns the builder's result ({"changed", "lock", ...}). Each call starts its own sources on
+    free loopback ports, so two releases can be built one after the other into two directories.
+    """
     from ansible.module_utils.island_bundle_build import build
 
+    release_of(release)
     with contextlib.ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="island-test-bundle-")))
-        sources = stack.enter_context(Sources(work))
+        sources = stack.enter_context(Sources(work, release=release))
         spec = sources.write_spec(work / "bundle-spec.yml")
         return build(spec, out, signing_key=signing_key, cache_dir=work / "cache")
 
@@ -450,9 +595,16 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="bundle directory to build or update")
     parser.add_argument("--signing-key", type=Path, required=True, help="Ed25519 key (made if missing)")
     parser.add_argument("--allowed-signers", type=Path, required=True, help="allowed_signers file to write")
+    parser.add_argument(
+        "--release",
+        type=int,
+        choices=sorted(RELEASES),
+        default=1,
+        help="which release of the test bundle (default 1: island-test 1.0.0; 2: island-test 2.0.0)",
+    )
     args = parser.parse_args()
     ensure_signing_key(args.signing_key, args.allowed_signers)
-    result = build_test_bundle(args.out, args.signing_key)
+    result = build_test_bundle(args.out, args.signing_key, release=args.release)
     lock = result["lock"]
     state = "updated and signed" if result["changed"] else "unchanged"
     print(
