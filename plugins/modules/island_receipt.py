@@ -152,7 +152,7 @@ seealso:
 EXAMPLES = r"""
 - name: The island's receipt records what the island now runs
   island_receipt:
-    path: "{{ inventory_dir }}/island-receipt.json"
+    path: "{{ island_secrets_dir | dirname }}/island-receipt.json"
     bundle: "{{ island_bundle }}"
     island_domain: "{{ island_domain }}"
     hosts: "{{ receipt_hosts }}"
