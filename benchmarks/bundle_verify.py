@@ -26,12 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-import ansible.module_utils
-
-ROOT = Path(__file__).resolve().parent.parent
-ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
-
-from ansible.module_utils.island_bundle import (  # noqa: E402
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
     LOCK_NAME,
     default_workers,
     load_lock,
@@ -39,8 +34,8 @@ from ansible.module_utils.island_bundle import (  # noqa: E402
     verify_bundle,
     write_lock,
 )
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from cryptography.hazmat.primitives.serialization import (  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,

@@ -23,21 +23,20 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
+    ImageReference,
+    OCILayout,
+    seed,
+)
+
+from tests.integration.oci_fixtures import Registry, make_pki
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-import ansible.module_utils  # noqa: E402 - after the sys.path set-up, as tests/conftest.py does
-
-ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
-
-from ansible.module_utils.island_oci import ImageReference, OCILayout, seed  # noqa: E402 - needs the module_utils path above
-from oci_fixtures import Registry, make_pki  # noqa: E402 - needs the sys.path entry above
 
 MB = 1024 * 1024
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

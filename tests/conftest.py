@@ -1,20 +1,7 @@
 """Shared pytest set-up.
 
-The project's module_utils are imported as Ansible imports them in a module
-(``from ansible.module_utils.island_x import ...``): Ansible adds ``plugins/module_utils`` to the
-``ansible.module_utils`` package when it builds a module, and this file does the same for pytest.
-Filter plugins, modules and the test-bundle tooling (tests/bundle) are importable by name.
+The project's plugins are imported as Ansible imports them: through the collection namespace
+(``from ansible_collections.island.installer.plugins.module_utils.island_x import ...``).
+``collections/`` (a link back to the repository root, see ansible.cfg) is on pytest's
+``pythonpath`` (pyproject.toml), so no test touches ``sys.path`` or a package's ``__path__``.
 """
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-import ansible.module_utils
-
-ROOT = Path(__file__).resolve().parent.parent
-
-ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
-for sub in ("plugins/filter", "plugins/modules", "tests/bundle"):
-    sys.path.insert(0, str(ROOT / sub))

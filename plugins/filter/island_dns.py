@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import re
-import sys
 
-# The service labels are chosen in one place, the island_names filter beside this file.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from island_names import DEFAULT_LABELS
+from ansible_collections.island.installer.plugins.filter.island_names import DEFAULT_LABELS
 
 SERVICE_GROUPS = {
     "registry": "island_registry",

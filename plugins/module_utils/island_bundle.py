@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from ansible.module_utils import island_sshsig as sshsig
+from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
     LOCK_NAME,
     SIGNATURE_NAME,
     BundleError,
@@ -44,10 +44,14 @@ from ansible.module_utils.island_bundle import (
     path_problem,
     sign,
 )
-from ansible.module_utils.island_oci import pull
-from ansible.module_utils.island_oci_common import DOCKER_HUB, ImageReference, OCIError
-from ansible.module_utils.island_oci_layout import OCILayout
-from ansible.module_utils.island_oci_registry import RegistryClient
+from ansible_collections.island.installer.plugins.module_utils.island_oci import pull
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
+    DOCKER_HUB,
+    ImageReference,
+    OCIError,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import OCILayout
+from ansible_collections.island.installer.plugins.module_utils.island_oci_registry import RegistryClient
 
 SPEC_KEYS = {"name", "version", "components", "images", "image_lists", "git", "files", "registry_mirrors"}
 FILE_KEYS = {"dest", "url", "sha256", "checksum_url", "checksum_name", "extract"}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.island_oci_common import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
     INDEX_TYPES,
     REPOSITORY_RULES,
     SOURCE_INDEX_ANNOTATION,
@@ -37,7 +37,7 @@ from ansible.module_utils.island_oci_common import (
     sha256_digest,
     target_repository,
 )
-from ansible.module_utils.island_oci_layout import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import (
     ContentSource,
     DockerArchive,
     HashingReader,
@@ -47,7 +47,7 @@ from ansible.module_utils.island_oci_layout import (
     manifest_media_type,
     parse_manifest,
 )
-from ansible.module_utils.island_oci_registry import RegistryClient
+from ansible_collections.island.installer.plugins.module_utils.island_oci_registry import RegistryClient
 
 __all__ = [
     "REPOSITORY_RULES",

@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import threading
 
-from ansible.module_utils.island_oci_common import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
     OCI_CONFIG,

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 
-from ansible.module_utils.island_oci_common import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
     MANIFEST_ACCEPT,
     AuthenticationError,
     DigestMismatchError,

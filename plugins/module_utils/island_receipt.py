@@ -23,15 +23,21 @@ import os
 import re
 import stat
 
-from ansible.module_utils.island_gitea import Git, GiteaClient, GiteaError
-from ansible.module_utils.island_gitea import _remote_refs as gitea_remote_refs
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
+    Git,
+    GiteaClient,
+    GiteaError,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
+    _remote_refs as gitea_remote_refs,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     ImageReference,
     OCIError,
     RegistryClient,
     target_repository,
 )
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     PkiError,
     atomic_write,
     cert_not_after,

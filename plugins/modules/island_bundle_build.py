@@ -86,9 +86,9 @@ removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_bundle import BundleError
-from ansible.module_utils.island_bundle_build import build
-from ansible.module_utils.island_oci_common import OCIError
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import BundleError
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import build
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import OCIError
 
 
 def main():

@@ -178,7 +178,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    from ansible.module_utils.island_bundle import BundleError, verify_bundle
+    from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
+        BundleError,
+        verify_bundle,
+    )
 except ImportError:  # PyYAML or cryptography missing in the Python that runs the module
     IMPORT_ERROR: str | None = traceback.format_exc()
 else:

@@ -214,7 +214,7 @@ name_constraints:
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
     CaSpec,
     cert_not_after,

@@ -93,7 +93,7 @@ not_after:
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     ensure_certificate_file,
     parse_mode,
     resolve_owner,

@@ -152,7 +152,7 @@ serial_number:
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     USAGES,
     cert_pem,
     load_signing_ca,

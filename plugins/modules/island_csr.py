@@ -99,7 +99,7 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
     ensure_key_and_csr,
     key_type_of,

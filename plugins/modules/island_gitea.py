@@ -179,7 +179,11 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_gitea import GiteaClient, GiteaError, converge
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
+    GiteaClient,
+    GiteaError,
+    converge,
+)
 
 TEAM_SPEC = {
     "name": {"type": "str", "required": True},

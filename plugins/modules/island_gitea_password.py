@@ -65,7 +65,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_gitea import GiteaError, ensure_password
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import GiteaError, ensure_password
 
 
 def main():

@@ -124,7 +124,11 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_gitea import GiteaClient, GiteaError, seed_repository
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
+    GiteaClient,
+    GiteaError,
+    seed_repository,
+)
 
 
 def main():

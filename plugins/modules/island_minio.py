@@ -255,7 +255,7 @@ msg:
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_minio import (
+from ansible_collections.island.installer.plugins.module_utils.island_minio import (
     MINIO_IMPORT_ERROR,
     Connection,
     MinioState,

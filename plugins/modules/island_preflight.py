@@ -100,7 +100,7 @@ facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_preflight import run_checks
+from ansible_collections.island.installer.plugins.module_utils.island_preflight import run_checks
 
 PORT_SPEC = {
     "port": {"type": "int", "required": True},

@@ -190,7 +190,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_receipt import (
+from ansible_collections.island.installer.plugins.module_utils.island_receipt import (
     AS_LOCKED,
     PRESENT,
     NotConvergedError,

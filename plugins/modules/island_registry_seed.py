@@ -198,7 +198,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     REPOSITORY_RULES,
     DockerArchive,
     OCIError,

@@ -81,7 +81,7 @@ refused:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.island_upgrade import plan
+from ansible_collections.island.installer.plugins.module_utils.island_upgrade import plan
 
 
 def main():

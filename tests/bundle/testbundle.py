@@ -70,14 +70,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.integration.oci_fixtures import ImageFactory, Registry, make_layer, make_pki
+
 ROOT = Path(__file__).resolve().parents[2]
-if __name__ == "__main__":
-    import ansible.module_utils
-
-    ansible.module_utils.__path__.append(str(ROOT / "plugins" / "module_utils"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-from oci_fixtures import ImageFactory, Registry, make_layer, make_pki  # noqa: E402
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
@@ -325,7 +320,7 @@ def docker_save_archive(layout_path: Path, references: list[str]) -> bytes:
     stored uncompressed as <diff_id hex>/layer.tar, checked against the config's diff_ids.
     Deterministic: members sorted, mtime 0, USTAR headers.
     """
-    from ansible.module_utils.island_oci_layout import OCILayout
+    from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import OCILayout
 
     layout = OCILayout(str(layout_path))
     entries = {str(ref): entry for ref, entry in layout.images()}
@@ -367,8 +362,8 @@ def docker_save_archive(layout_path: Path, references: list[str]) -> bytes:
 
 def stage_images(work: Path, registry: Registry, images: dict | None = None) -> None:
     """Write the test images into a layout, then push them to the loopback registry."""
-    from ansible.module_utils.island_oci import seed
-    from ansible.module_utils.island_oci_layout import OCILayout
+    from ansible_collections.island.installer.plugins.module_utils.island_oci import seed
+    from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import OCILayout
 
     layout = OCILayout(str(work / "staging-oci"))
     factory = ImageFactory(layout)
@@ -579,7 +574,7 @@ def build_test_bundle(out: Path, signing_key: Path, work: Path | None = None, re
     Returns the builder's result ({"changed", "lock", ...}). Each call starts its own sources on
     free loopback ports, so two releases can be built one after the other into two directories.
     """
-    from ansible.module_utils.island_bundle_build import build
+    from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import build
 
     release_of(release)
     with contextlib.ExitStack() as stack:

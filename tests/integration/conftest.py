@@ -28,7 +28,7 @@ def registry(tmp_path, pki):
 def layout(tmp_path):
     """An OCI layout with three single-platform images sharing a base layer in three repositories
     (two upstream hosts), and one two-platform image index."""
-    from ansible.module_utils.island_oci import OCILayout
+    from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout
 
     lay = OCILayout(str(tmp_path / "layout"))
     factory = ImageFactory(lay)

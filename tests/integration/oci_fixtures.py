@@ -263,7 +263,7 @@ class Registry:
         return [r for r in self.requests(since) if r[0] in ("POST", "PUT", "PATCH", "DELETE")]
 
     def client(self, **kwargs):
-        from ansible.module_utils.island_oci import RegistryClient
+        from ansible_collections.island.installer.plugins.module_utils.island_oci import RegistryClient
 
         kwargs.setdefault("ca_file", str(self.pki["ca"]))
         kwargs.setdefault("username", self.user)
@@ -380,7 +380,7 @@ class ImageFactory:
 
 
 def _parse(ref):
-    from ansible.module_utils.island_oci import ImageReference
+    from ansible_collections.island.installer.plugins.module_utils.island_oci import ImageReference
 
     return ImageReference.parse(ref)
 

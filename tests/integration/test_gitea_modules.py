@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles" / "gitea"))
 
-from ansible.module_utils.island_gitea import (
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     BundleError,
     GiteaAPIError,
     GiteaAuthError,

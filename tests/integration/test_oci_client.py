@@ -7,7 +7,7 @@ import os
 import tracemalloc
 
 import pytest
-from ansible.module_utils.island_oci_layout import HashingReader
+from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import HashingReader
 from oci_fixtures import needs_registry
 
 pytestmark = [needs_registry, pytest.mark.slow]

@@ -9,7 +9,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import BlobMissingError, DockerArchive, seed
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
+    BlobMissingError,
+    DockerArchive,
+    seed,
+)
 from oci_fixtures import make_docker_archive, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]

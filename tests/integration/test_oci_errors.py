@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     AuthenticationError,
     BlobCorruptError,
     BlobMissingError,

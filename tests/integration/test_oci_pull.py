@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import OCILayout, pull, seed
-from ansible.module_utils.island_oci_common import SOURCE_INDEX_ANNOTATION
+from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, pull, seed
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
+    SOURCE_INDEX_ANNOTATION,
+)
 from oci_fixtures import needs_registry, run, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]

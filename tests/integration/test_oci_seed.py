@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     OCILayout,
     RegistryUnreachableError,
     seed,

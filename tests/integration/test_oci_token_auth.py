@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.island_oci import AuthenticationError, seed
+from ansible_collections.island.installer.plugins.module_utils.island_oci import AuthenticationError, seed
 from oci_fixtures import Registry, TokenServer, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]

@@ -15,10 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import island_receipt
 import pytest
-from ansible.module_utils.island_gitea import GiteaClient, seed_repository
-from ansible.module_utils.island_oci import OCILayout, seed
+from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
+    GiteaClient,
+    seed_repository,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
+from ansible_collections.island.installer.plugins.modules import island_receipt
 from oci_fixtures import ImageFactory, make_layer, needs_registry
 
 HERE = Path(__file__).resolve().parent

@@ -23,7 +23,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
-from ansible.module_utils.island_oci import OCILayout, seed
+from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
 from oci_fixtures import ImageFactory, Registry, make_layer, needs_registry, run, sha256
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import testbundle
 import yaml
-from ansible.module_utils.island_bundle import verify_bundle
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import verify_bundle
 from testbundle import (
     AIRGAP_ARCHIVE,
     DOUBLES,

@@ -17,7 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 from ansible.module_utils import basic
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CaSpec,
     cert_pem,
     ensure_ca,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
     LOCK_NAME,
     SCHEMA_VERSION,
     SIGNATURE_NAME,

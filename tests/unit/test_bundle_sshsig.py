@@ -7,8 +7,8 @@ import subprocess
 import time
 
 import pytest
-from ansible.module_utils import island_sshsig as sshsig
-from ansible.module_utils.island_bundle import SigningError, sign
+from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import SigningError, sign
 from bundle_helpers import make_key, make_signed_bundle
 
 SSH_KEYGEN = shutil.which("ssh-keygen")

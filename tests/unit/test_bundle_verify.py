@@ -8,8 +8,8 @@ import threading
 import tracemalloc
 
 import pytest
-from ansible.module_utils import island_bundle, island_sshsig
-from ansible.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils import island_bundle, island_sshsig
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
     BUFFER_SIZE,
     BundleError,
     ContentError,

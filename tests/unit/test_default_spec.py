@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ansible.module_utils.island_bundle_build import load_spec
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import load_spec
 
 SPEC = Path(__file__).resolve().parents[2] / "bundle-spec.yml"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from island_inventory import island_bundle_share_bytes, island_inventory_problems
+from ansible_collections.island.installer.plugins.filter.island_inventory import (
+    island_bundle_share_bytes,
+    island_inventory_problems,
+)
 
 REQUIRED = ["island_dns", "island_registry", "k3s_servers"]
 

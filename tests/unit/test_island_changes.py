@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from island_changes import island_change_report
+from ansible_collections.island.installer.plugins.filter.island_changes import island_change_report
 
 OLD, NEW = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dns.zone
 import pytest
-from island_dns import (
+from ansible_collections.island.installer.plugins.filter.island_dns import (
     island_dns_records,
     island_reverse_zone_file,
     island_reverse_zones,

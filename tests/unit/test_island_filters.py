@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bcrypt
 import pytest
-from island_htpasswd import island_htpasswd_line
-from island_names import island_service_name
+from ansible_collections.island.installer.plugins.filter.island_htpasswd import island_htpasswd_line
+from ansible_collections.island.installer.plugins.filter.island_names import island_service_name
 
 
 def test_service_names_derive_from_the_island_domain():

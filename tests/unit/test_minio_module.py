@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "tests" / "doubles" / "minio"))
 from doublectl import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, free_port, make_pki  # noqa: E402
 
 pytest.importorskip("minio")
-from ansible.module_utils.island_minio import (  # noqa: E402 - after the importorskip above
+from ansible_collections.island.installer.plugins.module_utils.island_minio import (  # noqa: E402 - after the importorskip above
     Connection,
     CredentialsError,
     EndpointUnreachable,
@@ -339,7 +339,7 @@ def test_playbook_check_apply_and_zero_change_rerun(double, tag, tmp_path):
 
 
 def test_every_secret_option_is_no_log_and_the_docs_render():
-    import island_minio
+    from ansible_collections.island.installer.plugins.modules import island_minio
 
     spec = island_minio.ARGUMENT_SPEC
     assert spec["secret_key"]["no_log"] is True

@@ -8,7 +8,7 @@ import os
 import tarfile
 
 import pytest
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     BlobCorruptError,
     BlobMissingError,
     DockerArchive,
@@ -16,8 +16,8 @@ from ansible.module_utils.island_oci import (
     LayoutError,
     OCILayout,
 )
-from ansible.module_utils.island_oci_common import sha256_digest
-from ansible.module_utils.island_oci_layout import HashingReader
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import sha256_digest
+from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import HashingReader
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.island_oci import ImageReference, LayoutError, OCILayout, seed, target_repository
-from ansible.module_utils.island_oci_common import ReferenceError_
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
+    ImageReference,
+    LayoutError,
+    OCILayout,
+    seed,
+    target_repository,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import ReferenceError_
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,7 @@ def test_parallel_work_is_bounded_by_workers_and_waits_for_all_before_raising():
     import threading
     import time
 
-    from ansible.module_utils.island_oci import _parallel
+    from ansible_collections.island.installer.plugins.module_utils.island_oci import _parallel
 
     lock = threading.Lock()
     state = {"now": 0, "max": 0, "done": 0}

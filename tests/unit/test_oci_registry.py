@@ -14,15 +14,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_oci import (
+from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     AuthenticationError,
     DigestMismatchError,
     RegistryClient,
     RegistryError,
     RegistryUnreachableError,
 )
-from ansible.module_utils.island_oci_common import sha256_digest
-from ansible.module_utils.island_oci_registry import parse_challenge
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import sha256_digest
+from ansible_collections.island.installer.plugins.module_utils.island_oci_registry import parse_challenge
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from oci_fixtures import free_port, make_pki

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CaStateError,
     NameConstraintError,
     ParameterError,

@@ -12,7 +12,7 @@ import pwd
 import stat
 
 import pytest
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CertificateFileError,
     KeyFileError,
     ParameterError,

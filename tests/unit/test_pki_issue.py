@@ -11,7 +11,7 @@ from __future__ import annotations
 import ssl
 
 import pytest
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CsrError,
     IssueRequest,
     NameConstraintError,

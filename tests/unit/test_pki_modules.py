@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import island_ca
-import island_cert
-import island_cert_sign
-import island_csr
 import pytest
+from ansible_collections.island.installer.plugins.modules import (
+    island_ca,
+    island_cert,
+    island_cert_sign,
+    island_csr,
+)
 from pki_helpers import PASSPHRASE, ModuleFail, openssl_verify, run_module, snapshot, tls_fetch, tls_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -417,14 +419,15 @@ def test_a_host_without_cryptography_gets_a_clear_missing_library_message(tmp_pa
     # The module_utils must still import there, so the module can say what is missing.
     code = (
         "import sys; sys.modules['cryptography'] = None; "
-        f"sys.path.insert(0, {str(ROOT / 'plugins' / 'module_utils')!r}); "
-        "import island_pki; print(island_pki.HAS_CRYPTOGRAPHY)"
+        "from ansible_collections.island.installer.plugins.module_utils import island_pki; "
+        "print(island_pki.HAS_CRYPTOGRAPHY)"
     )
-    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "collections")}
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "False"
 
-    import ansible.module_utils.island_pki as pki_utils
+    from ansible_collections.island.installer.plugins.module_utils import island_pki as pki_utils
 
     monkeypatch.setattr(pki_utils, "HAS_CRYPTOGRAPHY", False)
     monkeypatch.setattr(pki_utils, "CRYPTOGRAPHY_IMPORT_ERROR", ImportError("No module named 'cryptography'"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from ansible.module_utils.island_pki import (
+from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CaStateError,
     IssueRequest,
     cert_not_after,

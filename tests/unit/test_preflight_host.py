@@ -6,7 +6,7 @@ import os
 import socket
 
 import pytest
-from ansible.module_utils.island_preflight import (
+from ansible_collections.island.installer.plugins.module_utils.island_preflight import (
     check_clock,
     check_disk,
     check_os,

@@ -11,9 +11,9 @@ import json
 import os
 import stat
 
-import island_receipt
 import pytest
-from ansible.module_utils.island_receipt import (
+from ansible_collections.island.installer.plugins.filter.island_summary import island_summary
+from ansible_collections.island.installer.plugins.module_utils.island_receipt import (
     AS_LOCKED,
     DIFFERENT,
     MISSING,
@@ -36,7 +36,7 @@ from ansible.module_utils.island_receipt import (
     render,
     write_receipt,
 )
-from island_summary import island_summary
+from ansible_collections.island.installer.plugins.modules import island_receipt
 from pki_helpers import ModuleFail, Service, make_ca, run_module
 
 SHA_A = "a" * 64

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.island_upgrade import VersionError, host_components, parse_version, plan
+from ansible_collections.island.installer.plugins.module_utils.island_upgrade import (
+    VersionError,
+    host_components,
+    parse_version,
+    plan,
+)
 
 SHA_OLD = "a" * 64
 SHA_NEW = "b" * 64

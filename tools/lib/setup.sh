@@ -50,6 +50,11 @@ island_setup_venv() {
     "$ISLAND_VENV/bin/pip" install -q -r "$ISLAND_ROOT/requirements-dev.txt" 2> >(grep -v "is ignored: it is neither" >&2)
     echo "$key" >"$stamp"
   fi
+  # This checkout on the venv's import path, as an editable install would put it: the collection
+  # island.installer (through collections/, a link to the root) and the tests' support code.
+  local site
+  site=$("$ISLAND_VENV/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '%s\n' "$ISLAND_ROOT/collections" "$ISLAND_ROOT" >"$site/island-installer.pth"
   export VIRTUAL_ENV=$ISLAND_VENV PATH=$ISLAND_VENV/bin:$PATH
   export ISLAND_VENV
 }

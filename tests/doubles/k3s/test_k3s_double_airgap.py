@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def staged_layout(path: Path) -> Path:
-    from ansible.module_utils.island_oci_layout import OCILayout
+    from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import OCILayout
 
     factory = ImageFactory(OCILayout(str(path)))
     base = make_layer({"etc/base": b"base\n"})
