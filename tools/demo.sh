@@ -8,14 +8,18 @@
 #                                               converge again (optionally failing if anything
 #                                               changed); e.g. --check --diff
 #   tools/demo.sh down                          remove the demo hosts and their network
+#   tools/demo.sh prepare                       start the hosts and build the bundle, no converge
+#
+# ISLAND_DEMO_INVENTORY and ISLAND_DEMO_DIR name another inventory of the same shape and its state
+# directory (benchmarks/converge.py uses them for islands with more agents); each inventory's hosts
+# are labelled with its docker network, so `down` removes only that island.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/lib/setup.sh
 source tools/lib/setup.sh
 
-INVENTORY=inventory/demo/hosts.yml
-DEMO_DIR=$ISLAND_CACHE/demo
-LABEL=io.island.demo=1
+INVENTORY=${ISLAND_DEMO_INVENTORY:-inventory/demo/hosts.yml}
+DEMO_DIR=${ISLAND_DEMO_DIR:-$ISLAND_CACHE/demo}
 
 # Lines of "name address" per host, and the network name and subnet, all read from the inventory.
 demo_inventory() {
@@ -30,20 +34,24 @@ for name, values in sorted(hostvars.items()):
 '
 }
 
-demo_up() {
+# The docker network of the inventory: its hosts' containers are named <network>-<host> and carry
+# the label io.island.demo=<network>.
+demo_network() { demo_inventory | awk '$1 == "network" {print $2}'; }
+
+demo_hosts() {
   island_setup
   mkdir -p "$DEMO_DIR"
-  local kind name address network="" subnet
+  local kind name address network="" subnet label
   while read -r kind name address; do
     if [ "$kind" = network ]; then
-      network=$name subnet=$address
+      network=$name subnet=$address label=io.island.demo=$name
       docker network inspect "$network" >/dev/null 2>&1 ||
-        docker network create --internal --subnet "$subnet" --label "$LABEL" "$network" >/dev/null
+        docker network create --internal --subnet "$subnet" --label "$label" "$network" >/dev/null
       continue
     fi
-    if ! docker container inspect "island-demo-$name" >/dev/null 2>&1; then
+    if ! docker container inspect "$network-$name" >/dev/null 2>&1; then
       island_log "Starting demo host $name ($address)"
-      docker run -d --name "island-demo-$name" --hostname "$name" --label "$LABEL" \
+      docker run -d --name "$network-$name" --hostname "$name" --label "$label" \
         --network "$network" --ip "$address" \
         --cap-add SYS_ADMIN --cap-add NET_ADMIN \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
@@ -52,7 +60,11 @@ demo_up() {
         "$ISLAND_TEST_IMAGE" >/dev/null
     fi
   done < <(demo_inventory)
-  demo_known_hosts
+  demo_known_hosts "$network"
+}
+
+demo_up() {
+  demo_hosts
   demo_bundle
   demo_converge
 }
@@ -68,15 +80,15 @@ demo_bundle() {
 # Records each host's real SSH host key (read through docker, not over the network), so the
 # controller checks host keys as it would in a real island.
 demo_known_hosts() {
-  local kind name address key
+  local network=$1 kind name address key
   : >"$DEMO_DIR/known_hosts.new"
   while read -r kind name address; do
     [ "$kind" = host ] || continue
     for _ in $(seq 1 60); do
-      key=$(docker exec "island-demo-$name" cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null) && break
+      key=$(docker exec "$network-$name" cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null) && break
       sleep 1
     done
-    [ -n "$key" ] || island_die "demo host $name made no SSH host key within 60 s; see: docker logs island-demo-$name"
+    [ -n "$key" ] || island_die "demo host $name made no SSH host key within 60 s; see: docker logs $network-$name"
     echo "$address $key" >>"$DEMO_DIR/known_hosts.new"
   done < <(demo_inventory)
   mv "$DEMO_DIR/known_hosts.new" "$DEMO_DIR/known_hosts"
@@ -99,17 +111,20 @@ demo_converge() {
 }
 
 demo_down() {
-  local ids
-  ids=$(docker ps -aq --filter "label=$LABEL")
+  local ids label
+  island_setup_venv
+  label=io.island.demo=$(demo_network)
+  ids=$(docker ps -aq --filter "label=$label")
   [ -z "$ids" ] || docker rm -f $ids >/dev/null
-  ids=$(docker network ls -q --filter "label=$LABEL")
+  ids=$(docker network ls -q --filter "label=$label")
   [ -z "$ids" ] || docker network rm $ids >/dev/null
   island_log "Demo island removed"
 }
 
 case "${1:-up}" in
   up) demo_up ;;
+  prepare) demo_hosts; demo_bundle ;;
   converge) shift; demo_converge "$@" ;;
   down) demo_down ;;
-  *) island_die "unknown command '$1'; use up, converge or down" ;;
+  *) island_die "unknown command '$1'; use up, prepare, converge or down" ;;
 esac
