@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_tags import (
     COMPONENT_TAGS,
     PROLOGUE_TAGS,
@@ -56,28 +55,30 @@ def _listing(playbook, *args):
     return plays
 
 
+# Every host on the local connection, every group of the island; no bundle at the path it names.
+LOCAL_ISLAND = """
+all:
+  vars: {ansible_connection: local, island_domain: island.test, island_bundle_dir: /nonexistent/bundle}
+  hosts:
+    infra: {ansible_host: 10.99.0.10}
+    server1: {ansible_host: 10.99.0.11}
+    agent1: {ansible_host: 10.99.0.12}
+  children:
+    island_dns: {hosts: {infra: {}}}
+    island_registry: {hosts: {infra: {}}}
+    island_minio: {hosts: {infra: {}}}
+    island_gitea: {hosts: {infra: {}}}
+    k3s_servers: {hosts: {server1: {}}}
+    k3s_agents: {hosts: {agent1: {}}}
+"""
+
+
 @pytest.fixture
 def local_island(tmp_path):
-    hosts = {"infra": "10.99.0.10", "server1": "10.99.0.11", "agent1": "10.99.0.12"}
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "island_domain": "island.test",
-                "island_bundle_dir": str(tmp_path / "no-bundle"),
-            },
-            "hosts": {h: {"ansible_host": a} for h, a in hosts.items()},
-            "children": {
-                **{g: {"hosts": {"infra": {}}} for g in ("island_dns", "island_registry", "island_minio")},
-                "island_gitea": {"hosts": {"infra": {}}},
-                "k3s_servers": {"hosts": {"server1": {}}},
-                "k3s_agents": {"hosts": {"agent1": {}}},
-            },
-        }
-    }
     path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump(inventory))
+    path.write_text(
+        LOCAL_ISLAND.replace("vars: {", f"vars: {{ansible_python_interpreter: {sys.executable}, ", 1)
+    )
     return path
 
 

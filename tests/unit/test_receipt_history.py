@@ -22,20 +22,15 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt_hi
     utc_now,
 )
 from ansible_collections.island.installer.plugins.modules import island_receipt
-from pki_helpers import Service, make_ca, run_module
-from test_receipt import LOCK, document, island_hosts, module_args, record
+from pki_helpers import run_module
+
+# island_pki is test_receipt's fixture (a CA and a registry certificate), shared: the tests that
+# take it as an argument carry noqa F811, which takes a fixture argument for a redefinition.
+from test_receipt import LOCK, document, island_hosts, island_pki, module_args, record  # noqa: F401
 
 T1 = "2026-12-01T10:00:00Z"
 T2 = "2026-12-02T11:00:00Z"
 T3 = "2026-12-03T12:00:00Z"
-
-
-@pytest.fixture
-def island_pki(tmp_path):
-    ca = make_ca(tmp_path / "ca")
-    svc = Service(tmp_path / "infra1", "registry")
-    svc.issue(ca, ["DNS:registry.island.internal", "IP:127.0.0.10"])
-    return tmp_path / "ca", svc
 
 
 def receipt(hosts=None, previous=None, now=T1, certificates=()):
@@ -194,7 +189,10 @@ def test_the_previous_receipt_is_read_when_it_is_this_islands(tmp_path):
 
 
 # --- Through the module ---------------------------------------------------------------------------
-def test_the_module_keeps_unreached_hosts_and_a_rerun_of_the_same_limit_changes_nothing(tmp_path, island_pki):
+def test_the_module_keeps_hosts_not_reached_and_the_same_limit_again_changes_nothing(
+    tmp_path,
+    island_pki,  # noqa: F811
+):
     ca_dir, svc = island_pki
     args = module_args(tmp_path, ca_dir, svc)
     first = run_module(island_receipt, args)
@@ -215,7 +213,10 @@ def test_the_module_keeps_unreached_hosts_and_a_rerun_of_the_same_limit_changes_
     assert not run_module(island_receipt, args)["changed"]
 
 
-def test_the_module_warns_and_carries_nothing_from_another_islands_receipt(tmp_path, island_pki):
+def test_the_module_warns_and_carries_nothing_from_another_islands_receipt(
+    tmp_path,
+    island_pki,  # noqa: F811
+):
     ca_dir, svc = island_pki
     args = module_args(tmp_path, ca_dir, svc)
     (tmp_path / "island-receipt.json").write_text('{"schema_version": 1, "island_domain": "x.internal"}')
