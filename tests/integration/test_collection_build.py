@@ -103,49 +103,27 @@ def test_a_module_runs_by_its_fully_qualified_name_from_the_installed_copy(insta
     doc = _run([str(BIN / "ansible-doc"), "island.installer.island_upgrade_plan"], env, work)
     assert doc.returncode == 0, doc.stderr
     assert f"({path}/plugins/modules/island_upgrade_plan.py)" in doc.stdout
-    args = {
-        "lock": LOCK,
-        "hosts": {
-            "server1": {
-                "components": ["k3s"],
-                "records": {"k3s": {"component": "k3s", "version": "v1.35.4+k3s1", "sha256": "a" * 64}},
-            }
-        },
-    }
-    json_env = dict(env, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    result = _run(
-        [
-            str(BIN / "ansible"),
-            "localhost",
-            "-m",
-            "island.installer.island_upgrade_plan",
-            "-a",
-            json.dumps(args),
-        ],
-        json_env,
-        work,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("localhost | SUCCESS => "), result.stdout
-    answer = json.loads(result.stdout.split(" => ", 1)[1])
+
+    def plan(running):
+        """(succeeded, what the module answered) for server1 running k3s ``running``."""
+        record = {"component": "k3s", "version": running, "sha256": "a" * 64}
+        args = {"lock": LOCK, "hosts": {"server1": {"components": ["k3s"], "records": {"k3s": record}}}}
+        command = ["localhost", "-m", "island.installer.island_upgrade_plan", "-a", json.dumps(args)]
+        result = _run(
+            [str(BIN / "ansible"), *command], dict(env, ANSIBLE_CALLBACK_RESULT_FORMAT="json"), work
+        )
+        head, _, answer = result.stdout.partition(" => ")
+        assert answer, result.stdout + result.stderr
+        return result.returncode == 0 and head == "localhost | SUCCESS", json.loads(answer)
+
+    ok, answer = plan("v1.35.4+k3s1")
+    assert ok, answer
     assert answer["lines"] == ["server1: k3s v1.35.4+k3s1 -> v1.36.3+k3s1 (upgrade)"]
     assert answer["components"]["k3s"]["hosts_to_change"] == ["server1"]
     # The same module refuses a downgrade, naming it: its module_utils came along in the artifact.
-    args["hosts"]["server1"]["records"]["k3s"]["version"] = "v1.37.0+k3s1"
-    refused = _run(
-        [
-            str(BIN / "ansible"),
-            "localhost",
-            "-m",
-            "island.installer.island_upgrade_plan",
-            "-a",
-            json.dumps(args),
-        ],
-        json_env,
-        work,
-    )
-    assert refused.returncode != 0
-    assert "v1.37.0+k3s1" in refused.stdout and "downgrade" in refused.stdout
+    ok, answer = plan("v1.37.0+k3s1")
+    assert not ok
+    assert "v1.37.0+k3s1" in answer["msg"] and "downgrade" in answer["msg"]
 
 
 def test_a_playbook_runs_as_island_installer_site_with_the_collections_filters(installed, tmp_path):
