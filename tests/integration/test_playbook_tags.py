@@ -23,7 +23,15 @@ from ansible_collections.island.installer.plugins.module_utils.island_tags impor
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"
 DEMO = ROOT / "inventory" / "demo" / "hosts.yml"
-ENTRY_PLAYBOOKS = ("site.yml", "upgrade.yml", "receipt.yml", "summary.yml", "preflight.yml", "verify.yml")
+ENTRY_PLAYBOOKS = (
+    "site.yml",
+    "upgrade.yml",
+    "receipt.yml",
+    "summary.yml",
+    "preflight.yml",
+    "verify.yml",
+    "bundle.yml",
+)
 _PLAY = re.compile(r"^\s*play #\d+ \((?P<hosts>[^)]*)\): (?P<name>.*?)\tTAGS: \[(?P<tags>[^\]]*)\]$")
 _TASK = re.compile(r"^\s{6}(?P<name>.*?)\tTAGS: \[(?P<tags>[^\]]*)\]$")
 
