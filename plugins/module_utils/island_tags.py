@@ -8,8 +8,9 @@ component reads the verified lock and must pass the guards first. The summary is
 too, so a run restricted to one component still reports what it changed.
 
 ``playbooks/tags.yml`` runs first in every playbook and fails, before any host is touched, on a
-tag that no play carries: Ansible itself would run nothing and succeed. tests/unit/test_island_tags.py
-checks this list against the tags the playbooks carry (``ansible-playbook --list-tags``).
+tag that no play carries: Ansible itself would run nothing and succeed.
+tests/integration/test_playbook_tags.py checks this list against the tags the playbooks carry. A
+new play (the island model's, say) takes one tag from here, plus ``always`` if it is prologue.
 """
 
 from __future__ import annotations
