@@ -22,9 +22,11 @@ description:
     read-only account and the island CA; a reference missing, or resolving to a digest other than
     the lock's, is recorded as such, never hidden. Asks each Gitea host for each repository, and
     lists its branches and tags with C(git ls-remote) over HTTPS with the API token.
-  - The document is deterministic - keys sorted, lists sorted, no time of the run (no "days left",
-    only C(not_after)) - so a rerun on an unchanged island writes nothing and reports
-    C(changed=false).
+  - The document is deterministic - keys sorted, lists sorted, no "days left" (only C(not_after)),
+    and the one time of a run, C(written_at), kept from the previous receipt unless something else
+    changed - so a rerun on an unchanged island writes nothing and reports C(changed=false).
+  - A host not reached (outside C(--limit), or not answering) keeps the components and certificates
+    the previous receipt at O(path) recorded for it, with C(last_seen), instead of being emptied.
   - Writes atomically (a temporary file in the same directory, then a rename), mode 0644. The
     receipt holds no secret; before writing, the module checks that neither the registry password
     nor the Gitea token, nor any private key, appears in it, and refuses to write otherwise.
@@ -68,7 +70,10 @@ options:
         elements: str
         default: []
       reached:
-        description: Whether the host answered; a host not reached has its components reported so.
+        description:
+          - Whether the host answered. A host not reached keeps what the previous receipt said about
+            it, marked C(reached=false) with C(last_seen); one the previous receipt does not know has
+            its components reported C(host not reached).
         type: bool
         default: true
       records:
@@ -208,6 +213,12 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt im
     render,
     write_receipt,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_receipt_history import (
+    carried_certificates,
+    carry_forward,
+    hosts_not_reached,
+    read_previous,
+)
 
 
 class SecretMissingError(NotConvergedError, ReceiptInputError):
@@ -231,7 +242,7 @@ def _secret(params, value_key, file_key, what):
 
 def _attention(doc):
     """Short phrases for what is not as the bundle says, for the summary line."""
-    out = []
+    out = hosts_not_reached(doc)
     for name, comp in doc["components"].items():
         if comp["state"] not in ("as bundle", "not deployed"):
             out.append(f"{name} {comp['state']}")
@@ -256,11 +267,15 @@ def run(module):
     check_lock(p["bundle"])
     bundle = p["bundle"]
     ca_file = f"{p['ca_dir'].rstrip('/')}/trust-bundle.pem"
+    # Hosts this run did not reach keep what the previous receipt said about them.
+    previous, note = read_previous(p["path"], p["island_domain"])
+    if note:
+        module.warn(note)
     certificates = [
         certificate_entry(host["name"], cert)
         for host in p["hosts"]
         for cert in host.get("certificates") or []
-    ]
+    ] + carried_certificates(p["hosts"], previous)
     ca = ca_entry(p["ca_dir"], certificates)
     references = [i["reference"] for i in bundle.get("images") or []]
     names = [g["name"] for g in bundle.get("git") or []]
@@ -296,6 +311,7 @@ def run(module):
         certificates=certificates,
         ca=ca,
     )
+    doc = carry_forward(doc, bundle.get("components"), previous)
     data = render(doc)
     check_no_secrets(data, secrets)
     written = write_receipt(p["path"], data, check_mode=module.check_mode)
