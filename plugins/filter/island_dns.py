@@ -215,7 +215,6 @@ def island_zone_problems(records, domain):
                 f"{where}: the name is outside the island domain {_show(domain)}; the island DNS "
                 f"serves only its own zone (use a relative name or one ending in .{_show(domain)})"
             )
-            continue
         problems.extend(_record_problems(record))
     by_name = {}
     for record in records:
