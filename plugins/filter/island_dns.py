@@ -327,7 +327,8 @@ def island_forward_zone_problems(forward_zones, domain):
         servers = (entry or {}).get("servers") or []
         if not zone or not _valid_name(zone):
             problems.append(
-                f"{where}: needs a zone (a DNS name), e.g. {{zone: corp.example, servers: [10.1.1.1]}}"
+                f"{where}: needs a zone (a DNS name, not '{_show(zone)}'), "
+                f"e.g. {{zone: corp.example, servers: [10.1.1.1]}}"
             )
         elif _in_domain(zone, domain):
             problems.append(
@@ -336,15 +337,21 @@ def island_forward_zone_problems(forward_zones, domain):
         if not servers:
             problems.append(f"{where}: needs the addresses of the zone's servers")
         for server in servers:
-            host, _, port = (
+            # Each server goes into the Corefile as written: an address CoreDNS's forward plugin
+            # reads and nothing else (no IPv6 %zone, whose text Python accepts as is).
+            host, sep, port = (
                 str(server).rpartition(":") if str(server).count(":") == 1 else (str(server), "", "")
             )
             try:
-                ipaddress.ip_address(host or str(server))
+                address = ipaddress.ip_address(host or str(server))
+                if getattr(address, "scope_id", None):
+                    raise ValueError
             except ValueError:
-                problems.append(f"{where}: server '{server}' is not an IP address (with an optional :port)")
-            if port and not port.isdigit():
-                problems.append(f"{where}: server '{server}' has an invalid port")
+                problems.append(
+                    f"{where}: server '{_show(server)}' is not an IP address (with an optional :port)"
+                )
+            if sep and not (_DIGITS.fullmatch(port) and 0 < int(port) <= 65535):
+                problems.append(f"{where}: server '{_show(server)}' has an invalid port (1 to 65535)")
     return problems
 
 

@@ -9,6 +9,7 @@ import dns.zone
 import pytest
 from ansible_collections.island.installer.plugins.filter.island_dns import (
     island_dns_records,
+    island_forward_zone_problems,
     island_zone_file,
     island_zone_problems,
 )
@@ -145,3 +146,26 @@ def test_a_ttl_given_as_a_string_of_digits_renders_as_that_integer():
     assert island_zone_problems(records, DOMAIN) == []
     zone = _parse(island_zone_file(records, DOMAIN, NAMESERVERS))
     assert zone.find_rdataset("a.island.test.", "A").ttl == 120
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"zone": "corp.test\n", "servers": ["10.1.1.1"]},
+        {"zone": "corp.test\n}\nevil.test", "servers": ["10.1.1.1"]},
+        {"zone": "corp.test", "servers": ["fe80::1%eth0\n}\nevil.test:53 {"]},
+        {"zone": "corp.test", "servers": ["fe80::1%eth0"]},
+        {"zone": "corp.test", "servers": ["10.1.1.1:5\n3"]},
+        {"zone": "corp.test", "servers": ["10.1.1.1:²"]},
+        {"zone": "corp.test", "servers": ["10.1.1.1:70000"]},
+    ],
+)
+def test_a_forwarded_zone_cannot_add_lines_to_the_corefile(entry):
+    problems = island_forward_zone_problems([entry], DOMAIN)
+    assert any(p.startswith("dns_forward_zones[0]") for p in problems), problems
+    assert not any("\n" in p for p in problems), problems
+
+
+def test_a_valid_forwarded_zone_passes():
+    entry = {"zone": "corp.test", "servers": ["10.1.1.1", "10.1.1.2:5353", "fd00::1"]}
+    assert island_forward_zone_problems([entry], DOMAIN) == []
