@@ -44,7 +44,19 @@ def _in_domain(name, domain):
 
 
 def _valid_name(name):
-    return all(_LABEL.match(label) for label in name.split("."))
+    """A DNS name of letters, digits, `-` and `_` labels. fullmatch: `$` would accept a label that
+    ends in a newline, which the zone file would turn into a record of the operator's choosing."""
+    return (
+        isinstance(name, str)
+        and len(name) <= 253
+        and all(_LABEL.fullmatch(label) for label in name.split("."))
+    )
+
+
+def _show(value, limit=80):
+    """A value as messages quote it: escaped (no raw newline or control character) and capped."""
+    text = repr(str(value))[1:-1]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _address(hostvars, host):
@@ -101,49 +113,109 @@ def _a_type(address):
         return "A"  # reported by the checks
 
 
-def _value_problem(record):
-    kind, value = record["type"], record["value"]
-    try:
-        if kind == "A":
-            ipaddress.IPv4Address(value)
-        elif kind == "AAAA":
-            ipaddress.IPv6Address(value)
-    except ValueError:
-        return f"'{value}' is not a valid IPv{4 if kind == 'A' else 6} address"
-    if kind == "CNAME" and not _valid_name(value.rstrip(".")):
-        return f"'{value}' is not a DNS name"
+_MAX_TTL = 2**31 - 1  # RFC 2181 section 8: a TTL is an unsigned 31-bit number of seconds
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _ttl(value):
+    """The record's TTL as an int, None when not given; ValueError when not an integer in range."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError
+    number = int(value)
+    if not 0 <= number <= _MAX_TTL:
+        raise ValueError
+    return number
+
+
+def _txt(value):
+    """TXT data as RFC 1035 (section 5.1) master-file text: each character-string quoted, `"` and
+    `\\` escaped with a backslash, every other byte outside printable ASCII as \\DDD, and the UTF-8
+    bytes split into character-strings of at most 255 bytes (section 3.3.14)."""
+    data = str(value).encode()
+    chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
+
+    def char(byte):
+        if byte in (0x22, 0x5C):
+            return "\\" + chr(byte)
+        return chr(byte) if 0x20 <= byte <= 0x7E else f"\\{byte:03d}"
+
+    return " ".join('"' + "".join(char(b) for b in chunk) + '"' for chunk in chunks)
+
+
+def _rdata(kind, value):
+    """The record's data as zone-file text; ValueError with the reason when the value is not valid
+    for its type. Nothing of the value reaches the zone but what the type's parser accepted."""
+    if kind in ("A", "AAAA"):
+        version = 4 if kind == "A" else 6
+        try:
+            address = (ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address)(value)
+        except ValueError:
+            raise ValueError(f"is not a valid IPv{version} address") from None
+        if getattr(address, "scope_id", None):
+            raise ValueError("is an IPv6 address with a scope (%zone), which DNS cannot carry")
+        return str(address)
+    if kind in ("CNAME", "PTR"):
+        if not _valid_name(value.rstrip(".")):
+            raise ValueError("is not a DNS name")
+        return value.rstrip(".") + "."
     if kind == "SRV":
-        parts = value.split()
+        parts = value.split(" ")
         if (
             len(parts) != 4
-            or not all(p.isdigit() for p in parts[:3])
+            or not all(_DIGITS.fullmatch(p) and int(p) <= 65535 for p in parts[:3])
             or not _valid_name(parts[3].rstrip("."))
         ):
-            return f"'{value}' is not 'priority weight port target'"
-    if kind == "TXT" and len(value.encode()) > 255 * 16:
-        return "TXT value is too long"
-    return None
+            raise ValueError(
+                "is not 'priority weight port target' (three integers from 0 to 65535 and a DNS name, "
+                "separated by single spaces)"
+            )
+        return " ".join([*(str(int(p)) for p in parts[:3]), parts[3].rstrip(".") + "."])
+    if kind == "TXT":
+        if len(value.encode()) > 255 * 16:
+            raise ValueError("is too long (at most 4080 bytes)")
+        return _txt(value)
+    raise ValueError(f"has no rendering for type {kind}")
+
+
+def _record_problems(record, types=TYPES):
+    """Every problem of one record's own fields, each naming the field; empty when it renders safely."""
+    where = f"{record['source']} ({_show(record['name'])} {_show(record['type'])})"
+    if record["type"] not in types:
+        return [f"{where}: type must be one of {', '.join(types)}"]
+    problems = []
+    if not _valid_name(record["name"]):
+        problems.append(f"{where}: name '{_show(record['name'])}' is not a valid DNS name")
+    try:
+        _ttl(record.get("ttl"))
+    except ValueError:
+        problems.append(
+            f"{where}: ttl '{_show(record.get('ttl'))}' must be an integer from 0 to {_MAX_TTL} (seconds)"
+        )
+    try:
+        _rdata(record["type"], record["value"])
+    except ValueError as exc:
+        problems.append(f"{where}: value '{_show(record['value'])}' {exc}")
+    return problems
 
 
 def island_zone_problems(records, domain):
     """Every problem of the records, each naming the record's source and what to do."""
     domain = str(domain).rstrip(".").lower()
     problems = []
+    if not _valid_name(domain):
+        problems.append(f"island_domain '{_show(domain)}' is not a valid DNS name")
     for record in records:
-        where = f"{record['source']} ({record['name']} {record['type']})"
-        if record["type"] not in TYPES:
-            problems.append(f"{where}: type must be one of {', '.join(TYPES)}")
-            continue
-        if not _in_domain(record["name"], domain):
+        where = f"{record['source']} ({_show(record['name'])} {_show(record['type'])})"
+        if record["type"] in TYPES and not _in_domain(record["name"], domain):
             problems.append(
-                f"{where}: the name is outside the island domain {domain}; the island DNS "
-                f"serves only its own zone (use a relative name or one ending in .{domain})"
+                f"{where}: the name is outside the island domain {_show(domain)}; the island DNS "
+                f"serves only its own zone (use a relative name or one ending in .{_show(domain)})"
             )
-        elif not _valid_name(record["name"]):
-            problems.append(f"{where}: '{record['name']}' is not a valid DNS name")
-        problem = _value_problem(record)
-        if problem:
-            problems.append(f"{where}: {problem}")
+        problems.extend(_record_problems(record))
     by_name = {}
     for record in records:
         by_name.setdefault(record["name"], []).append(record)
@@ -177,17 +249,24 @@ def _serial(lines):
 
 
 def _render(origin, records, nameservers, ttl, contact):
-    body = [f"{origin}.\t{ttl}\tIN\tNS\t{ns_name}." for ns_name, _ in nameservers]
+    # The last guard: every field that reaches the text is checked again (the role reports the
+    # problems first, island_zone_problems), so no caller can render an injected line.
+    names = [origin, *(ns_name for ns_name, _ in nameservers), f"{contact}.{origin}"]
+    bad = [_show(name) for name in names if not _valid_name(str(name).rstrip("."))]
+    problems = [f"zone {_show(origin)}: '{name}' is not a valid DNS name" for name in bad]
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= _MAX_TTL:
+        problems.append(f"zone {_show(origin)}: default ttl '{_show(ttl)}' is not an integer in range")
+    for record in records:
+        problems.extend(_record_problems(record, (*TYPES, "PTR")))
+    if problems:
+        raise ValueError("; ".join(problems))
+    body = [f"{origin}.\t{ttl}\tIN\tNS\t{ns_name.rstrip('.')}." for ns_name, _ in nameservers]
     for record in sorted(records, key=lambda r: (r["name"], r["type"], r["value"])):
-        value = record["value"]
-        if record["type"] == "TXT":
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        elif record["type"] in ("CNAME", "PTR"):
-            value = value.rstrip(".") + "."
-        elif record["type"] == "SRV":
-            parts = value.split()
-            value = " ".join([*parts[:3], parts[3].rstrip(".") + "."])
-        body.append(f"{record['name']}.\t{record.get('ttl') or ttl}\tIN\t{record['type']}\t{value}")
+        value = _rdata(record["type"], record["value"])
+        record_ttl = _ttl(record.get("ttl"))
+        body.append(
+            f"{record['name']}.\t{ttl if record_ttl is None else record_ttl}\tIN\t{record['type']}\t{value}"
+        )
     body = sorted(set(body), key=body.index)
     primary = nameservers[0][0] if nameservers else f"ns.{origin}"
     soa = f"{origin}.\t{ttl}\tIN\tSOA\t{primary}. {contact}.{origin}. {_serial(body)} 7200 3600 1209600 {ttl}"
@@ -248,7 +327,8 @@ def island_forward_zone_problems(forward_zones, domain):
         servers = (entry or {}).get("servers") or []
         if not zone or not _valid_name(zone):
             problems.append(
-                f"{where}: needs a zone (a DNS name), e.g. {{zone: corp.example, servers: [10.1.1.1]}}"
+                f"{where}: needs a zone (a DNS name, not '{_show(zone)}'), "
+                f"e.g. {{zone: corp.example, servers: [10.1.1.1]}}"
             )
         elif _in_domain(zone, domain):
             problems.append(
@@ -257,15 +337,21 @@ def island_forward_zone_problems(forward_zones, domain):
         if not servers:
             problems.append(f"{where}: needs the addresses of the zone's servers")
         for server in servers:
-            host, _, port = (
+            # Each server goes into the Corefile as written: an address CoreDNS's forward plugin
+            # reads and nothing else (no IPv6 %zone, whose text Python accepts as is).
+            host, sep, port = (
                 str(server).rpartition(":") if str(server).count(":") == 1 else (str(server), "", "")
             )
             try:
-                ipaddress.ip_address(host or str(server))
+                address = ipaddress.ip_address(host or str(server))
+                if getattr(address, "scope_id", None):
+                    raise ValueError
             except ValueError:
-                problems.append(f"{where}: server '{server}' is not an IP address (with an optional :port)")
-            if port and not port.isdigit():
-                problems.append(f"{where}: server '{server}' has an invalid port")
+                problems.append(
+                    f"{where}: server '{_show(server)}' is not an IP address (with an optional :port)"
+                )
+            if sep and not (_DIGITS.fullmatch(port) and 0 < int(port) <= 65535):
+                problems.append(f"{where}: server '{_show(server)}' has an invalid port (1 to 65535)")
     return problems
 
 

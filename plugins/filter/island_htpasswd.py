@@ -1,38 +1,44 @@
-"""htpasswd lines with bcrypt hashes that are stable across runs.
+"""htpasswd lines with bcrypt hashes, each with a random salt, kept across runs while they verify.
 
-bcrypt salts are random, so hashing the same password twice gives two different lines and a
-templated htpasswd file would change on every run. Here the salt is derived from the password and
-the user (HMAC-SHA256), so an unchanged password gives the same line and a rerun changes nothing;
-each user's hash still has its own salt. Runs on the controller (the `bcrypt` package travels with
-paramiko in requirements.txt).
+Every new line gets a random salt (bcrypt.gensalt): a salt derived from the password would let
+anyone who reads the file test guesses at the speed of an HMAC rather than of bcrypt. So that a
+rerun changes nothing, the role passes the file it wrote last time as `existing`: the line of the
+same user is kept byte for byte while bcrypt still verifies the password at the same cost, and is
+replaced when the password (or the cost) changed. Runs on the controller (the `bcrypt` package
+travels with paramiko in requirements.txt).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-
 import bcrypt
 
-_STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_BCRYPT = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_TO_BCRYPT = str.maketrans(_STANDARD, _BCRYPT)
+
+def _kept(existing: str, user: str, password: bytes, cost: int) -> str | None:
+    """The line of `user` in `existing` if it is a bcrypt hash of `password` at `cost`, else None."""
+    for line in str(existing or "").splitlines():
+        name, sep, hashed = line.strip().partition(":")
+        if not sep or name != user or not hashed.startswith(f"$2b${cost:02d}$"):
+            continue
+        try:
+            if bcrypt.checkpw(password, hashed.encode()):
+                return line.strip()
+        except ValueError:  # not a bcrypt hash ("Invalid salt"): replaced
+            continue
+    return None
 
 
-def _salt(user: str, password: str, cost: int) -> bytes:
-    raw = hmac.new(password.encode(), b"island-htpasswd:" + user.encode(), hashlib.sha256).digest()[:16]
-    encoded = base64.b64encode(raw).decode().rstrip("=").translate(_TO_BCRYPT)
-    # 22 characters carry 132 bits; bcrypt uses 128, so the last one keeps only its top 2 bits.
-    encoded = encoded[:21] + _BCRYPT[_BCRYPT.index(encoded[21]) & 0x30]
-    return f"$2b${cost:02d}${encoded}".encode()
+def island_htpasswd_line(password, user, cost=10, existing=""):
+    """`user:$2b$10$...` for an htpasswd file (what CNCF distribution's htpasswd auth reads).
 
-
-def island_htpasswd_line(password, user, cost=10):
-    """`user:$2b$10$...` for an htpasswd file (what CNCF distribution's htpasswd auth reads)."""
+    `existing`: the current file's content; its line for `user` is returned unchanged while it
+    still verifies `password` at `cost`."""
     if ":" in str(user) or not str(user):
         raise ValueError(f"htpasswd user name '{user}' must be non-empty and have no ':'")
-    hashed = bcrypt.hashpw(str(password).encode(), _salt(str(user), str(password), int(cost)))
+    secret, cost = str(password).encode(), int(cost)
+    kept = _kept(existing, str(user), secret, cost)
+    if kept is not None:
+        return kept
+    hashed = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=cost, prefix=b"2b"))
     return f"{user}:{hashed.decode()}"
 
 

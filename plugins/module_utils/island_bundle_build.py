@@ -21,6 +21,7 @@ Only this builder downloads; it runs in the transfer zone (DESIGN.md principle 1
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import shutil
@@ -76,6 +77,32 @@ class DownloadError(BundleError):
 # -- the spec ----------------------------------------------------------------------------------------
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _checksum_url_problem(url: Any) -> str | None:
+    """A checksum file vouches for the download, so it must not travel where the download could be
+    changed with it: https or file, or plain http from the builder's own machine (loopback)."""
+    if not isinstance(url, str):
+        return "must be an https or file URL"
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "http" and not _is_loopback(parts.hostname):
+        return (
+            f"{url} is plain http: anyone on the path could change the checksum along with the file; "
+            f"use the https URL of the checksum file, or pin the file's sha256 in the spec instead"
+        )
+    if scheme not in ("https", "http", "file") or (scheme != "file" and not parts.hostname):
+        return f"{url} must be an https or file URL"
+    return None
+
+
 def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str] = FILE_KEYS) -> None:
     if not isinstance(entry, dict):
         problems.append(f"{where}: must be a mapping with url and sha256 or checksum_url")
@@ -94,6 +121,10 @@ def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str
     has_sha = "sha256" in entry
     if has_sha == ("checksum_url" in entry):
         problems.append(f"{where}: give exactly one of sha256 and checksum_url")
+    if "checksum_url" in entry:
+        problem = _checksum_url_problem(entry["checksum_url"])
+        if problem:
+            problems.append(f"{where}.checksum_url: {problem}")
     if has_sha and not (
         isinstance(entry["sha256"], str)
         and len(entry["sha256"]) == 64
@@ -143,9 +174,17 @@ def _check_git(repositories: list[Any], problems: list[str]) -> None:
                 f"{where}.name: '{repo['name']}' must be unique and use letters, digits, '-', '_', '.'"
             )
         names.add(repo["name"])
+        if repo["url"].startswith("-"):
+            problems.append(
+                f"{where}.url: '{repo['url']}' starts with '-', which git would read as an option"
+            )
         refs = repo.get("refs")
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r for r in refs):
             problems.append(f"{where}.refs: list the branches and tags to carry (e.g. [main, v1.0])")
+        elif any(r.startswith("-") for r in refs):
+            problems.append(
+                f"{where}.refs: a branch or tag name cannot start with '-' (git would read an option)"
+            )
 
 
 def _check_mirrors(mirrors: Any, problems: list[str]) -> None:
@@ -400,17 +439,19 @@ def _heads(bundle_file: Path) -> dict[str, str]:
 
 def place_repository(repo: dict[str, Any], bundle: Path, cache: Path) -> tuple[dict[str, Any], str]:
     mirror = cache / "git" / f"{repo['name']}.git"
+    # `--` before the URL: a URL that starts with '-' (--upload-pack=...) is then a URL, never an
+    # option (git's parse-options: "--" ends the options; rev-parse takes --end-of-options, 2.24+).
     if mirror.exists():
-        _git("remote", "set-url", "origin", repo["url"], cwd=mirror)
+        _git("remote", "set-url", "--", "origin", repo["url"], cwd=mirror)
         _git("fetch", "--prune", "--tags", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror)
     else:
         mirror.parent.mkdir(parents=True, exist_ok=True)
-        _git("clone", "--quiet", "--mirror", repo["url"], str(mirror))
+        _git("clone", "--quiet", "--mirror", "--", repo["url"], str(mirror))
     refs = {}
     for short in repo["refs"]:
         for full in (f"refs/heads/{short}", f"refs/tags/{short}", short):
             found = subprocess.run(
-                ["git", "rev-parse", "--verify", "--quiet", full],
+                ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", full],
                 cwd=mirror,
                 capture_output=True,
                 text=True,

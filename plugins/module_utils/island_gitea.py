@@ -82,8 +82,14 @@ class GiteaClient:
 
     def __init__(self, url, ca_file=None, *, username=None, password=None, token=None, timeout=30):
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("https", "http") or not parsed.hostname:
-            raise GiteaConfigError(f"url {url!r} is not an http(s) URL")
+        if parsed.scheme.lower() == "http":
+            raise GiteaConfigError(
+                f"url {url!r} is plain http, which would carry the admin token and account passwords in "
+                f"clear: give Gitea's https:// URL (the gitea role serves TLS with the island certificate; "
+                f"ca_file names the island CA)"
+            )
+        if parsed.scheme.lower() != "https" or not parsed.hostname:
+            raise GiteaConfigError(f"url {url!r} is not an https URL (https://<host>[:port])")
         self.url = url.rstrip("/")
         self.host = parsed.hostname
         self.ca_file = ca_file
@@ -93,7 +99,7 @@ class GiteaClient:
         self.timeout = timeout
         if ca_file and not os.access(ca_file, os.R_OK):
             raise GiteaConfigError(f"ca_file {ca_file} is not a readable file")
-        self._ssl = ssl.create_default_context(cafile=ca_file) if parsed.scheme == "https" else None
+        self._ssl = ssl.create_default_context(cafile=ca_file)
         self._me = None
 
     def who(self):
@@ -115,7 +121,7 @@ class GiteaClient:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)  # noqa: S310 - URL checked to be http(s) in __init__
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)  # noqa: S310 - URL checked to be https in __init__
         try:
             with urllib.request.urlopen(req, context=self._ssl, timeout=self.timeout) as resp:  # noqa: S310 - idem
                 status, raw = resp.status, resp.read()

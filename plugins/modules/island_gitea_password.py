@@ -22,7 +22,7 @@ version_added: "0.1.0"
 author: island installer contributors
 options:
   url:
-    description: Base URL of Gitea, for example C(https://git.island.internal:3000).
+    description: Base URL of Gitea over HTTPS (plain http is refused), for example C(https://git.island.internal:3000).
     type: str
     required: true
   ca_file:

@@ -38,6 +38,15 @@ BAD_INPUT = {
         {"island_networks": ["10.98.0.0/20"]},
         "island network 10.98.0.0/20: its reverse zone needs a prefix on a 8-bit boundary",
     ),
+    "name_with_a_semicolon": (
+        {"dns_records": [{"name": "a;x", "type": "A", "value": "10.98.0.5"}]},
+        "dns_records[0] (a;x.island.test A): name 'a;x.island.test' is not a valid DNS name",
+    ),
+    "ttl_with_an_injected_record": (
+        {"dns_records": [{"name": "a", "type": "A", "value": "10.98.0.5", "ttl": "60 IN A 6.6.6.6"}]},
+        # the argument spec (ttl: int) refuses it before the role's own check
+        "argument ''ttl'' is of type str found in ''dns_records''",
+    ),
     "forward_zone_inside_the_island": (
         {"dns_forward_zones": [{"zone": "corp.island.test", "servers": ["10.1.1.1"]}]},
         "corp.island.test lies inside the island domain island.test",

@@ -20,7 +20,7 @@ def test_an_unknown_service_name_is_refused():
 
 def test_an_htpasswd_line_is_stable_and_verifies_with_bcrypt():
     first = island_htpasswd_line("s3cret-password", "island-node")
-    assert first == island_htpasswd_line("s3cret-password", "island-node")
+    assert first == island_htpasswd_line("s3cret-password", "island-node", existing=first)
     user, hashed = first.split(":", 1)
     assert user == "island-node"
     assert hashed.startswith("$2b$10$")
