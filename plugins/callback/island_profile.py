@@ -91,7 +91,11 @@ class CallbackModule(CallbackBase):
             self._display.display(f"{seconds:8.1f} s  {role}")
         self._display.banner("ISLAND PROFILE: slowest tasks")
         for task in sorted(self._tasks, key=lambda t: -t["seconds"])[:top]:
-            self._display.display(f"{task['seconds']:8.1f} s  {task['role']} : {task['task']}")
+            # Ansible names a role's task "<role> : <name>" already; a play's task gets its play.
+            where = (
+                "" if task["role"] and task["task"].startswith(f"{task['role']} : ") else f"{task['role']} : "
+            )
+            self._display.display(f"{task['seconds']:8.1f} s  {where}{task['task']}")
         self._display.display(f"{total:8.1f} s  the whole run, {len(self._tasks)} tasks")
         path = self.get_option("output_path")
         if path:
