@@ -25,12 +25,9 @@ while it hashes), so one huge file and many small ones keep every core busy.
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import hashlib
 import os
 import re
 import stat
-import tempfile
 import threading
 import time
 from collections import deque
@@ -41,6 +38,8 @@ from typing import Any, ClassVar
 
 import yaml
 from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
+from ansible_collections.island.installer.plugins.module_utils.island_io import BUFFER_SIZE, atomic_write
+from ansible_collections.island.installer.plugins.module_utils.island_io import sha256_file as hash_file
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -49,7 +48,6 @@ SIGNATURE_NAME = "island-bundle.yml.sig"
 NAMESPACE = "island-bundle"
 LAYOUT_DIRS = ("bin", "files", "git", "k3s", "oci")
 OCI_LAYOUT_FILES = ("oci/index.json", "oci/oci-layout")
-BUFFER_SIZE = 1024 * 1024
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 MAX_PROBLEMS_IN_MESSAGE = 20
 
@@ -537,20 +535,6 @@ def dump_lock(lock: dict[str, Any]) -> bytes:
     return (header + body).encode("utf-8")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- walking and hashing -------------------------------------------------------------------------
 
 
@@ -593,31 +577,6 @@ def scan_bundle(bundle_dir: Path) -> _Scan:
             else:
                 scan.odd[rel] = _describe_mode(info.st_mode)
     return scan
-
-
-def hash_file(path: str | Path, buffer: bytearray | None = None) -> tuple[int, str]:
-    """(bytes read, sha256 hex) of one file, streamed through ``buffer`` (memory stays flat)."""
-    buffer = bytearray(BUFFER_SIZE) if buffer is None else buffer
-    view = memoryview(buffer)
-    digest = hashlib.sha256()
-    size = 0
-    # No following a symlink, no blocking on a FIFO swapped in after the directory was scanned.
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-        | getattr(os, "O_NONBLOCK", 0)
-    )
-    fd = os.open(path, flags)
-    with open(fd, "rb", buffering=0) as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
-            size += count
-    return size, digest.hexdigest()
 
 
 def default_workers() -> int:
@@ -752,7 +711,7 @@ def write_lock(
         workers=workers,
     )
     (root / SIGNATURE_NAME).unlink(missing_ok=True)
-    _atomic_write(root / LOCK_NAME, dump_lock(lock))
+    atomic_write(root / LOCK_NAME, dump_lock(lock), 0o644)
     return lock
 
 
@@ -773,7 +732,7 @@ def sign(bundle_dir: str | Path, private_key: str | Path, passphrase: str | byte
     except sshsig.SshsigError as exc:
         raise SigningError(str(exc)) from exc
     signature_path = root / SIGNATURE_NAME
-    _atomic_write(signature_path, sshsig.sign_bytes(data, key, NAMESPACE))
+    atomic_write(signature_path, sshsig.sign_bytes(data, key, NAMESPACE), 0o644)
     return signature_path
 
 

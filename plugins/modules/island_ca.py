@@ -214,14 +214,15 @@ name_constraints:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
-    CaSpec,
+    PkiError,
     cert_not_after,
     cert_pem,
-    ensure_ca,
-    run_module,
+    missing_cryptography,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import CaSpec, ensure_ca
 
 
 def _state(result, files):
@@ -296,7 +297,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

@@ -93,12 +93,14 @@ not_after:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
-    ensure_certificate_file,
+    PkiError,
+    missing_cryptography,
     parse_mode,
     resolve_owner,
-    run_module,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import ensure_certificate_file
 
 
 def run(module):
@@ -138,7 +140,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

@@ -152,13 +152,15 @@ serial_number:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     USAGES,
+    PkiError,
     cert_pem,
-    load_signing_ca,
-    run_module,
-    sign_csr,
+    missing_cryptography,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import load_signing_ca
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
 
 
 def run(module):
@@ -215,7 +217,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":
