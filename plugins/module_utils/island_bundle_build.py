@@ -34,15 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import build_lock, sign
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     LOCK_NAME,
     SIGNATURE_NAME,
     BundleError,
-    build_lock,
     dump_lock,
     load_lock,
     path_problem,
-    sign,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_io import (
     atomic_open,

@@ -80,6 +80,17 @@ class HistoryRewriteError(GiteaError):
 class GiteaClient:
     """Gitea's REST API over HTTPS, TLS always verified (against ``ca_file`` when given)."""
 
+    @classmethod
+    def from_params(cls, params):
+        """The client a module's options describe (module_utils/island_argspec GITEA_* and TLS)."""
+        return cls(
+            params["url"],
+            params["ca_file"],
+            username=params.get("username"),
+            password=params.get("password"),
+            token=params.get("token"),
+        )
+
     def __init__(self, url, ca_file=None, *, username=None, password=None, token=None, timeout=30):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("https", "http") or not parsed.hostname:

@@ -81,6 +81,7 @@ refused:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_upgrade import plan
 
 
@@ -94,6 +95,10 @@ def main():
         },
         supports_check_mode=True,
     )
+    run_module(module, run)
+
+
+def run(module):
     result = plan(
         module.params["lock"],
         module.params["hosts"],
@@ -106,7 +111,7 @@ def main():
             changed=False,
             **result,
         )
-    module.exit_json(changed=False, **result)
+    return {"changed": False, **result}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""Argument specs of the option groups several island modules share, written once.
+
+Note that this module util is PRIVATE to this repository; it can change at any time.
+
+Each group here is documented once in ``plugins/doc_fragments`` (the fragment named beside it); a
+module merges the groups it takes into its own options with :func:`argument_spec` and passes the
+group's rules to ``AnsibleModule``::
+
+    module = AnsibleModule(
+        argument_spec=argument_spec({"bundle": {...}}, GITEA_CONNECTION, TLS, GITEA_AUTH),
+        supports_check_mode=True,
+        **GITEA_AUTH_RULES,
+    )
+"""
+
+from __future__ import annotations
+
+import copy
+
+# island.installer.tls
+TLS = {"ca_file": {"type": "path"}}
+
+# island.installer.gitea
+GITEA_CONNECTION = {"url": {"type": "str", "required": True}}
+
+# island.installer.gitea.auth: basic authentication or a token, exactly one.
+GITEA_AUTH = {
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
+    "token": {"type": "str", "no_log": True},
+}
+GITEA_AUTH_RULES = {
+    "required_one_of": [("password", "token")],
+    "required_by": {"password": "username"},
+    "mutually_exclusive": [("password", "token")],
+}
+
+
+def argument_spec(own, *groups):
+    """A module's argument spec: copies of the shared ``groups``, then its ``own`` options.
+
+    An option of ``own`` with the name of a shared one replaces it (a module whose ``token`` is
+    required, say).
+    """
+    spec = {}
+    for group in groups:
+        spec.update(copy.deepcopy(group))
+    spec.update(own)
+    return spec
