@@ -206,32 +206,15 @@ def build_lock(
     return validate_lock(canonical_lock(validate_lock(lock, "lock to write")), "lock to write")
 
 
-def write_lock(
-    bundle_dir: str | Path,
-    *,
-    name: str,
-    version: str,
-    components: dict[str, dict[str, Any]] | None = None,
-    images: list[dict[str, Any]] | None = None,
-    git: list[dict[str, Any]] | None = None,
-    created: str | dt.datetime | None = None,
-    workers: int | None = None,
-) -> dict[str, Any]:
+def write_lock(bundle_dir: str | Path, **fields: Any) -> dict[str, Any]:
     """Hash the bundle, write ``island-bundle.yml`` atomically, and return the lock.
 
-    A signature left from an earlier lock is removed (it could only fail); call :func:`sign` next.
+    ``fields`` are :func:`build_lock`'s keyword arguments (name, version, components, images, git,
+    created, workers). A signature left from an earlier lock is removed (it could only fail); call
+    :func:`sign` next.
     """
     root = Path(bundle_dir)
-    lock = build_lock(
-        root,
-        name=name,
-        version=version,
-        components=components,
-        images=images,
-        git=git,
-        created=created,
-        workers=workers,
-    )
+    lock = build_lock(root, **fields)
     (root / SIGNATURE_NAME).unlink(missing_ok=True)
     atomic_write(root / LOCK_NAME, dump_lock(lock), 0o644)
     return lock

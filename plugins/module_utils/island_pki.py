@@ -45,6 +45,9 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised only on a host without the library
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = _exc
+    # Importable names all the same, so island_pki_* import them from here; never used without it.
+    x509 = InvalidSignature = hashes = serialization = ec = padding = rsa = None
+    ExtendedKeyUsageOID = NameOID = None
 
 # Hosts may run Python 3.9, which has no datetime.UTC.
 UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC is Python 3.11+, hosts run 3.9+

@@ -14,40 +14,9 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.island.installer.plugins.module_utils import island_pki as pki
 from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
-from ansible_collections.island.installer.plugins.module_utils.island_pki import (
-    BACKDATE,
-    DEFAULT_KEY_TYPE,
-    KEY_TYPES,
-    ROOT_WARNING_DAYS,
-    CaStateError,
-    NameConstraintError,
-    ParameterError,
-    attribute_changes,
-    cert_not_after,
-    cert_pem,
-    encrypted_key_pem,
-    fix_attributes,
-    format_san,
-    generate_private_key,
-    get_extension,
-    load_certificate,
-    load_encrypted_key,
-    normalise_dns,
-    public_key_der,
-    read_file,
-    signature_hash,
-    ski_of,
-    utcnow,
-    verify_issued_by,
-)
-
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.x509.oid import NameOID
-except ImportError:  # pragma: no cover - island_pki.missing_cryptography() reports it first
-    pass
+from ansible_collections.island.installer.plugins.module_utils.island_pki import NameOID, serialization, x509
 
 
 class NameConstraints:
@@ -58,15 +27,15 @@ class NameConstraints:
     """
 
     def __init__(self, domains, ip_ranges=(), excluded_ip_ranges=None):
-        self.domains = tuple(sorted({normalise_dns(d, "island domain") for d in domains or []}))
+        self.domains = tuple(sorted({pki.normalise_dns(d, "island domain") for d in domains or []}))
         if not self.domains:
-            raise ParameterError("at least one island domain is needed for the CA's name constraints")
+            raise pki.ParameterError("at least one island domain is needed for the CA's name constraints")
         if any(d.startswith("*") for d in self.domains):
-            raise ParameterError("island domains are DNS suffixes such as island.internal, not wildcards")
+            raise pki.ParameterError("island domains are DNS suffixes such as island.internal, not wildcards")
         try:
             nets = {ipaddress.ip_network(str(r).strip(), strict=True) for r in ip_ranges or []}
         except ValueError as exc:
-            raise ParameterError(f"island IP range is not a network in CIDR form: {exc}") from None
+            raise pki.ParameterError(f"island IP range is not a network in CIDR form: {exc}") from None
         self.ip_ranges = tuple(sorted(nets, key=lambda n: (n.version, n.network_address, n.prefixlen)))
         if excluded_ip_ranges is None:
             excluded = () if self.ip_ranges else ("0.0.0.0/0", "::/0")
@@ -75,7 +44,7 @@ class NameConstraints:
 
     @classmethod
     def from_certificate(cls, cert):
-        ext = get_extension(cert, x509.NameConstraints)
+        ext = pki.get_extension(cert, x509.NameConstraints)
         if ext is None:
             return None
         permitted = ext.value.permitted_subtrees or []
@@ -84,7 +53,7 @@ class NameConstraints:
         ips = [str(n.value) for n in permitted if isinstance(n, x509.IPAddress)]
         excluded_ips = [n.value for n in excluded if isinstance(n, x509.IPAddress)]
         if len(excluded_ips) != len(excluded) or len(domains) + len(ips) != len(permitted) or not domains:
-            raise CaStateError(
+            raise pki.CaStateError(
                 f"name constraints of {cert.subject.rfc4514_string()} use forms this installer does "
                 "not manage; issue the CA with island_ca"
             )
@@ -128,10 +97,10 @@ class NameConstraints:
         return False
 
     def check(self, sans, what):
-        """Raise ``NameConstraintError`` naming every SAN of ``what`` that the constraints refuse."""
-        refused = [format_san(s) for s in sans if not self.permits(s)]
+        """Raise ``pki.NameConstraintError`` naming every SAN of ``what`` that the constraints refuse."""
+        refused = [pki.format_san(s) for s in sans if not self.permits(s)]
         if refused:
-            raise NameConstraintError(
+            raise pki.NameConstraintError(
                 "{} asks for {}, outside the island CA's name constraints ({}); the CA refuses to "
                 "sign it. Use names under the island domains or add the domain/range to the CA "
                 "(a new root generation, see docs/pki.md)".format(what, ", ".join(refused), self.describe())
@@ -154,7 +123,7 @@ class CaSpec:
         ip_ranges=(),
         name="Island",
         organization=None,
-        key_type=DEFAULT_KEY_TYPE,
+        key_type=pki.DEFAULT_KEY_TYPE,
         root_days=3650,
         intermediate_days=1095,
         root_generation=1,
@@ -164,9 +133,11 @@ class CaSpec:
         warning_days=90,
     ):
         if not passphrase:
-            raise ParameterError("the CA passphrase must not be empty")
-        if key_type not in KEY_TYPES:
-            raise ParameterError(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
+            raise pki.ParameterError("the CA passphrase must not be empty")
+        if key_type not in pki.KEY_TYPES:
+            raise pki.ParameterError(
+                f"unknown key type {key_type!r}; choose one of {', '.join(pki.KEY_TYPES)}"
+            )
         self.path = path
         self.passphrase = passphrase
         self.constraints = NameConstraints(domains, ip_ranges)
@@ -184,19 +155,21 @@ class CaSpec:
 
     def _validate(self):
         if self.root_generation < 1 or self.intermediate_generation < 1:
-            raise ParameterError("root_generation and intermediate_generation start at 1")
+            raise pki.ParameterError("root_generation and intermediate_generation start at 1")
         if self.root_days < 2 or self.intermediate_days < 1:
-            raise ParameterError("root_days and intermediate_days must be positive")
+            raise pki.ParameterError("root_days and intermediate_days must be positive")
         if self.root_generation in self.retired:
-            raise ParameterError(
+            raise pki.ParameterError(
                 f"root generation {self.root_generation} is the active root and cannot be retired; "
                 "switch root_generation to the new root first (docs/pki.md)"
             )
         if self.next_root_generation is not None:
             if self.next_root_generation == self.root_generation:
-                raise ParameterError("next_root_generation must differ from root_generation")
+                raise pki.ParameterError("next_root_generation must differ from root_generation")
             if self.next_root_generation in self.retired:
-                raise ParameterError(f"next_root_generation {self.next_root_generation} is listed as retired")
+                raise pki.ParameterError(
+                    f"next_root_generation {self.next_root_generation} is listed as retired"
+                )
 
     @property
     def intermediate_label(self):
@@ -246,9 +219,9 @@ def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, no
     """A CA certificate for ``key``; ``issuer`` is a ``CaPair`` or None for a self-signed root."""
     not_after = now + datetime.timedelta(days=days)
     if issuer is not None:
-        not_after = min(not_after, cert_not_after(issuer.cert))
+        not_after = min(not_after, pki.cert_not_after(issuer.cert))
         aki = x509.AuthorityKeyIdentifier(
-            key_identifier=ski_of(issuer.cert),
+            key_identifier=pki.ski_of(issuer.cert),
             authority_cert_issuer=None,
             authority_cert_serial_number=None,
         )
@@ -261,7 +234,7 @@ def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, no
         .issuer_name(issuer.cert.subject if issuer is not None else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(now - pki.BACKDATE)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=pathlen), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
@@ -269,7 +242,7 @@ def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, no
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(aki, critical=False)
     )
-    return builder.sign(signer, signature_hash(signer))
+    return builder.sign(signer, pki.signature_hash(signer))
 
 
 class CaPair:
@@ -284,26 +257,26 @@ class CaPair:
 
     def write(self, passphrase):
         # Key first: a certificate on disk always has its key beside it.
-        atomic_write(self.key_path, encrypted_key_pem(self.key, passphrase), 0o600)
+        atomic_write(self.key_path, pki.encrypted_key_pem(self.key, passphrase), 0o600)
         atomic_write(self.cert_path, self.cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _load_pair(cert_path, key_path, passphrase, what):
     """Existing CA pair, None if neither file exists; a half-present pair is an error."""
-    cert_data = read_file(cert_path, what + " certificate")
-    key_data = read_file(key_path, what + " key")
+    cert_data = pki.read_file(cert_path, what + " certificate")
+    key_data = pki.read_file(key_path, what + " key")
     if cert_data is None and key_data is None:
         return None
     if cert_data is None or key_data is None:
         missing, present = (cert_path, key_path) if cert_data is None else (key_path, cert_path)
-        raise CaStateError(
+        raise pki.CaStateError(
             f"{what} is incomplete: {present} exists but {missing} is missing. Restore the missing "
             "file from a backup; the installer never replaces one half of a CA"
         )
-    cert = load_certificate(cert_data, f"{what} certificate {cert_path}")
-    key = load_encrypted_key(key_data, passphrase, key_path)
-    if public_key_der(key) != public_key_der(cert.public_key()):
-        raise CaStateError(
+    cert = pki.load_certificate(cert_data, f"{what} certificate {cert_path}")
+    key = pki.load_encrypted_key(key_data, passphrase, key_path)
+    if pki.public_key_der(key) != pki.public_key_der(cert.public_key()):
+        raise pki.CaStateError(
             f"{what} key {key_path} does not match certificate {cert_path}; "
             "restore the matching pair from a backup"
         )
@@ -313,13 +286,13 @@ def _load_pair(cert_path, key_path, passphrase, what):
 def _check_ca_dir(path):
     """True if the directory exists; a non-directory or unreadable directory is an error."""
     if os.path.lexists(path) and not os.path.isdir(path):
-        raise CaStateError(
+        raise pki.CaStateError(
             f"CA directory {path} is not a directory; move the file away or choose another island_pki_dir"
         )
     if not os.path.isdir(path):
         return False
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        raise CaStateError(f"CA directory {path} is not readable and writable by this user")
+        raise pki.CaStateError(f"CA directory {path} is not readable and writable by this user")
     return True
 
 
@@ -348,7 +321,7 @@ class CaResult:
 
 
 def _warn_expiry(result, cert, label, *, threshold_days, what_to_do, now):
-    days = (cert_not_after(cert) - now).days
+    days = (pki.cert_not_after(cert) - now).days
     if days < threshold_days:
         result.warnings.append(
             f"{label} expires in {days} days (warning threshold {threshold_days}); {what_to_do}"
@@ -370,7 +343,7 @@ def _plan_root(spec, generation, now):
     cert_path, key_path = spec.root_paths(generation)
     pair = _load_pair(cert_path, key_path, spec.passphrase, f"root CA R{generation}")
     if pair is None:
-        key = generate_private_key(spec.key_type)
+        key = pki.generate_private_key(spec.key_type)
         cert = build_ca_certificate(
             spec.root_subject(generation),
             key,
@@ -383,7 +356,7 @@ def _plan_root(spec, generation, now):
         return CaPair(cert, key, cert_path, key_path, created=True)
     have = NameConstraints.from_certificate(pair.cert)
     if have != spec.constraints:
-        raise CaStateError(
+        raise pki.CaStateError(
             f"root CA R{generation} ({cert_path}) permits {have.describe() if have else 'any name'} but the "
             f"island asks for {spec.constraints.describe()}. A root's constraints never change: roll to a "
             "new root generation with the new domains (docs/pki.md, 'Rolling the root')"
@@ -396,7 +369,7 @@ def _plan_intermediate(spec, root, now):
     what = spec.intermediate_label
     pair = _load_pair(cert_path, key_path, spec.passphrase, what)
     if pair is None:
-        key = generate_private_key(spec.key_type)
+        key = pki.generate_private_key(spec.key_type)
         cert = build_ca_certificate(
             spec.intermediate_subject(),
             key,
@@ -407,14 +380,14 @@ def _plan_intermediate(spec, root, now):
             now=now,
         )
         return CaPair(cert, key, cert_path, key_path, created=True)
-    if not verify_issued_by(pair.cert, root.cert):
-        raise CaStateError(
+    if not pki.verify_issued_by(pair.cert, root.cert):
+        raise pki.CaStateError(
             f"{what} ({cert_path}) was not issued by root CA R{spec.root_generation} ({root.cert_path}); "
             "restore the matching files or raise intermediate_generation to issue a new intermediate"
         )
     have = NameConstraints.from_certificate(pair.cert)
     if have != spec.constraints:
-        raise CaStateError(
+        raise pki.CaStateError(
             f"{what} ({cert_path}) permits {have.describe() if have else 'any name'} but the island asks "
             f"for {spec.constraints.describe()}; raise intermediate_generation to issue a new intermediate"
         )
@@ -430,18 +403,20 @@ def _trusted_roots(spec, existing, planned):
             certs.append(planned[gen].cert)
         else:
             cert_path = spec.root_paths(gen)[0]
-            certs.append(load_certificate(read_file(cert_path, "root certificate"), f"root CA {cert_path}"))
+            certs.append(
+                pki.load_certificate(pki.read_file(cert_path, "root certificate"), f"root CA {cert_path}")
+            )
     return gens, certs
 
 
 def _fix_key_modes(result, pairs, check_mode):
     """Drifted permissions on existing CA key files are fixed and reported, not tolerated."""
     for pair in pairs:
-        mode_change = None if pair.created else attribute_changes(pair.key_path, 0o600).get("mode")
+        mode_change = None if pair.created else pki.attribute_changes(pair.key_path, 0o600).get("mode")
         if mode_change:
             result.change(f"mode of {pair.key_path} {mode_change[0]} -> {mode_change[1]}")
             if not check_mode:
-                fix_attributes(pair.key_path, 0o600)
+                pki.fix_attributes(pair.key_path, 0o600)
 
 
 def ensure_ca(spec, check_mode=False, now=None):
@@ -451,10 +426,10 @@ def ensure_ca(spec, check_mode=False, now=None):
     failure (wrong passphrase, corrupt or half-present files, constraints that differ) leaves the
     directory exactly as it was. Nothing that exists is ever replaced. Returns a ``CaResult``.
     """
-    now = now or utcnow()
+    now = now or pki.utcnow()
     result = CaResult()
     exists = _check_ca_dir(spec.path)
-    dir_mode = attribute_changes(spec.path, 0o700).get("mode") if exists else None
+    dir_mode = pki.attribute_changes(spec.path, 0o700).get("mode") if exists else None
     existing = _existing_roots(spec.path) if exists else set()
     result.files_before = sorted(
         e for e in (os.listdir(spec.path) if exists else []) if re.search(r"\.(crt|key|pem)$", e)
@@ -467,9 +442,9 @@ def ensure_ca(spec, check_mode=False, now=None):
     result.next_root = planned.get(spec.next_root_generation)
     intermediate = result.intermediate = _plan_intermediate(spec, root, now)
     result.trusted_generations, result.trusted_roots = _trusted_roots(spec, existing, planned)
-    result.trust_bundle = "".join(cert_pem(c) for c in result.trusted_roots)
+    result.trust_bundle = "".join(pki.cert_pem(c) for c in result.trusted_roots)
     result.trust_bundle_path = os.path.join(spec.path, "trust-bundle.pem")
-    bundle_now = read_file(result.trust_bundle_path, "trust bundle") if exists else None
+    bundle_now = pki.read_file(result.trust_bundle_path, "trust bundle") if exists else None
 
     if not exists:
         result.change(f"created CA directory {spec.path}")
@@ -499,7 +474,7 @@ def ensure_ca(spec, check_mode=False, now=None):
         result,
         root.cert,
         f"root CA R{spec.root_generation}",
-        threshold_days=ROOT_WARNING_DAYS,
+        threshold_days=pki.ROOT_WARNING_DAYS,
         what_to_do="roll to a new root generation (docs/pki.md)",
         now=now,
     )
@@ -523,15 +498,17 @@ def load_signing_ca(cert_path, key_path, passphrase, *, check_mode=False, predic
     """
     pair = _load_pair(cert_path, key_path, passphrase, "signing CA")
     if pair is None and check_mode and predicted_pem:
-        pair = CaPair(load_certificate(predicted_pem, "predicted intermediate"), None, cert_path, key_path)
+        pair = CaPair(
+            pki.load_certificate(predicted_pem, "predicted intermediate"), None, cert_path, key_path
+        )
     if pair is None:
-        raise CaStateError(
+        raise pki.CaStateError(
             f"signing CA {cert_path} and {key_path} do not exist; run island_ca first and pass its "
             "intermediate_cert_path / intermediate_key_path"
         )
-    basic = get_extension(pair.cert, x509.BasicConstraints)
+    basic = pki.get_extension(pair.cert, x509.BasicConstraints)
     if basic is None or not basic.value.ca:
-        raise CaStateError(f"{cert_path} is not a CA certificate")
+        raise pki.CaStateError(f"{cert_path} is not a CA certificate")
     if NameConstraints.from_certificate(pair.cert) is None:
-        raise CaStateError(f"{cert_path} has no name constraints; island CAs must be name-constrained")
+        raise pki.CaStateError(f"{cert_path} has no name constraints; island CAs must be name-constrained")
     return pair

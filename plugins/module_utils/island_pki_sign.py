@@ -11,39 +11,13 @@ from __future__ import annotations
 
 import datetime
 
+from ansible_collections.island.installer.plugins.module_utils import island_pki as pki
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
-    BACKDATE,
-    USAGES,
-    CaStateError,
-    CsrError,
-    ParameterError,
-    aki_of,
-    cert_not_after,
-    describe_certificate,
-    format_san,
-    get_extension,
-    leaf_subject,
-    load_certificates,
-    load_csr,
-    parse_sans,
-    public_key_der,
-    san_general_names,
-    sans_of,
-    signature_hash,
-    ski_of,
-    usage_names,
-    utcnow,
-    verify_issued_by,
+    ExtendedKeyUsageOID,
+    rsa,
+    x509,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import NameConstraints
-
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-except ImportError:  # pragma: no cover - island_pki.missing_cryptography() reports it first
-    pass
-
 
 # --------------------------------------------------------------------------------------------------
 # Controller: signing and the one renewal decision
@@ -55,17 +29,17 @@ class IssueRequest:
     def __init__(self, sans, *, usage=("server_auth",), days=365, renew_before_days=30):
         self.sans = tuple(sans)
         self.usage = tuple(sorted(set(usage)))
-        unknown = [u for u in self.usage if u not in USAGES]
+        unknown = [u for u in self.usage if u not in pki.USAGES]
         if unknown or not self.usage:
-            raise ParameterError(
+            raise pki.ParameterError(
                 "usage must be one or more of {}, not {}".format(
-                    ", ".join(USAGES), ", ".join(unknown) or "nothing"
+                    ", ".join(pki.USAGES), ", ".join(unknown) or "nothing"
                 )
             )
         self.days = int(days)
         self.renew_before_days = int(renew_before_days)
         if self.days < 1 or self.renew_before_days < 0 or self.renew_before_days >= self.days:
-            raise ParameterError(
+            raise pki.ParameterError(
                 f"days ({self.days}) must be positive and renew_before_days "
                 f"({self.renew_before_days}) between 0 and days"
             )
@@ -103,47 +77,47 @@ def needs_reissue(current, public_key, request, ca_cert, *, now=None):
     """
     if current is None:
         return "no certificate yet"
-    now = now or utcnow()
+    now = now or pki.utcnow()
     reasons = []
-    if public_key_der(current.public_key()) != public_key_der(public_key):
+    if pki.public_key_der(current.public_key()) != pki.public_key_der(public_key):
         reasons.append("certificate does not match the host's private key")
     if (
         current.issuer != ca_cert.subject
-        or aki_of(current) != ski_of(ca_cert)
-        or not verify_issued_by(current, ca_cert)
+        or pki.aki_of(current) != pki.ski_of(ca_cert)
+        or not pki.verify_issued_by(current, ca_cert)
     ):
         reasons.append(
             f"issuing CA changed: certificate issued by {current.issuer.rfc4514_string()}, "
             f"current intermediate is {ca_cert.subject.rfc4514_string()}"
         )
-    have = set(sans_of(current))
+    have = set(pki.sans_of(current))
     want = set(request.sans)
     if have != want:
-        delta = ["+" + format_san(s) for s in sorted(want - have)] + [
-            "-" + format_san(s) for s in sorted(have - want)
+        delta = ["+" + pki.format_san(s) for s in sorted(want - have)] + [
+            "-" + pki.format_san(s) for s in sorted(have - want)
         ]
         reasons.append("SAN set differs: {}".format(", ".join(delta)))
-    eku = get_extension(current, x509.ExtendedKeyUsage)
-    have_usage = usage_names(eku.value) if eku is not None else []
+    eku = pki.get_extension(current, x509.ExtendedKeyUsage)
+    have_usage = pki.usage_names(eku.value) if eku is not None else []
     if have_usage != list(request.usage):
         reasons.append(
             "extended key usage differs: have {}, want {}".format(
                 ",".join(have_usage) or "none", ",".join(request.usage)
             )
         )
-    ku = get_extension(current, x509.KeyUsage)
+    ku = pki.get_extension(current, x509.KeyUsage)
     if ku is None or _key_usage_tuple(ku.value) != _key_usage_tuple(_leaf_key_usage(public_key)):
         reasons.append("key usage differs")
-    basic = get_extension(current, x509.BasicConstraints)
+    basic = pki.get_extension(current, x509.BasicConstraints)
     if basic is None or basic.value.ca:
         reasons.append("basic constraints differ (must be CA:FALSE)")
-    left = cert_not_after(current) - now
+    left = pki.cert_not_after(current) - now
     # A new certificate cannot outlive the intermediate; when the current one already ends with
     # it, reissuing gains nothing and would repeat on every run (sign_csr warns instead).
-    longest = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_cert))
+    longest = min(now + datetime.timedelta(days=request.days), pki.cert_not_after(ca_cert))
     if left.total_seconds() <= 0:
         reasons.append(f"certificate expired {(-left).days} days ago")
-    elif left < datetime.timedelta(days=request.renew_before_days) and longest - cert_not_after(
+    elif left < datetime.timedelta(days=request.renew_before_days) and longest - pki.cert_not_after(
         current
     ) > datetime.timedelta(days=1):
         reasons.append(f"certificate expires in {left.days} days (threshold {request.renew_before_days})")
@@ -152,33 +126,33 @@ def needs_reissue(current, public_key, request, ca_cert, *, now=None):
 
 def build_leaf(public_key, request, ca_cert, ca_key, *, now=None):
     """Sign a leaf certificate. Callers check names first (``sign_csr`` does)."""
-    now = now or utcnow()
-    not_after = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_cert))
-    subject = leaf_subject(request.sans)
+    now = now or pki.utcnow()
+    not_after = min(now + datetime.timedelta(days=request.days), pki.cert_not_after(ca_cert))
+    subject = pki.leaf_subject(request.sans)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(now - pki.BACKDATE)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(public_key), critical=True)
         .add_extension(x509.ExtendedKeyUsage(_eku_oids(request.usage)), critical=False)
         # RFC 5280 4.2.1.6: with an empty subject (IP-only certificates) the SAN must be critical.
-        .add_extension(x509.SubjectAlternativeName(san_general_names(request.sans)), critical=not subject)
+        .add_extension(x509.SubjectAlternativeName(pki.san_general_names(request.sans)), critical=not subject)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier(
-                key_identifier=ski_of(ca_cert),
+                key_identifier=pki.ski_of(ca_cert),
                 authority_cert_issuer=None,
                 authority_cert_serial_number=None,
             ),
             critical=False,
         )
     )
-    return builder.sign(ca_key, signature_hash(ca_key))
+    return builder.sign(ca_key, pki.signature_hash(ca_key))
 
 
 class SignResult:
@@ -194,10 +168,10 @@ class SignResult:
 
 def _ca_lifetime_warnings(ca_cert, renew_before_days, now):
     """Refuse to sign under an expired intermediate; warn when it ends within the renewal window."""
-    left = cert_not_after(ca_cert) - now
+    left = pki.cert_not_after(ca_cert) - now
     name = ca_cert.subject.rfc4514_string()
     if left.total_seconds() <= 0:
-        raise CaStateError(
+        raise pki.CaStateError(
             f"intermediate {name} has expired; raise intermediate_generation in island_ca to rotate it"
         )
     if left < datetime.timedelta(days=renew_before_days):
@@ -213,8 +187,8 @@ def _current_chain(current_pem):
     if not current_pem or not current_pem.strip():
         return []
     try:
-        certs = load_certificates(current_pem, "current certificate")
-    except CaStateError:
+        certs = pki.load_certificates(current_pem, "current certificate")
+    except pki.CaStateError:
         # A damaged certificate on the host is a reason to issue a new one, not a failure.
         return None
     return certs or None
@@ -240,13 +214,13 @@ def sign_csr(
     then ``needs_reissue`` decides. In check mode nothing is signed: ``cert`` is the current
     certificate and ``after`` predicts the new one.
     """
-    now = now or utcnow()
-    csr = load_csr(csr_pem, what)
-    names = parse_sans(sans) if sans else sans_of(csr)
+    now = now or pki.utcnow()
+    csr = pki.load_csr(csr_pem, what)
+    names = pki.parse_sans(sans) if sans else pki.sans_of(csr)
     if not names:
-        raise CsrError(f"{what} has no subject alternative names and none were given to sign")
+        raise pki.CsrError(f"{what} has no subject alternative names and none were given to sign")
     if any(kind not in ("dns", "ip") for kind, _ in names):
-        raise CsrError(f"{what} asks for SAN types other than DNS and IP; the island CA signs only those")
+        raise pki.CsrError(f"{what} asks for SAN types other than DNS and IP; the island CA signs only those")
     NameConstraints.from_certificate(ca_pair.cert).check(names, what)
     request = IssueRequest(names, usage=usage, days=days, renew_before_days=renew_before_days)
     warnings = _ca_lifetime_warnings(ca_pair.cert, request.renew_before_days, now)
@@ -256,15 +230,15 @@ def sign_csr(
         reason = "current certificate is not readable PEM"
     else:
         reason = needs_reissue(current, csr.public_key(), request, ca_pair.cert, now=now)
-    before = describe_certificate(current)
+    before = pki.describe_certificate(current)
     if reason is None:
         return SignResult(False, None, current, before, before, chain=[ca_pair.cert], warnings=warnings)
     if check_mode:
-        not_after = min(now + datetime.timedelta(days=request.days), cert_not_after(ca_pair.cert))
+        not_after = min(now + datetime.timedelta(days=request.days), pki.cert_not_after(ca_pair.cert))
         after = {
-            "subject": leaf_subject(names).rfc4514_string(),
+            "subject": pki.leaf_subject(names).rfc4514_string(),
             "issuer": ca_pair.cert.subject.rfc4514_string(),
-            "subject_alt_names": [format_san(s) for s in names],
+            "subject_alt_names": [pki.format_san(s) for s in names],
             "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage": list(request.usage),
         }
@@ -273,5 +247,5 @@ def sign_csr(
         chain = current_chain[1:] if current_chain else []
         return SignResult(True, reason, current, before, after, chain=chain, warnings=warnings)
     cert = build_leaf(csr.public_key(), request, ca_pair.cert, ca_pair.key, now=now)
-    after = describe_certificate(cert)
+    after = pki.describe_certificate(cert)
     return SignResult(True, reason, cert, before, after, chain=[ca_pair.cert], warnings=warnings)
