@@ -6,11 +6,8 @@ Each group here is documented once in ``plugins/doc_fragments`` (the fragment na
 module merges the groups it takes into its own options with :func:`argument_spec` and passes the
 group's rules to ``AnsibleModule``::
 
-    module = AnsibleModule(
-        argument_spec=argument_spec({"bundle": {...}}, GITEA_CONNECTION, TLS, GITEA_AUTH),
-        supports_check_mode=True,
-        **GITEA_AUTH_RULES,
-    )
+    module = AnsibleModule(argument_spec=argument_spec({"layout": {...}}, TLS), supports_check_mode=True)
+    module = AnsibleModule(**gitea_module_args({"bundle": {...}}))   # a Gitea module
 """
 
 from __future__ import annotations
@@ -36,6 +33,11 @@ GITEA_AUTH_RULES = {
 }
 
 
+def list_of(options, **extra):
+    """A list option whose items are dicts with ``options`` (an empty list by default)."""
+    return {"type": "list", "elements": "dict", "default": [], "options": options, **extra}
+
+
 def argument_spec(own, *groups):
     """A module's argument spec: copies of the shared ``groups``, then its ``own`` options.
 
@@ -47,3 +49,18 @@ def argument_spec(own, *groups):
         spec.update(copy.deepcopy(group))
     spec.update(own)
     return spec
+
+
+def gitea_module_args(own, *, auth=True):
+    """``AnsibleModule`` keyword arguments of a Gitea module (check mode supported).
+
+    Its ``own`` options, the connection (``url``, ``ca_file``) and, with ``auth``, the credentials
+    and their rules. Documented by ``island.installer.gitea``, ``.auth`` and ``island.installer.tls``.
+    """
+    if not auth:
+        return {"argument_spec": argument_spec(own, GITEA_CONNECTION, TLS), "supports_check_mode": True}
+    return {
+        "argument_spec": argument_spec(own, GITEA_CONNECTION, TLS, GITEA_AUTH),
+        "supports_check_mode": True,
+        **GITEA_AUTH_RULES,
+    }

@@ -368,12 +368,17 @@ def _converge_team(client, org, team, current, result):
     before = _pick(current, TEAM_FIELDS)
     before["units"] = sorted(before.get("units") or [])
     diffs = _differences(current, wanted, TEAM_FIELDS)
-    if not diffs:
-        result.add("team", label, "unchanged", "", before=before, after=before)
-        return
-    result.add("team", label, "update", _reason(diffs), before=before, after={**before, **wanted})
-    if not result.check_mode:
+    if _record_update(result, "team", label, before=before, wanted=wanted, diffs=diffs):
         client.call("PATCH", f"/api/v1/teams/{int(current['id'])}", {"name": current["name"], **body})
+
+
+def _record_update(result, kind, label, *, before, wanted, diffs):
+    """Record an existing object as unchanged or to update; True when it must be patched now."""
+    if not diffs:
+        result.add(kind, label, "unchanged", "", before=before, after=before)
+        return False
+    result.add(kind, label, "update", _reason(diffs), before=before, after={**before, **wanted})
+    return not result.check_mode
 
 
 def _converge_repo(client, repo, result):
@@ -388,11 +393,7 @@ def _converge_repo(client, repo, result):
         return
     before = _pick(current, REPO_FIELDS)
     diffs = _differences(current, wanted, REPO_FIELDS)
-    if not diffs:
-        result.add("repository", label, "unchanged", "", before=before, after=before)
-        return
-    result.add("repository", label, "update", _reason(diffs), before=before, after={**before, **wanted})
-    if not result.check_mode:
+    if _record_update(result, "repository", label, before=before, wanted=wanted, diffs=diffs):
         client.call("PATCH", f"/api/v1/repos/{_q(owner)}/{_q(name)}", {f: new for f, _, new in diffs})
 
 

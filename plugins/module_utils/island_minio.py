@@ -263,28 +263,16 @@ def admin_status(exc):
 # ------------------------------------------------------------------------------------------------
 
 
+# The kinds of object the module converges, in the order of its state and diff.
+STATE_KINDS = ("policies", "users", "service_accounts", "buckets", "objects")
+
+
 @dataclass
 class Result:
     check_mode: bool
     changes: list = field(default_factory=list)
-    before: dict = field(
-        default_factory=lambda: {
-            "policies": {},
-            "users": {},
-            "service_accounts": {},
-            "buckets": {},
-            "objects": {},
-        }
-    )
-    after: dict = field(
-        default_factory=lambda: {
-            "policies": {},
-            "users": {},
-            "service_accounts": {},
-            "buckets": {},
-            "objects": {},
-        }
-    )
+    before: dict = field(default_factory=lambda: {kind: {} for kind in STATE_KINDS})
+    after: dict = field(default_factory=lambda: {kind: {} for kind in STATE_KINDS})
 
     def change(self, kind, name, action, reason):
         self.changes.append({"type": kind, "name": name, "action": action, "reason": reason})

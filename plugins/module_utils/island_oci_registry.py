@@ -412,15 +412,18 @@ class RegistryClient:
     def scope(repo, push=False):
         return "repository:{}:{}".format(repo, "pull,push" if push else "pull")
 
-    def head_manifest(self, repo, reference, image=None):
-        """(digest, media_type, size) of the manifest ``reference`` (tag or digest) in ``repo``, or None."""
-        response = self.request(
-            "HEAD",
+    def _manifest_request(self, method, repo, reference, image):
+        return self.request(
+            method,
             f"/v2/{repo}/manifests/{reference}",
             headers={"Accept": MANIFEST_ACCEPT},
             scope=self.scope(repo),
             image=image,
         )
+
+    def head_manifest(self, repo, reference, image=None):
+        """(digest, media_type, size) of the manifest ``reference`` (tag or digest) in ``repo``, or None."""
+        response = self._manifest_request("HEAD", repo, reference, image)
         if response.status == 404:
             return None
         _expect(response, (200,), f"HEAD manifest {repo}:{reference}", image)
@@ -432,13 +435,7 @@ class RegistryClient:
 
     def get_manifest(self, repo, reference, image=None):
         """(bytes, media_type, digest) exactly as the registry stores them."""
-        response = self.request(
-            "GET",
-            f"/v2/{repo}/manifests/{reference}",
-            headers={"Accept": MANIFEST_ACCEPT},
-            scope=self.scope(repo),
-            image=image,
-        )
+        response = self._manifest_request("GET", repo, reference, image)
         _expect(response, (200,), f"GET manifest {repo}:{reference}", image)
         digest = sha256_digest(response.body)
         if reference.startswith("sha256:") and reference != digest:

@@ -338,22 +338,24 @@ def _existing_roots(path):
     return gens
 
 
+def _new_pair(spec, subject, *, issuer, days, pathlen, paths, now):
+    """A new CA key and certificate (``issuer`` None: self-signed root), in memory only."""
+    key = pki.generate_private_key(spec.key_type)
+    cert = build_ca_certificate(
+        subject, key, issuer=issuer, days=days, pathlen=pathlen, constraints=spec.constraints, now=now
+    )
+    return CaPair(cert, key, *paths, created=True)
+
+
 def _plan_root(spec, generation, now):
     """The existing root of ``generation`` (checked) or a new one, made in memory only."""
     cert_path, key_path = spec.root_paths(generation)
     pair = _load_pair(cert_path, key_path, spec.passphrase, f"root CA R{generation}")
     if pair is None:
-        key = pki.generate_private_key(spec.key_type)
-        cert = build_ca_certificate(
-            spec.root_subject(generation),
-            key,
-            issuer=None,
-            days=spec.root_days,
-            pathlen=1,
-            constraints=spec.constraints,
-            now=now,
+        subject = spec.root_subject(generation)
+        return _new_pair(
+            spec, subject, issuer=None, days=spec.root_days, pathlen=1, paths=(cert_path, key_path), now=now
         )
-        return CaPair(cert, key, cert_path, key_path, created=True)
     have = NameConstraints.from_certificate(pair.cert)
     if have != spec.constraints:
         raise pki.CaStateError(
@@ -369,17 +371,16 @@ def _plan_intermediate(spec, root, now):
     what = spec.intermediate_label
     pair = _load_pair(cert_path, key_path, spec.passphrase, what)
     if pair is None:
-        key = pki.generate_private_key(spec.key_type)
-        cert = build_ca_certificate(
-            spec.intermediate_subject(),
-            key,
+        subject = spec.intermediate_subject()
+        return _new_pair(
+            spec,
+            subject,
             issuer=root,
             days=spec.intermediate_days,
             pathlen=0,
-            constraints=spec.constraints,
+            paths=(cert_path, key_path),
             now=now,
         )
-        return CaPair(cert, key, cert_path, key_path, created=True)
     if not pki.verify_issued_by(pair.cert, root.cert):
         raise pki.CaStateError(
             f"{what} ({cert_path}) was not issued by root CA R{spec.root_generation} ({root.cert_path}); "

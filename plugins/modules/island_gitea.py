@@ -168,11 +168,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
-    GITEA_AUTH,
-    GITEA_AUTH_RULES,
-    GITEA_CONNECTION,
-    TLS,
-    argument_spec,
+    gitea_module_args,
+    list_of,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     GiteaClient,
@@ -210,17 +207,7 @@ REPO_SPEC = {
 
 def main():
     module = AnsibleModule(
-        argument_spec=argument_spec(
-            {
-                "organizations": {"type": "list", "elements": "dict", "default": [], "options": ORG_SPEC},
-                "repositories": {"type": "list", "elements": "dict", "default": [], "options": REPO_SPEC},
-            },
-            GITEA_CONNECTION,
-            TLS,
-            GITEA_AUTH,
-        ),
-        supports_check_mode=True,
-        **GITEA_AUTH_RULES,
+        **gitea_module_args({"organizations": list_of(ORG_SPEC), "repositories": list_of(REPO_SPEC)})
     )
     run_module(module, run, GiteaError)
 

@@ -61,27 +61,21 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
-    GITEA_CONNECTION,
-    TLS,
-    argument_spec,
-)
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import gitea_module_args
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import GiteaError, ensure_password
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=argument_spec(
+        **gitea_module_args(
             {
                 "token": {"type": "str", "required": True, "no_log": True},
                 "username": {"type": "str", "required": True},
                 "password": {"type": "str", "required": True, "no_log": True},
             },
-            GITEA_CONNECTION,
-            TLS,
-        ),
-        supports_check_mode=True,
+            auth=False,
+        )
     )
     run_module(module, run, GiteaError)
 

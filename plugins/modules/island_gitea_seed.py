@@ -114,13 +114,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
-    GITEA_AUTH,
-    GITEA_AUTH_RULES,
-    GITEA_CONNECTION,
-    TLS,
-    argument_spec,
-)
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import gitea_module_args
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     GiteaClient,
     GiteaError,
@@ -131,20 +125,15 @@ from ansible_collections.island.installer.plugins.module_utils.island_module imp
 
 def main():
     module = AnsibleModule(
-        argument_spec=argument_spec(
+        **gitea_module_args(
             {
                 "bundle": {"type": "path", "required": True},
                 "owner": {"type": "str", "required": True},
                 "repository": {"type": "str", "required": True},
                 "private": {"type": "bool", "default": True},
                 "allow_force": {"type": "bool", "default": False},
-            },
-            GITEA_CONNECTION,
-            TLS,
-            GITEA_AUTH,
-        ),
-        supports_check_mode=True,
-        **GITEA_AUTH_RULES,
+            }
+        )
     )
     run_module(module, run, GiteaError)
 

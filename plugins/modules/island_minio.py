@@ -252,7 +252,11 @@ msg:
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.island.installer.plugins.module_utils.island_argspec import TLS, argument_spec
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    TLS,
+    argument_spec,
+    list_of,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_minio import (
     MINIO_IMPORT_ERROR,
     Connection,
@@ -268,58 +272,43 @@ ARGUMENT_SPEC = argument_spec(
         "secret_key": {"type": "str", "required": True, "no_log": True},
         "region": {"type": "str", "default": "us-east-1"},
         "timeout": {"type": "int", "default": 30},
-        "policies": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
+        "policies": list_of(
+            {
                 "name": {"type": "str", "required": True},
                 "policy": {"type": "raw", "required": True},
-            },
-        },
-        "users": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
+            }
+        ),
+        "users": list_of(
+            {
                 "access_key": {"type": "str", "required": True, "no_log": False},
                 "secret_key": {"type": "str", "required": True, "no_log": True},
                 "policies": {"type": "list", "elements": "str", "default": []},
-            },
-        },
-        "service_accounts": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
+            }
+        ),
+        "service_accounts": list_of(
+            {
                 "access_key": {"type": "str", "required": True, "no_log": False},
                 "secret_key": {"type": "str", "required": True, "no_log": True},
                 "user": {"type": "str"},
                 "name": {"type": "str"},
                 "description": {"type": "str"},
                 "policy": {"type": "raw"},
-            },
-        },
-        "buckets": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
+            }
+        ),
+        "buckets": list_of(
+            {
                 "name": {"type": "str", "required": True},
                 "versioning": {"type": "bool"},
                 "object_lock": {"type": "bool", "default": False},
-            },
-        },
-        "objects": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
+            }
+        ),
+        "objects": list_of(
+            {
                 "bucket": {"type": "str", "required": True},
                 "src": {"type": "path", "required": True},
                 "prefix": {"type": "str", "default": ""},
-            },
-        },
+            }
+        ),
     },
     TLS,
 )
