@@ -1,14 +1,15 @@
 # Copyright: island installer contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Documentation of the Gitea connection options (``island.installer.gitea``, ``.auth``)."""
+"""Documentation of the Gitea connection options (``island.installer.gitea``, ``.connection``)."""
 
 from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The options themselves come from module_utils/island_argspec (GITEA_CONNECTION, GITEA_AUTH).
-    # Use with island.installer.tls for ca_file.
-    DOCUMENTATION = r"""
+    # The options themselves come from module_utils/island_argspec (gitea_module_args). Use with
+    # island.installer.tls for ca_file. DOCUMENTATION: the URL and the credentials; CONNECTION: the
+    # URL alone, for a module with credentials of its own.
+    CONNECTION = r"""
 options:
   url:
     description: Base URL of Gitea, for example C(https://git.island.internal:3000).
@@ -16,8 +17,9 @@ options:
     required: true
 """
 
-    AUTH = r"""
-options:
+    DOCUMENTATION = (
+        CONNECTION
+        + r"""
   username:
     description: User for basic authentication (with O(password)).
     type: str
@@ -30,3 +32,4 @@ options:
         the module's description names.
     type: str
 """
+    )

@@ -17,10 +17,10 @@ import copy
 # island.installer.tls
 TLS = {"ca_file": {"type": "path"}}
 
-# island.installer.gitea
+# island.installer.gitea.connection
 GITEA_CONNECTION = {"url": {"type": "str", "required": True}}
 
-# island.installer.gitea.auth: basic authentication or a token, exactly one.
+# island.installer.gitea (with the connection): basic authentication or a token, exactly one.
 GITEA_AUTH = {
     "username": {"type": "str"},
     "password": {"type": "str", "no_log": True},
@@ -31,6 +31,11 @@ GITEA_AUTH_RULES = {
     "required_by": {"password": "username"},
     "mutually_exclusive": [("password", "token")],
 }
+
+
+def file_attributes(mode):
+    """``owner``, ``group`` and ``mode`` (default ``mode``) of a file a module writes on a host."""
+    return {"owner": {"type": "str"}, "group": {"type": "str"}, "mode": {"type": "raw", "default": mode}}
 
 
 def list_of(options, **extra):
@@ -55,7 +60,8 @@ def gitea_module_args(own, *, auth=True):
     """``AnsibleModule`` keyword arguments of a Gitea module (check mode supported).
 
     Its ``own`` options, the connection (``url``, ``ca_file``) and, with ``auth``, the credentials
-    and their rules. Documented by ``island.installer.gitea``, ``.auth`` and ``island.installer.tls``.
+    and their rules. Documented by ``island.installer.gitea`` (``.connection`` without ``auth``) and
+    ``island.installer.tls``.
     """
     if not auth:
         return {"argument_spec": argument_spec(own, GITEA_CONNECTION, TLS), "supports_check_mode": True}

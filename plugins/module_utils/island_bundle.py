@@ -329,14 +329,8 @@ def _hash_problem(path: str, entry: dict[str, Any], outcome: tuple[int, str] | O
         return FileProblem(path, "unreadable", f"{path}: cannot read ({outcome.strerror})")
     size, sha = outcome
     if size != entry["size"]:
-        return FileProblem(
-            path,
-            "size",
-            f"{path}: changed while read: expected {entry['size']} bytes, read {size}",
-            entry["size"],
-            size,
-            entry["sha256"],
-        )
+        message = f"{path}: changed while read: expected {entry['size']} bytes, read {size}"
+        return FileProblem(path, "size", message, entry["size"], size, entry["sha256"])
     if sha != entry["sha256"]:
         return FileProblem(
             path,

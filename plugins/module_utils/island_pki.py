@@ -166,6 +166,22 @@ def signature_hash(private_key):
     return hashes.SHA256()
 
 
+def key_usage(**granted):
+    """An ``x509.KeyUsage`` granting the usages named true in ``granted``, and nothing else."""
+    names = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{name: bool(granted.pop(name, False)) for name in names}, **granted)
+
+
 def verify_issued_by(cert, issuer_cert):
     """True if ``issuer_cert``'s key signed ``cert`` (``verify_directly_issued_by`` is >= 40 only)."""
     if cert.issuer != issuer_cert.subject:

@@ -202,17 +202,7 @@ class CaSpec:
 
 
 def _ca_key_usage():
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return pki.key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True)
 
 
 def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, now):

@@ -51,17 +51,7 @@ def _eku_oids(usage):
 
 
 def _leaf_key_usage(public_key):
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    return pki.key_usage(digital_signature=True, key_encipherment=isinstance(public_key, rsa.RSAPublicKey))
 
 
 def _key_usage_tuple(ku):

@@ -93,6 +93,9 @@ not_after:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    file_attributes,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     PkiError,
@@ -134,10 +137,8 @@ def main():
             "certificate": {"type": "str", "required": True},
             "chain": {"type": "list", "elements": "str", "default": []},
             "key_path": {"type": "path"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "raw", "default": "0644"},
-        },
+        }
+        | file_attributes("0644"),
         supports_check_mode=True,
     )
     run_module(module, run, PkiError, missing=missing_cryptography())

@@ -23,7 +23,6 @@ version_added: "0.1.0"
 author: island installer contributors
 extends_documentation_fragment:
   - island.installer.gitea
-  - island.installer.gitea.auth
   - island.installer.tls
 options:
   organizations:

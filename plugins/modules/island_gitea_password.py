@@ -21,7 +21,7 @@ description:
 version_added: "0.1.0"
 author: island installer contributors
 extends_documentation_fragment:
-  - island.installer.gitea
+  - island.installer.gitea.connection
   - island.installer.tls
 options:
   token:
