@@ -236,22 +236,7 @@ def _state(result, files):
 
 def run(module):
     p = module.params
-    spec = CaSpec(
-        p["path"],
-        p["passphrase"],
-        p["domains"],
-        ip_ranges=p["ip_ranges"],
-        name=p["name"],
-        organization=p["organization"],
-        key_type=p["key_type"],
-        root_days=p["root_days"],
-        intermediate_days=p["intermediate_days"],
-        root_generation=p["root_generation"],
-        intermediate_generation=p["intermediate_generation"],
-        next_root_generation=p["next_root_generation"],
-        retired_root_generations=p["retired_root_generations"],
-        warning_days=p["warning_days"],
-    )
+    spec = CaSpec(**p)  # the module's options are CaSpec's parameters, name for name
     result = ensure_ca(spec, check_mode=module.check_mode)
     for warning in result.warnings:
         module.warn(warning)

@@ -21,9 +21,7 @@ description:
     write:repository.
 version_added: "0.1.0"
 author: island installer contributors
-extends_documentation_fragment:
-  - island.installer.gitea
-  - island.installer.tls
+extends_documentation_fragment: [island.installer.gitea, island.installer.tls]
 options:
   organizations:
     description: Organisations Gitea must hold.
@@ -93,10 +91,10 @@ options:
         type: str
         required: true
       description:
-        description: Description.
+        description: The repository's description.
         type: str
       website:
-        description: Website URL.
+        description: Website URL shown on the repository.
         type: str
       private:
         description: Whether the repository is private.

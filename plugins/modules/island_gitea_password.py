@@ -20,9 +20,7 @@ description:
   - Check mode only tries the password and reports whether it would be set.
 version_added: "0.1.0"
 author: island installer contributors
-extends_documentation_fragment:
-  - island.installer.gitea.connection
-  - island.installer.tls
+extends_documentation_fragment: [island.installer.gitea.connection, island.installer.tls]
 options:
   token:
     description: Access token of a site administrator, with the admin scope (C(all) or write:admin).

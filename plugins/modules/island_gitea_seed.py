@@ -29,9 +29,7 @@ description:
     token of scope write:repository. O(ca_file) serves the REST API and git (C(GIT_SSL_CAINFO)).
 version_added: "0.1.0"
 author: island installer contributors
-extends_documentation_fragment:
-  - island.installer.gitea
-  - island.installer.tls
+extends_documentation_fragment: [island.installer.gitea, island.installer.tls]
 options:
   bundle:
     description: Path of the git bundle on the host the module runs on.

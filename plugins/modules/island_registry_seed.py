@@ -111,13 +111,13 @@ EXAMPLES = r"""
 
 - name: Only the k3s system images, from a layout and a docker save archive
   island_registry_seed:
+    layout: "{{ island_bundle_dir }}/oci"
+    docker_archives:
+      - "{{ island_bundle_dir }}/files/legacy-tools.tar"
     registry: registry.island.internal:5000
     ca_file: /etc/island/pki/ca.crt
     username: seeder
     password: "{{ registry_seeder_password }}"
-    layout: "{{ island_bundle_dir }}/oci"
-    docker_archives:
-      - "{{ island_bundle_dir }}/files/legacy-tools.tar"
     images:
       - docker.io/rancher/mirrored-pause:3.6
       - docker.io/rancher/mirrored-coredns-coredns:1.10.1
