@@ -442,13 +442,15 @@ class RegistryClient:
             raise DigestMismatchError(
                 f"manifest {repo}@{reference} from {self.registry} hashes to {digest}", image=image
             )
-        claimed = response.header("docker-content-digest")
-        if claimed and claimed != digest:
-            raise DigestMismatchError(
+        _check_claimed_digest(
+            response,
+            digest,
+            image,
+            lambda claimed: (
                 f"registry {self.registry} says manifest {repo}:{reference} is {claimed} "
-                f"but its bytes hash to {digest}",
-                image=image,
-            )
+                f"but its bytes hash to {digest}"
+            ),
+        )
         return response.body, response.header("content-type"), digest
 
     def put_manifest(self, repo, reference, data, media_type, image=None):
@@ -463,13 +465,14 @@ class RegistryClient:
             image=image,
         )
         _expect(response, (201,), f"PUT manifest {repo}:{reference}", image)
-        claimed = response.header("docker-content-digest")
-        if claimed and claimed != digest:
-            raise DigestMismatchError(
-                f"registry {self.registry} stored manifest {repo}:{reference} as {claimed}, "
-                f"expected {digest}",
-                image=image,
-            )
+        _check_claimed_digest(
+            response,
+            digest,
+            image,
+            lambda claimed: (
+                f"registry {self.registry} stored manifest {repo}:{reference} as {claimed}, expected {digest}"
+            ),
+        )
         return digest
 
     def head_blob(self, repo, digest, image=None):
@@ -603,6 +606,16 @@ def _codes_text(response):
     if not codes:
         return f"HTTP {response.status}"
     return "; ".join(f"{c}: {m}" for c, m in codes)
+
+
+def _check_claimed_digest(response, digest, image, message):
+    """The registry's Docker-Content-Digest, when it sends one, must be ``digest``.
+
+    ``message(claimed)`` says what is wrong.
+    """
+    claimed = response.header("docker-content-digest")
+    if claimed and claimed != digest:
+        raise DigestMismatchError(message(claimed), image=image)
 
 
 def _expect(response, statuses, what, image):

@@ -331,22 +331,20 @@ def fix_attributes(path, mode, uid=None, gid=None):
 
 def resolve_owner(owner=None, group=None):
     """User and group names (or numeric ids) -> ``(uid, gid)``; None stays None."""
-    uid = gid = None
-    if owner not in (None, ""):
-        try:
-            uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
-        except KeyError:
-            raise ParameterError(
-                f"user {owner!r} does not exist on this host; create the service user first"
-            ) from None
-    if group not in (None, ""):
-        try:
-            gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise ParameterError(
-                f"group {group!r} does not exist on this host; create the service group first"
-            ) from None
+    uid = _resolve_id(owner, "user", lambda name: pwd.getpwnam(name).pw_uid)
+    gid = _resolve_id(group, "group", lambda name: grp.getgrnam(name).gr_gid)
     return uid, gid
+
+
+def _resolve_id(value, kind, lookup):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value) if str(value).isdigit() else lookup(value)
+    except KeyError:
+        raise ParameterError(
+            f"{kind} {value!r} does not exist on this host; create the service {kind} first"
+        ) from None
 
 
 def parse_mode(mode, default=0o600):

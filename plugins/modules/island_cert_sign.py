@@ -162,6 +162,20 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
 from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import load_signing_ca
 from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
 
+ARGUMENT_SPEC = {
+    "csr": {"type": "str", "required": True},
+    "ca_cert_path": {"type": "path", "required": True},
+    "ca_key_path": {"type": "path", "required": True},
+    "ca_passphrase": {"type": "str", "required": True, "no_log": True},
+    "ca_certificate": {"type": "str"},
+    "subject_alt_names": {"type": "list", "elements": "str", "default": []},
+    "current_certificate": {"type": "str", "default": ""},
+    "usage": {"type": "list", "elements": "str", "choices": list(USAGES), "default": ["server_auth"]},
+    "days": {"type": "int", "default": 365},
+    "renew_before_days": {"type": "int", "default": 30},
+    "requester": {"type": "str", "default": "CSR"},
+}
+
 
 def run(module):
     p = module.params
@@ -201,22 +215,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "csr": {"type": "str", "required": True},
-            "ca_cert_path": {"type": "path", "required": True},
-            "ca_key_path": {"type": "path", "required": True},
-            "ca_passphrase": {"type": "str", "required": True, "no_log": True},
-            "ca_certificate": {"type": "str"},
-            "subject_alt_names": {"type": "list", "elements": "str", "default": []},
-            "current_certificate": {"type": "str", "default": ""},
-            "usage": {"type": "list", "elements": "str", "choices": list(USAGES), "default": ["server_auth"]},
-            "days": {"type": "int", "default": 365},
-            "renew_before_days": {"type": "int", "default": 30},
-            "requester": {"type": "str", "default": "CSR"},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     run_module(module, run, PkiError, missing=missing_cryptography())
 
 

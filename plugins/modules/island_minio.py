@@ -265,6 +265,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_minio impo
 )
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
+# The options that describe the connection, by the names Connection takes.
+CONNECTION_OPTIONS = ("endpoint", "access_key", "secret_key", "ca_file", "region", "timeout")
 ARGUMENT_SPEC = argument_spec(
     {
         "endpoint": {"type": "str", "required": True},
@@ -328,14 +330,7 @@ def main():
 
 def run(module):
     p = module.params
-    conn = Connection(
-        p["endpoint"],
-        p["access_key"],
-        p["secret_key"],
-        ca_file=p["ca_file"],
-        region=p["region"],
-        timeout=p["timeout"],
-    )
+    conn = Connection(**{key: p[key] for key in CONNECTION_OPTIONS})
     result = MinioState(conn, check_mode=module.check_mode).apply(
         policies=p["policies"],
         users=p["users"],

@@ -84,17 +84,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_upgrade import plan
 
+ARGUMENT_SPEC = {
+    "lock": {"type": "dict", "required": True},
+    "hosts": {"type": "dict", "required": True},
+    "allow_downgrade": {"type": "list", "elements": "str", "default": []},
+    "allow_minor_skip": {"type": "bool", "default": False},
+}
+
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "lock": {"type": "dict", "required": True},
-            "hosts": {"type": "dict", "required": True},
-            "allow_downgrade": {"type": "list", "elements": "str", "default": []},
-            "allow_minor_skip": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     run_module(module, run)
 
 
