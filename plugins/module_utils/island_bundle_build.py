@@ -106,11 +106,17 @@ def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str
         problems.append(f"{where}.sha256: must be 64 lower-case hex digits")
 
 
+def _mapping(value: Any, problem: str, problems: list[str]) -> dict[str, Any]:
+    """``value`` if it is a mapping; else ``problem`` is reported and nothing is checked further."""
+    if isinstance(value, dict):
+        return value
+    problems.append(problem)
+    return {}
+
+
 def _check_components(components: Any, problems: list[str]) -> None:
-    if not isinstance(components, dict):
-        problems.append("components: must map a component name to its version and files")
-        return
-    for name, component in components.items():
+    message = "components: must map a component name to its version and files"
+    for name, component in _mapping(components, message, problems).items():
         where = f"components.{name}"
         if not isinstance(component, dict) or not isinstance(component.get("version"), str):
             problems.append(f"{where}: needs a version (a string) and files")
@@ -153,10 +159,8 @@ def _check_git(repositories: list[Any], problems: list[str]) -> None:
 
 
 def _check_mirrors(mirrors: Any, problems: list[str]) -> None:
-    if not isinstance(mirrors, dict):
-        problems.append("registry_mirrors: must map an upstream registry to {host, ca_file}")
-        return
-    for upstream, mirror in mirrors.items():
+    message = "registry_mirrors: must map an upstream registry to {host, ca_file}"
+    for upstream, mirror in _mapping(mirrors, message, problems).items():
         if not isinstance(mirror, dict) or not isinstance(mirror.get("host"), str):
             problems.append(f"registry_mirrors.{upstream}: needs a host (host:port)")
 

@@ -497,14 +497,8 @@ def canonical_lock(lock: dict[str, Any]) -> dict[str, Any]:
 def dump_lock(lock: dict[str, Any]) -> bytes:
     """The lock as YAML bytes: validated, sorted, stable (same lock, same bytes)."""
     validate_lock(lock, "lock to write")
-    body = yaml.dump(
-        canonical_lock(lock),
-        Dumper=_LockDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-    )
+    layout = {"sort_keys": False, "default_flow_style": False, "allow_unicode": True, "width": 4096}
+    body = yaml.dump(canonical_lock(lock), Dumper=_LockDumper, **layout)
     header = (
         f"# Island bundle lock, schema version {SCHEMA_VERSION} (docs/bundle-format.md).\n"
         f"# Signed by {SIGNATURE_NAME}: any edit invalidates the signature.\n"
