@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
-    LOCK_NAME,
     default_workers,
-    load_lock,
     sign,
     verify_bundle,
     write_lock,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import LOCK_NAME, load_lock
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,

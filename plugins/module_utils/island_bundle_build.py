@@ -35,15 +35,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import build_lock, sign
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     LOCK_NAME,
     SIGNATURE_NAME,
     BundleError,
-    build_lock,
     dump_lock,
     load_lock,
     path_problem,
-    sign,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    atomic_open,
+    atomic_write,
+    sha256_file,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_oci import pull
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
@@ -133,11 +137,17 @@ def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str
         problems.append(f"{where}.sha256: must be 64 lower-case hex digits")
 
 
+def _mapping(value: Any, problem: str, problems: list[str]) -> dict[str, Any]:
+    """``value`` if it is a mapping; else ``problem`` is reported and nothing is checked further."""
+    if isinstance(value, dict):
+        return value
+    problems.append(problem)
+    return {}
+
+
 def _check_components(components: Any, problems: list[str]) -> None:
-    if not isinstance(components, dict):
-        problems.append("components: must map a component name to its version and files")
-        return
-    for name, component in components.items():
+    message = "components: must map a component name to its version and files"
+    for name, component in _mapping(components, message, problems).items():
         where = f"components.{name}"
         if not isinstance(component, dict) or not isinstance(component.get("version"), str):
             problems.append(f"{where}: needs a version (a string) and files")
@@ -188,10 +198,8 @@ def _check_git(repositories: list[Any], problems: list[str]) -> None:
 
 
 def _check_mirrors(mirrors: Any, problems: list[str]) -> None:
-    if not isinstance(mirrors, dict):
-        problems.append("registry_mirrors: must map an upstream registry to {host, ca_file}")
-        return
-    for upstream, mirror in mirrors.items():
+    message = "registry_mirrors: must map an upstream registry to {host, ca_file}"
+    for upstream, mirror in _mapping(mirrors, message, problems).items():
         if not isinstance(mirror, dict) or not isinstance(mirror.get("host"), str):
             problems.append(f"registry_mirrors.{upstream}: needs a host (host:port)")
 
@@ -246,14 +254,6 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 # -- files -----------------------------------------------------------------------------------------
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _url_name(url: str) -> str:
     return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
 
@@ -268,28 +268,26 @@ class Fetcher:
 
     def _stream(self, url: str, target: Path, expected: str | None) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
         digest = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310 (URLs come from the operator's spec; file:// is allowed on purpose)
+            # 0644: readable by whoever carries and verifies the bundle
+            with (
+                atomic_open(target, 0o644, suffix=".partial") as out,
+                urllib.request.urlopen(url, timeout=self.timeout) as response,  # noqa: S310 (URLs come from the operator's spec; file:// is allowed on purpose)
+            ):
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     digest.update(chunk)
                     out.write(chunk)
-            actual = digest.hexdigest()
-            if expected is not None and actual != expected:
-                raise DownloadError(
-                    f"{url}: downloaded content has sha256 {actual}, the spec expects {expected}; "
-                    f"nothing of it was kept. Check the URL and the checksum in the spec"
-                )
-            os.chmod(tmp, 0o644)  # readable by whoever carries and verifies the bundle
-            os.replace(tmp, target)
+                actual = digest.hexdigest()
+                if expected is not None and actual != expected:
+                    raise DownloadError(
+                        f"{url}: downloaded content has sha256 {actual}, the spec expects {expected}; "
+                        f"nothing of it was kept. Check the URL and the checksum in the spec"
+                    )
         except (urllib.error.URLError, OSError) as exc:
             raise DownloadError(
                 f"{url}: download failed ({getattr(exc, 'reason', exc)}); nothing was kept"
             ) from exc
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         self.downloaded.append(url)
         return actual
 
@@ -314,7 +312,7 @@ class Fetcher:
 
     def fetch(self, url: str, target: Path, expected: str) -> bool:
         """Make `target` hold the verified content of `url`; True when it had to be downloaded."""
-        if target.exists() and _sha256_of(target) == expected:
+        if target.exists() and sha256_file(target, follow_symlinks=True)[1] == expected:
             return False
         self._stream(url, target, expected)
         return True
@@ -333,15 +331,9 @@ def _extract(archive: Path, member: str, target: Path, url: str) -> None:
             if not info.isfile():
                 raise DownloadError(f"{url}: archive member '{member}' is not a regular file")
             source = tar.extractfile(info)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(source, out, CHUNK)
-                os.chmod(tmp, 0o644)  # readable by whoever carries and verifies the bundle
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            # 0644: readable by whoever carries and verifies the bundle
+            with atomic_open(target, 0o644, suffix=".partial") as out:
+                shutil.copyfileobj(source, out, CHUNK)
     except tarfile.TarError as exc:
         raise DownloadError(f"{url}: cannot read the archive ({exc})") from exc
 
@@ -360,7 +352,7 @@ def place_file(entry: dict[str, Any], bundle: Path, fetcher: Fetcher) -> str:
         with tempfile.TemporaryDirectory(dir=fetcher.cache_dir) as scratch:
             probe = Path(scratch) / "member"
             _extract(archive, entry["extract"], probe, entry["url"])
-            if _sha256_of(probe) == _sha256_of(target):
+            if sha256_file(probe)[1] == sha256_file(target, follow_symlinks=True)[1]:
                 return "present"
     _extract(archive, entry["extract"], target, entry["url"])
     return "extracted"
@@ -573,10 +565,9 @@ def build(
     signed = (bundle / SIGNATURE_NAME).exists()
     changed = previous is None or _comparable(previous) != _comparable(lock) or not signed
     if changed:
-        tmp = lock_path.with_name(f".{LOCK_NAME}.partial")
-        tmp.write_bytes(dump_lock(lock))
+        data = dump_lock(lock)
         (bundle / SIGNATURE_NAME).unlink(missing_ok=True)
-        os.replace(tmp, lock_path)
+        atomic_write(lock_path, data, 0o644)
         sign(bundle, signing_key, passphrase)
     else:
         lock = previous

@@ -80,6 +80,17 @@ class HistoryRewriteError(GiteaError):
 class GiteaClient:
     """Gitea's REST API over HTTPS, TLS always verified (against ``ca_file`` when given)."""
 
+    @classmethod
+    def from_params(cls, params):
+        """The client a module's options describe (module_utils/island_argspec GITEA_* and TLS)."""
+        return cls(
+            params["url"],
+            params["ca_file"],
+            username=params.get("username"),
+            password=params.get("password"),
+            token=params.get("token"),
+        )
+
     def __init__(self, url, ca_file=None, *, username=None, password=None, token=None, timeout=30):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme.lower() == "http":
@@ -363,12 +374,17 @@ def _converge_team(client, org, team, current, result):
     before = _pick(current, TEAM_FIELDS)
     before["units"] = sorted(before.get("units") or [])
     diffs = _differences(current, wanted, TEAM_FIELDS)
-    if not diffs:
-        result.add("team", label, "unchanged", "", before=before, after=before)
-        return
-    result.add("team", label, "update", _reason(diffs), before=before, after={**before, **wanted})
-    if not result.check_mode:
+    if _record_update(result, "team", label, before=before, wanted=wanted, diffs=diffs):
         client.call("PATCH", f"/api/v1/teams/{int(current['id'])}", {"name": current["name"], **body})
+
+
+def _record_update(result, kind, label, *, before, wanted, diffs):
+    """Record an existing object as unchanged or to update; True when it must be patched now."""
+    if not diffs:
+        result.add(kind, label, "unchanged", "", before=before, after=before)
+        return False
+    result.add(kind, label, "update", _reason(diffs), before=before, after={**before, **wanted})
+    return not result.check_mode
 
 
 def _converge_repo(client, repo, result):
@@ -383,11 +399,7 @@ def _converge_repo(client, repo, result):
         return
     before = _pick(current, REPO_FIELDS)
     diffs = _differences(current, wanted, REPO_FIELDS)
-    if not diffs:
-        result.add("repository", label, "unchanged", "", before=before, after=before)
-        return
-    result.add("repository", label, "update", _reason(diffs), before=before, after={**before, **wanted})
-    if not result.check_mode:
+    if _record_update(result, "repository", label, before=before, wanted=wanted, diffs=diffs):
         client.call("PATCH", f"/api/v1/repos/{_q(owner)}/{_q(name)}", {f: new for f, _, new in diffs})
 
 

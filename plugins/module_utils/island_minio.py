@@ -263,28 +263,16 @@ def admin_status(exc):
 # ------------------------------------------------------------------------------------------------
 
 
+# The kinds of object the module converges, in the order of its state and diff.
+STATE_KINDS = ("policies", "users", "service_accounts", "buckets", "objects")
+
+
 @dataclass
 class Result:
     check_mode: bool
     changes: list = field(default_factory=list)
-    before: dict = field(
-        default_factory=lambda: {
-            "policies": {},
-            "users": {},
-            "service_accounts": {},
-            "buckets": {},
-            "objects": {},
-        }
-    )
-    after: dict = field(
-        default_factory=lambda: {
-            "policies": {},
-            "users": {},
-            "service_accounts": {},
-            "buckets": {},
-            "objects": {},
-        }
-    )
+    before: dict = field(default_factory=lambda: {kind: {} for kind in STATE_KINDS})
+    after: dict = field(default_factory=lambda: {kind: {} for kind in STATE_KINDS})
 
     def change(self, kind, name, action, reason):
         self.changes.append({"type": kind, "name": name, "action": action, "reason": reason})
@@ -356,12 +344,7 @@ class MinioState:
     # -- policies ---------------------------------------------------------------------------------
     def policy(self, name, doc):
         conn = self.conn
-        try:
-            current = json.loads(conn.call(f"read policy {name}", conn.admin.policy_info, name))
-        except ApiError as exc:
-            if not _is_admin_404(exc):
-                raise
-            current = None
+        current = _admin_read(conn, f"read policy {name}", conn.admin.policy_info, name)
         want = normalise_policy(doc)
         have = normalise_policy(current) if current else None
         self.result.before["policies"][name] = have
@@ -378,16 +361,11 @@ class MinioState:
             conn.call(f"write policy {name}", conn.admin.policy_add, name, policy=doc)
 
     # -- users --------------------------------------------------------------------------------------
-    def user(self, spec):  # noqa: PLR0912 - one branch per kind of difference, read top to bottom
+    def user(self, spec):
         conn = self.conn
         ak, sk = spec["access_key"], spec["secret_key"]
         want_policies = sorted(set(spec.get("policies") or []))
-        try:
-            info = json.loads(conn.call(f"read user {ak}", conn.admin.user_info, ak))
-        except ApiError as exc:
-            if not _is_admin_404(exc):
-                raise
-            info = None
+        info = _admin_read(conn, f"read user {ak}", conn.admin.user_info, ak)
         have_policies = sorted(p for p in (info or {}).get("policyName", "").split(",") if p) if info else []
         self.result.before["users"][ak] = {
             "exists": info is not None,
@@ -431,12 +409,7 @@ class MinioState:
             "description": spec.get("description") or "",
             "policy": normalise_policy(want_policy),
         }
-        try:
-            info = json.loads(conn.call(f"read service account {ak}", conn.admin.get_service_account, ak))
-        except ApiError as exc:
-            if not _is_admin_404(exc):
-                raise
-            info = None
+        info = _admin_read(conn, f"read service account {ak}", conn.admin.get_service_account, ak)
         have = None
         if info is not None:
             policy = info.get("policy") or None
@@ -612,6 +585,16 @@ class MinioState:
 
 def _raise(exc):
     raise exc
+
+
+def _admin_read(conn, what, method, *args):
+    """The JSON an admin API read returns, or None when MinIO answers 404 (no such object)."""
+    try:
+        return json.loads(conn.call(what, method, *args))
+    except ApiError as exc:
+        if not _is_admin_404(exc):
+            raise
+        return None
 
 
 def _is_admin_404(exc):

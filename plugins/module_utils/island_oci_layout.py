@@ -13,15 +13,18 @@
 from __future__ import annotations
 
 import abc
-import contextlib
 import hashlib
 import io
 import json
 import os
 import tarfile
-import tempfile
 import threading
 
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    atomic_open,
+    atomic_write,
+    sha256_file,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
     IMAGE_MANIFEST_TYPES,
     INDEX_TYPES,
@@ -189,7 +192,7 @@ class OCILayout(ContentSource):
         """Create an empty layout, or check an existing one; idempotent."""
         os.makedirs(os.path.join(self.path, "blobs", "sha256"), exist_ok=True)
         if not self.exists():
-            _atomic_write(os.path.join(self.path, "oci-layout"), b'{"imageLayoutVersion":"1.0.0"}')
+            atomic_write(os.path.join(self.path, "oci-layout"), b'{"imageLayoutVersion":"1.0.0"}', 0o644)
         if not os.path.isfile(os.path.join(self.path, "index.json")):
             self._write_index({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
         self.read_index()
@@ -216,7 +219,7 @@ class OCILayout(ContentSource):
 
     def _write_index(self, index):
         data = json.dumps(index, indent=2, sort_keys=False).encode("utf-8") + b"\n"
-        _atomic_write(os.path.join(self.path, "index.json"), data)
+        atomic_write(os.path.join(self.path, "index.json"), data, 0o644)
 
     # -- images -----------------------------------------------------------------------------------
     def images(self):
@@ -283,13 +286,10 @@ class OCILayout(ContentSource):
         try:
             if size is not None and os.path.getsize(path) != size:
                 return False
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(CHUNK), b""):
-                    h.update(chunk)
+            _size, hexdigest = sha256_file(path, follow_symlinks=True)
         except OSError:
             return False
-        return "sha256:" + h.hexdigest() == digest
+        return "sha256:" + hexdigest == digest
 
     def write_blob(self, data, digest=None):
         """Store bytes as a blob (atomic); returns its digest."""
@@ -298,7 +298,7 @@ class OCILayout(ContentSource):
             raise BlobCorruptError(f"refusing to store {actual} under the name {digest}")
         path = self.blob_path(actual)
         if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
-            _atomic_write(path, data)
+            atomic_write(path, data, 0o644)
         return actual
 
     def write_blob_stream(self, digest, chunks, size=None, image=None):
@@ -306,26 +306,19 @@ class OCILayout(ContentSource):
         path = self.blob_path(digest)
         directory = os.path.dirname(path)
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         h = hashlib.sha256()
         count = 0
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    h.update(chunk)
-                    count += len(chunk)
-                    f.write(chunk)
+        with atomic_open(path, 0o644) as f:
+            for chunk in chunks:
+                h.update(chunk)
+                count += len(chunk)
+                f.write(chunk)
             actual = "sha256:" + h.hexdigest()
             if actual != digest or (size is not None and count != size):
                 raise BlobCorruptError(
                     f"downloaded blob {digest} hashes to {actual} ({count} bytes, expected {size})",
                     image=image,
                 )
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink(tmp)
-            raise
         return count
 
 
@@ -523,21 +516,3 @@ def _full_reference(text):
         return ImageReference.parse(text)
     except OCIError:
         return None
-
-
-def _atomic_write(path, data):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path):
-    with contextlib.suppress(OSError):
-        os.unlink(path)

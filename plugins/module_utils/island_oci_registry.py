@@ -412,15 +412,18 @@ class RegistryClient:
     def scope(repo, push=False):
         return "repository:{}:{}".format(repo, "pull,push" if push else "pull")
 
-    def head_manifest(self, repo, reference, image=None):
-        """(digest, media_type, size) of the manifest ``reference`` (tag or digest) in ``repo``, or None."""
-        response = self.request(
-            "HEAD",
+    def _manifest_request(self, method, repo, reference, image):
+        return self.request(
+            method,
             f"/v2/{repo}/manifests/{reference}",
             headers={"Accept": MANIFEST_ACCEPT},
             scope=self.scope(repo),
             image=image,
         )
+
+    def head_manifest(self, repo, reference, image=None):
+        """(digest, media_type, size) of the manifest ``reference`` (tag or digest) in ``repo``, or None."""
+        response = self._manifest_request("HEAD", repo, reference, image)
         if response.status == 404:
             return None
         _expect(response, (200,), f"HEAD manifest {repo}:{reference}", image)
@@ -432,26 +435,22 @@ class RegistryClient:
 
     def get_manifest(self, repo, reference, image=None):
         """(bytes, media_type, digest) exactly as the registry stores them."""
-        response = self.request(
-            "GET",
-            f"/v2/{repo}/manifests/{reference}",
-            headers={"Accept": MANIFEST_ACCEPT},
-            scope=self.scope(repo),
-            image=image,
-        )
+        response = self._manifest_request("GET", repo, reference, image)
         _expect(response, (200,), f"GET manifest {repo}:{reference}", image)
         digest = sha256_digest(response.body)
         if reference.startswith("sha256:") and reference != digest:
             raise DigestMismatchError(
                 f"manifest {repo}@{reference} from {self.registry} hashes to {digest}", image=image
             )
-        claimed = response.header("docker-content-digest")
-        if claimed and claimed != digest:
-            raise DigestMismatchError(
+        _check_claimed_digest(
+            response,
+            digest,
+            image,
+            lambda claimed: (
                 f"registry {self.registry} says manifest {repo}:{reference} is {claimed} "
-                f"but its bytes hash to {digest}",
-                image=image,
-            )
+                f"but its bytes hash to {digest}"
+            ),
+        )
         return response.body, response.header("content-type"), digest
 
     def put_manifest(self, repo, reference, data, media_type, image=None):
@@ -466,13 +465,14 @@ class RegistryClient:
             image=image,
         )
         _expect(response, (201,), f"PUT manifest {repo}:{reference}", image)
-        claimed = response.header("docker-content-digest")
-        if claimed and claimed != digest:
-            raise DigestMismatchError(
-                f"registry {self.registry} stored manifest {repo}:{reference} as {claimed}, "
-                f"expected {digest}",
-                image=image,
-            )
+        _check_claimed_digest(
+            response,
+            digest,
+            image,
+            lambda claimed: (
+                f"registry {self.registry} stored manifest {repo}:{reference} as {claimed}, expected {digest}"
+            ),
+        )
         return digest
 
     def head_blob(self, repo, digest, image=None):
@@ -606,6 +606,16 @@ def _codes_text(response):
     if not codes:
         return f"HTTP {response.status}"
     return "; ".join(f"{c}: {m}" for c, m in codes)
+
+
+def _check_claimed_digest(response, digest, image, message):
+    """The registry's Docker-Content-Digest, when it sends one, must be ``digest``.
+
+    ``message(claimed)`` says what is wrong.
+    """
+    claimed = response.header("docker-content-digest")
+    if claimed and claimed != digest:
+        raise DigestMismatchError(message(claimed), image=image)
 
 
 def _expect(response, statuses, what, image):

@@ -31,6 +31,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     _remote_refs as gitea_remote_refs,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
 from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     ImageReference,
     OCIError,
@@ -39,7 +40,6 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     PkiError,
-    atomic_write,
     cert_not_after,
     describe_certificate,
     load_certificates,

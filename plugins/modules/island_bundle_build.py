@@ -86,8 +86,9 @@ removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import BundleError
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import build
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import BundleError
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import OCIError
 
 
@@ -103,21 +104,22 @@ def main():
         },
         supports_check_mode=False,
     )
+    run_module(module, run, (BundleError, OCIError))
+
+
+def run(module):
     params = module.params
-    try:
-        result = build(
-            params["spec"],
-            params["bundle_dir"],
-            signing_key=params["signing_key"],
-            passphrase=params["signing_key_passphrase"],
-            cache_dir=params["cache_dir"],
-            workers=params["workers"],
-        )
-    except (BundleError, OCIError) as exc:
-        module.fail_json(msg=str(exc))
+    result = build(
+        params["spec"],
+        params["bundle_dir"],
+        signing_key=params["signing_key"],
+        passphrase=params["signing_key_passphrase"],
+        cache_dir=params["cache_dir"],
+        workers=params["workers"],
+    )
     for warning in result.pop("warnings"):
         module.warn(warning)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

@@ -175,15 +175,18 @@ lock_problems:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import (
+    missing_library,
+    run_module,
+)
 
 try:
-    from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
-        BundleError,
-        verify_bundle,
-    )
+    from ansible_collections.island.installer.plugins.module_utils.island_bundle import verify_bundle
+    from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import BundleError
 except ImportError:  # PyYAML or cryptography missing in the Python that runs the module
     IMPORT_ERROR: str | None = traceback.format_exc()
+    BundleError = ()  # nothing to catch: run_module fails on IMPORT_ERROR before running
 else:
     IMPORT_ERROR = None
 
@@ -199,13 +202,23 @@ def main() -> None:
         required_if=[("skip_signature", False, ("allowed_signers",))],
         supports_check_mode=True,
     )
-    if IMPORT_ERROR:
-        module.fail_json(
-            msg=missing_required_lib("PyYAML and cryptography", reason="to verify island bundles")
-            + "; run this module on the controller with"
+    skipped = module.params["skip_signature"]
+    run_module(
+        module,
+        run,
+        BundleError,
+        missing=missing_library(
+            "PyYAML and cryptography",
+            IMPORT_ERROR,
+            reason="to verify island bundles",
+            hint="; run this module on the controller with"
             " ansible_python_interpreter: '{{ ansible_playbook_python }}'",
-            exception=IMPORT_ERROR,
-        )
+        ),
+        details=lambda exc: {"signature_skipped": skipped, **exc.details()},
+    )
+
+
+def run(module):
     params = module.params
     skipped = params["skip_signature"]
     if params["workers"] is not None and params["workers"] < 1:
@@ -217,28 +230,25 @@ def main() -> None:
             f"SIGNATURE NOT CHECKED for bundle {params['bundle_dir']} (skip_signature: true): the files"
             " are checked against the lock, but nothing proves who made the lock"
         )
-    try:
-        result = verify_bundle(
-            params["bundle_dir"],
-            allowed_signers=None if skipped else params["allowed_signers"],
-            skip_signature=skipped,
-            workers=params["workers"],
-        )
-    except BundleError as exc:
-        module.fail_json(msg=str(exc), signature_skipped=skipped, **exc.details())
+    result = verify_bundle(
+        params["bundle_dir"],
+        allowed_signers=None if skipped else params["allowed_signers"],
+        skip_signature=skipped,
+        workers=params["workers"],
+    )
     signature = (
         {"checked": False} if result.signature is None else {"checked": True, **result.signature.as_dict()}
     )
-    module.exit_json(
-        changed=False,
-        lock=result.lock,
-        bundle=result.lock["bundle"],
-        files_verified=result.files_verified,
-        bytes_verified=result.bytes_verified,
-        seconds=round(result.seconds, 3),
-        signature=signature,
-        signature_skipped=skipped,
-    )
+    return {
+        "changed": False,
+        "lock": result.lock,
+        "bundle": result.lock["bundle"],
+        "files_verified": result.files_verified,
+        "bytes_verified": result.bytes_verified,
+        "seconds": round(result.seconds, 3),
+        "signature": signature,
+        "signature_skipped": skipped,
+    }
 
 
 if __name__ == "__main__":

@@ -214,14 +214,15 @@ name_constraints:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
-    CaSpec,
+    PkiError,
     cert_not_after,
     cert_pem,
-    ensure_ca,
-    run_module,
+    missing_cryptography,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import CaSpec, ensure_ca
 
 
 def _state(result, files):
@@ -235,22 +236,7 @@ def _state(result, files):
 
 def run(module):
     p = module.params
-    spec = CaSpec(
-        p["path"],
-        p["passphrase"],
-        p["domains"],
-        ip_ranges=p["ip_ranges"],
-        name=p["name"],
-        organization=p["organization"],
-        key_type=p["key_type"],
-        root_days=p["root_days"],
-        intermediate_days=p["intermediate_days"],
-        root_generation=p["root_generation"],
-        intermediate_generation=p["intermediate_generation"],
-        next_root_generation=p["next_root_generation"],
-        retired_root_generations=p["retired_root_generations"],
-        warning_days=p["warning_days"],
-    )
+    spec = CaSpec(**p)  # the module's options are CaSpec's parameters, name for name
     result = ensure_ca(spec, check_mode=module.check_mode)
     for warning in result.warnings:
         module.warn(warning)
@@ -296,7 +282,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

@@ -93,12 +93,17 @@ not_after:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    file_attributes,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
-    ensure_certificate_file,
+    PkiError,
+    missing_cryptography,
     parse_mode,
     resolve_owner,
-    run_module,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import ensure_certificate_file
 
 
 def run(module):
@@ -132,13 +137,11 @@ def main():
             "certificate": {"type": "str", "required": True},
             "chain": {"type": "list", "elements": "str", "default": []},
             "key_path": {"type": "path"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "raw", "default": "0644"},
-        },
+        }
+        | file_attributes("0644"),
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

@@ -152,13 +152,29 @@ serial_number:
 
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     USAGES,
+    PkiError,
     cert_pem,
-    load_signing_ca,
-    run_module,
-    sign_csr,
+    missing_cryptography,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import load_signing_ca
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
+
+ARGUMENT_SPEC = {
+    "csr": {"type": "str", "required": True},
+    "ca_cert_path": {"type": "path", "required": True},
+    "ca_key_path": {"type": "path", "required": True},
+    "ca_passphrase": {"type": "str", "required": True, "no_log": True},
+    "ca_certificate": {"type": "str"},
+    "subject_alt_names": {"type": "list", "elements": "str", "default": []},
+    "current_certificate": {"type": "str", "default": ""},
+    "usage": {"type": "list", "elements": "str", "choices": list(USAGES), "default": ["server_auth"]},
+    "days": {"type": "int", "default": 365},
+    "renew_before_days": {"type": "int", "default": 30},
+    "requester": {"type": "str", "default": "CSR"},
+}
 
 
 def run(module):
@@ -199,23 +215,8 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "csr": {"type": "str", "required": True},
-            "ca_cert_path": {"type": "path", "required": True},
-            "ca_key_path": {"type": "path", "required": True},
-            "ca_passphrase": {"type": "str", "required": True, "no_log": True},
-            "ca_certificate": {"type": "str"},
-            "subject_alt_names": {"type": "list", "elements": "str", "default": []},
-            "current_certificate": {"type": "str", "default": ""},
-            "usage": {"type": "list", "elements": "str", "choices": list(USAGES), "default": ["server_auth"]},
-            "days": {"type": "int", "default": 365},
-            "renew_before_days": {"type": "int", "default": 30},
-            "requester": {"type": "str", "default": "CSR"},
-        },
-        supports_check_mode=True,
-    )
-    run_module(module, run)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

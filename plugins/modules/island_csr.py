@@ -99,16 +99,23 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    file_attributes,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
-    ensure_key_and_csr,
+    PkiError,
     key_type_of,
     load_csr,
-    load_host_key,
+    missing_cryptography,
     parse_mode,
     public_key_der,
     resolve_owner,
-    run_module,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
+    ensure_key_and_csr,
+    load_host_key,
 )
 
 
@@ -163,13 +170,11 @@ def main():
             "path": {"type": "path", "required": True},
             "subject_alt_names": {"type": "list", "elements": "str", "required": True},
             "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "raw", "default": "0600"},
-        },
+        }
+        | file_attributes("0600"),
         supports_check_mode=True,
     )
-    run_module(module, run)
+    run_module(module, run, PkiError, missing=missing_cryptography())
 
 
 if __name__ == "__main__":

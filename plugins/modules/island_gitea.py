@@ -17,27 +17,12 @@ description:
   - Check mode reads only and reports what would change. With C(--diff) it shows each object's
     fields before and after.
   - TLS is always verified, against O(ca_file) (the island CA) when given.
+  - Authenticates as an admin user, or with a token of scope write:organization and
+    write:repository.
 version_added: "0.1.0"
 author: island installer contributors
+extends_documentation_fragment: [island.installer.gitea, island.installer.tls]
 options:
-  url:
-    description: Base URL of Gitea over HTTPS (plain http is refused), for example C(https://git.island.internal:3000).
-    type: str
-    required: true
-  ca_file:
-    description:
-      - PEM file with the CA that signed Gitea's certificate. Without it the system trust store is
-        used. There is deliberately no option to skip verification.
-    type: path
-  username:
-    description: Admin user for basic authentication (with O(password)).
-    type: str
-  password:
-    description: Password of O(username).
-    type: str
-  token:
-    description: Access token (scope C(all), or write:organization and write:repository).
-    type: str
   organizations:
     description: Organisations Gitea must hold.
     type: list
@@ -106,10 +91,10 @@ options:
         type: str
         required: true
       description:
-        description: Description.
+        description: The repository's description.
         type: str
       website:
-        description: Website URL.
+        description: Website URL shown on the repository.
         type: str
       private:
         description: Whether the repository is private.
@@ -179,11 +164,16 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    gitea_module_args,
+    list_of,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     GiteaClient,
     GiteaError,
     converge,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
 TEAM_SPEC = {
     "name": {"type": "str", "required": True},
@@ -214,32 +204,19 @@ REPO_SPEC = {
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "username": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
-            "token": {"type": "str", "no_log": True},
-            "organizations": {"type": "list", "elements": "dict", "default": [], "options": ORG_SPEC},
-            "repositories": {"type": "list", "elements": "dict", "default": [], "options": REPO_SPEC},
-        },
-        required_one_of=[("password", "token")],
-        required_by={"password": "username"},
-        mutually_exclusive=[("password", "token")],
-        supports_check_mode=True,
+        **gitea_module_args({"organizations": list_of(ORG_SPEC), "repositories": list_of(REPO_SPEC)})
     )
+    run_module(module, run, GiteaError)
+
+
+def run(module):
     p = module.params
-    try:
-        client = GiteaClient(
-            p["url"], p["ca_file"], username=p["username"], password=p["password"], token=p["token"]
-        )
-        result = converge(client, p["organizations"], p["repositories"], check_mode=module.check_mode)
-    except GiteaError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    client = GiteaClient.from_params(p)
+    result = converge(client, p["organizations"], p["repositories"], check_mode=module.check_mode)
     out = {"changed": result.changed, "objects": result.items, "msg": result.summary()}
     if module._diff:
         out["diff"] = {"before": result.before, "after": result.after}
-    module.exit_json(**out)
+    return out
 
 
 if __name__ == "__main__":

@@ -20,14 +20,8 @@ description:
   - Check mode only tries the password and reports whether it would be set.
 version_added: "0.1.0"
 author: island installer contributors
+extends_documentation_fragment: [island.installer.gitea.connection, island.installer.tls]
 options:
-  url:
-    description: Base URL of Gitea over HTTPS (plain http is refused), for example C(https://git.island.internal:3000).
-    type: str
-    required: true
-  ca_file:
-    description: PEM file with the CA that signed Gitea's certificate (else the system trust store).
-    type: path
   token:
     description: Access token of a site administrator, with the admin scope (C(all) or write:admin).
     type: str
@@ -65,28 +59,31 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import gitea_module_args
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import GiteaError, ensure_password
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "token": {"type": "str", "required": True, "no_log": True},
-            "username": {"type": "str", "required": True},
-            "password": {"type": "str", "required": True, "no_log": True},
-        },
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        changed, msg = ensure_password(
-            p["url"], p["ca_file"], p["token"], p["username"], p["password"], check_mode=module.check_mode
+        **gitea_module_args(
+            {
+                "token": {"type": "str", "required": True, "no_log": True},
+                "username": {"type": "str", "required": True},
+                "password": {"type": "str", "required": True, "no_log": True},
+            },
+            auth=False,
         )
-    except GiteaError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
-    module.exit_json(changed=changed, msg=msg)
+    )
+    run_module(module, run, GiteaError)
+
+
+def run(module):
+    p = module.params
+    changed, msg = ensure_password(
+        p["url"], p["ca_file"], p["token"], p["username"], p["password"], check_mode=module.check_mode
+    )
+    return {"changed": changed, "msg": msg}
 
 
 if __name__ == "__main__":

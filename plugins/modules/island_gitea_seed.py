@@ -25,25 +25,12 @@ description:
     (and with C(--diff) shows them as before/after).
   - The credential goes to git through a C(GIT_ASKPASS) helper that reads it from the environment,
     never on a command line; git runs without system or global configuration.
+  - Authenticates with O(username) and O(password) (the user name git presents too), or with a
+    token of scope write:repository. O(ca_file) serves the REST API and git (C(GIT_SSL_CAINFO)).
 version_added: "0.1.0"
 author: island installer contributors
+extends_documentation_fragment: [island.installer.gitea, island.installer.tls]
 options:
-  url:
-    description: Base URL of Gitea over HTTPS (plain http is refused), for example C(https://git.island.internal:3000).
-    type: str
-    required: true
-  ca_file:
-    description: PEM file with the island CA; used for the REST API and for git (C(GIT_SSL_CAINFO)).
-    type: path
-  username:
-    description: User for basic authentication (with O(password)), and the user name git presents.
-    type: str
-  password:
-    description: Password of O(username).
-    type: str
-  token:
-    description: Access token with write access to repositories (scope C(all) or write:repository).
-    type: str
   bundle:
     description: Path of the git bundle on the host the module runs on.
     type: path
@@ -124,53 +111,46 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import gitea_module_args
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     GiteaClient,
     GiteaError,
     seed_repository,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "url": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "username": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
-            "token": {"type": "str", "no_log": True},
-            "bundle": {"type": "path", "required": True},
-            "owner": {"type": "str", "required": True},
-            "repository": {"type": "str", "required": True},
-            "private": {"type": "bool", "default": True},
-            "allow_force": {"type": "bool", "default": False},
-        },
-        required_one_of=[("password", "token")],
-        required_by={"password": "username"},
-        mutually_exclusive=[("password", "token")],
-        supports_check_mode=True,
+        **gitea_module_args(
+            {
+                "bundle": {"type": "path", "required": True},
+                "owner": {"type": "str", "required": True},
+                "repository": {"type": "str", "required": True},
+                "private": {"type": "bool", "default": True},
+                "allow_force": {"type": "bool", "default": False},
+            }
+        )
     )
+    run_module(module, run, GiteaError)
+
+
+def run(module):
     p = module.params
-    try:
-        client = GiteaClient(
-            p["url"], p["ca_file"], username=p["username"], password=p["password"], token=p["token"]
-        )
-        result = seed_repository(
-            client,
-            p["bundle"],
-            p["owner"],
-            p["repository"],
-            allow_force=p["allow_force"],
-            check_mode=module.check_mode,
-            private=p["private"],
-        )
-    except GiteaError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    result = seed_repository(
+        GiteaClient.from_params(p),
+        p["bundle"],
+        p["owner"],
+        p["repository"],
+        allow_force=p["allow_force"],
+        check_mode=module.check_mode,
+        private=p["private"],
+    )
     out = result.to_dict()
     out["msg"] = result.summary()
     if module._diff:
         out["diff"] = result.diff()
-    module.exit_json(**out)
+    return out
 
 
 if __name__ == "__main__":

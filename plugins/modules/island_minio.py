@@ -22,6 +22,8 @@ description:
   - Policies attached to a user that are not in its O(users[].policies) are detached.
 version_added: "0.1.0"
 author: island installer contributors
+extends_documentation_fragment:
+  - island.installer.tls
 requirements:
   - minio == 7.2.20 (and its dependencies, see requirements.txt) on the host that runs the module
 options:
@@ -37,11 +39,6 @@ options:
     description: Secret key of O(access_key).
     type: str
     required: true
-  ca_file:
-    description:
-      - PEM file with the CA that signed MinIO's certificate (the island CA). Without it the system
-        trust store is used. There is deliberately no option to skip verification.
-    type: path
   region:
     description:
       - Region the requests are signed for (MinIO's C(MINIO_SITE_REGION); MinIO accepts
@@ -255,99 +252,92 @@ msg:
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
+    TLS,
+    argument_spec,
+    list_of,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_minio import (
     MINIO_IMPORT_ERROR,
     Connection,
     MinioState,
     MinioStateError,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
-ARGUMENT_SPEC = {
-    "endpoint": {"type": "str", "required": True},
-    "access_key": {"type": "str", "required": True, "no_log": False},
-    "secret_key": {"type": "str", "required": True, "no_log": True},
-    "ca_file": {"type": "path"},
-    "region": {"type": "str", "default": "us-east-1"},
-    "timeout": {"type": "int", "default": 30},
-    "policies": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {"name": {"type": "str", "required": True}, "policy": {"type": "raw", "required": True}},
+# The options that describe the connection, by the names Connection takes.
+CONNECTION_OPTIONS = ("endpoint", "access_key", "secret_key", "ca_file", "region", "timeout")
+ARGUMENT_SPEC = argument_spec(
+    {
+        "endpoint": {"type": "str", "required": True},
+        "access_key": {"type": "str", "required": True, "no_log": False},
+        "secret_key": {"type": "str", "required": True, "no_log": True},
+        "region": {"type": "str", "default": "us-east-1"},
+        "timeout": {"type": "int", "default": 30},
+        "policies": list_of(
+            {
+                "name": {"type": "str", "required": True},
+                "policy": {"type": "raw", "required": True},
+            }
+        ),
+        "users": list_of(
+            {
+                "access_key": {"type": "str", "required": True, "no_log": False},
+                "secret_key": {"type": "str", "required": True, "no_log": True},
+                "policies": {"type": "list", "elements": "str", "default": []},
+            }
+        ),
+        "service_accounts": list_of(
+            {
+                "access_key": {"type": "str", "required": True, "no_log": False},
+                "secret_key": {"type": "str", "required": True, "no_log": True},
+                "user": {"type": "str"},
+                "name": {"type": "str"},
+                "description": {"type": "str"},
+                "policy": {"type": "raw"},
+            }
+        ),
+        "buckets": list_of(
+            {
+                "name": {"type": "str", "required": True},
+                "versioning": {"type": "bool"},
+                "object_lock": {"type": "bool", "default": False},
+            }
+        ),
+        "objects": list_of(
+            {
+                "bucket": {"type": "str", "required": True},
+                "src": {"type": "path", "required": True},
+                "prefix": {"type": "str", "default": ""},
+            }
+        ),
     },
-    "users": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "access_key": {"type": "str", "required": True, "no_log": False},
-            "secret_key": {"type": "str", "required": True, "no_log": True},
-            "policies": {"type": "list", "elements": "str", "default": []},
-        },
-    },
-    "service_accounts": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "access_key": {"type": "str", "required": True, "no_log": False},
-            "secret_key": {"type": "str", "required": True, "no_log": True},
-            "user": {"type": "str"},
-            "name": {"type": "str"},
-            "description": {"type": "str"},
-            "policy": {"type": "raw"},
-        },
-    },
-    "buckets": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "name": {"type": "str", "required": True},
-            "versioning": {"type": "bool"},
-            "object_lock": {"type": "bool", "default": False},
-        },
-    },
-    "objects": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "bucket": {"type": "str", "required": True},
-            "src": {"type": "path", "required": True},
-            "prefix": {"type": "str", "default": ""},
-        },
-    },
-}
+    TLS,
+)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    missing = None
     if MINIO_IMPORT_ERROR is not None:
-        module.fail_json(
-            msg="the minio Python SDK (minio==7.2.20, requirements.txt) is not importable by "
+        missing = {
+            "msg": "the minio Python SDK (minio==7.2.20, requirements.txt) is not importable by "
             f"{sys.executable}: {MINIO_IMPORT_ERROR}; run the task with ansible_python_interpreter "
             "set to the controller's virtual environment"
-        )
+        }
+    run_module(module, run, MinioStateError, missing=missing)
+
+
+def run(module):
     p = module.params
-    try:
-        conn = Connection(
-            p["endpoint"],
-            p["access_key"],
-            p["secret_key"],
-            ca_file=p["ca_file"],
-            region=p["region"],
-            timeout=p["timeout"],
-        )
-        result = MinioState(conn, check_mode=module.check_mode).apply(
-            policies=p["policies"],
-            users=p["users"],
-            service_accounts=p["service_accounts"],
-            buckets=p["buckets"],
-            objects=p["objects"],
-        )
-    except MinioStateError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    conn = Connection(**{key: p[key] for key in CONNECTION_OPTIONS})
+    result = MinioState(conn, check_mode=module.check_mode).apply(
+        policies=p["policies"],
+        users=p["users"],
+        service_accounts=p["service_accounts"],
+        buckets=p["buckets"],
+        objects=p["objects"],
+    )
     output = {
         "changed": result.changed,
         "changes": result.changes,
@@ -356,7 +346,7 @@ def main():
     }
     if module._diff:
         output["diff"] = {"before": result.before, "after": result.after}
-    module.exit_json(**output)
+    return output
 
 
 if __name__ == "__main__":

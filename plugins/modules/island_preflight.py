@@ -100,6 +100,7 @@ facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_preflight import run_checks
 
 PORT_SPEC = {
@@ -126,11 +127,14 @@ def main():
         },
         supports_check_mode=True,
     )
-    try:
-        problems, facts = run_checks(module.params)
-    except OSError as exc:
-        module.fail_json(msg=f"preflight could not read the host's state: {exc}")
-    module.exit_json(changed=False, problems=problems, facts=facts)
+    run_module(
+        module, run, OSError, details=lambda exc: {"msg": f"preflight could not read the host's state: {exc}"}
+    )
+
+
+def run(module):
+    problems, facts = run_checks(module.params)
+    return {"changed": False, "problems": problems, "facts": facts}
 
 
 if __name__ == "__main__":

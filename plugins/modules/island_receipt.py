@@ -195,6 +195,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_receipt import (
     AS_LOCKED,
     PRESENT,
@@ -388,23 +389,24 @@ def main():
             key = "registry" if name == "registries" else "url"
             if not item.get("host") or not item.get(key):
                 module.fail_json(msg=f"each item of {name} needs host and {key}, got {item!r}")
+    run_module(module, run_or_predict, ReceiptError)
+
+
+def run_or_predict(module):
     try:
-        result = run(module)
+        return run(module)
     except NotConvergedError as exc:
         if not module.check_mode:
-            module.fail_json(msg=str(exc), error=type(exc).__name__)
+            raise
         # Check mode before the island is converged (no CA, no secrets, no services yet): nothing
         # to read, nothing written.
         module.warn(f"the receipt cannot be predicted: {exc}")
-        result = {
+        return {
             "changed": True,
             "path": module.params["path"],
             "reason": "the services could not be asked in check mode",
             "msg": f"receipt {module.params['path']} would be written after the real run ({exc})",
         }
-    except ReceiptError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -27,17 +27,14 @@ description:
     uncompressed layers, so their digests differ from upstream. The module warns about each.
 version_added: "0.1.0"
 author: island installer contributors
+extends_documentation_fragment:
+  - island.installer.tls
 options:
   registry:
     description:
       - The registry as C(host:port), reached over HTTPS. TLS is always verified.
     type: str
     required: true
-  ca_file:
-    description:
-      - PEM file with the CA that signed the registry's certificate (the island CA). Without it the
-        system trust store is used. There is deliberately no option to skip verification.
-    type: path
   username:
     description: User for the registry's basic or token authentication.
     type: str
@@ -114,13 +111,13 @@ EXAMPLES = r"""
 
 - name: Only the k3s system images, from a layout and a docker save archive
   island_registry_seed:
+    layout: "{{ island_bundle_dir }}/oci"
+    docker_archives:
+      - "{{ island_bundle_dir }}/files/legacy-tools.tar"
     registry: registry.island.internal:5000
     ca_file: /etc/island/pki/ca.crt
     username: seeder
     password: "{{ registry_seeder_password }}"
-    layout: "{{ island_bundle_dir }}/oci"
-    docker_archives:
-      - "{{ island_bundle_dir }}/files/legacy-tools.tar"
     images:
       - docker.io/rancher/mirrored-pause:3.6
       - docker.io/rancher/mirrored-coredns-coredns:1.10.1
@@ -198,6 +195,8 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_argspec import TLS, argument_spec
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     REPOSITORY_RULES,
     DockerArchive,
@@ -219,51 +218,58 @@ def _summary(result):
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "registry": {"type": "str", "required": True},
-            "ca_file": {"type": "path"},
-            "username": {"type": "str"},
-            "password": {"type": "str", "no_log": True},
-            "layout": {"type": "path"},
-            "docker_archives": {"type": "list", "elements": "path", "default": []},
-            "images": {"type": "list", "elements": "str", "default": []},
-            "repository_rule": {"type": "str", "choices": list(REPOSITORY_RULES), "default": "strip_host"},
-            "repository_prefix": {"type": "str", "default": ""},
-            "workers": {"type": "int", "default": 4},
-            "retries": {"type": "int", "default": 3},
-        },
+        argument_spec=argument_spec(
+            {
+                "registry": {"type": "str", "required": True},
+                "username": {"type": "str"},
+                "password": {"type": "str", "no_log": True},
+                "layout": {"type": "path"},
+                "docker_archives": {"type": "list", "elements": "path", "default": []},
+                "images": {"type": "list", "elements": "str", "default": []},
+                "repository_rule": {
+                    "type": "str",
+                    "choices": list(REPOSITORY_RULES),
+                    "default": "strip_host",
+                },
+                "repository_prefix": {"type": "str", "default": ""},
+                "workers": {"type": "int", "default": 4},
+                "retries": {"type": "int", "default": 3},
+            },
+            TLS,
+        ),
         required_one_of=[("layout", "docker_archives")],
         required_together=[("username", "password")],
         supports_check_mode=True,
     )
+    run_module(module, run, OCIError)
+
+
+def run(module):
     p = module.params
     if p["workers"] < 1 or p["retries"] < 0:
         module.fail_json(msg="workers must be at least 1 and retries at least 0")
-    try:
-        sources = []
-        if p["layout"]:
-            layout = OCILayout(p["layout"])
-            layout.read_index()
-            sources.append(layout)
-        sources.extend(DockerArchive(path) for path in p["docker_archives"])
-        client = RegistryClient(
-            p["registry"],
-            ca_file=p["ca_file"],
-            username=p["username"],
-            password=p["password"],
-            retries=p["retries"],
-        )
-        result = seed(
-            client,
-            sources,
-            images=p["images"] or None,
-            rule=p["repository_rule"],
-            prefix=p["repository_prefix"],
-            check_mode=module.check_mode,
-            workers=p["workers"],
-        )
-    except OCIError as exc:
-        module.fail_json(msg=str(exc), error=type(exc).__name__)
+    sources = []
+    if p["layout"]:
+        layout = OCILayout(p["layout"])
+        layout.read_index()
+        sources.append(layout)
+    sources.extend(DockerArchive(path) for path in p["docker_archives"])
+    client = RegistryClient(
+        p["registry"],
+        ca_file=p["ca_file"],
+        username=p["username"],
+        password=p["password"],
+        retries=p["retries"],
+    )
+    result = seed(
+        client,
+        sources,
+        images=p["images"] or None,
+        rule=p["repository_rule"],
+        prefix=p["repository_prefix"],
+        check_mode=module.check_mode,
+        workers=p["workers"],
+    )
     for warning in result.warnings:
         module.warn(warning)
     out = result.to_dict()
@@ -271,7 +277,7 @@ def main():
     out["msg"] = _summary(result)
     if module._diff:
         out["diff"] = result.diff()
-    module.exit_json(**out)
+    return out
 
 
 if __name__ == "__main__":

@@ -81,19 +81,23 @@ refused:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_upgrade import plan
+
+ARGUMENT_SPEC = {
+    "lock": {"type": "dict", "required": True},
+    "hosts": {"type": "dict", "required": True},
+    "allow_downgrade": {"type": "list", "elements": "str", "default": []},
+    "allow_minor_skip": {"type": "bool", "default": False},
+}
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "lock": {"type": "dict", "required": True},
-            "hosts": {"type": "dict", "required": True},
-            "allow_downgrade": {"type": "list", "elements": "str", "default": []},
-            "allow_minor_skip": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run_module(module, run)
+
+
+def run(module):
     result = plan(
         module.params["lock"],
         module.params["hosts"],
@@ -106,7 +110,7 @@ def main():
             changed=False,
             **result,
         )
-    module.exit_json(changed=False, **result)
+    return {"changed": False, **result}
 
 
 if __name__ == "__main__":

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
-    LOCK_NAME,
-    SIGNATURE_NAME,
-    verify_bundle,
-)
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import verify_bundle
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import (
     DownloadError,
     SpecError,
     build,
     load_spec,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
+    LOCK_NAME,
+    SIGNATURE_NAME,
 )
 from testbundle import IMAGES, MULTI_ARCH, REGISTRY_BIN, Sources, ensure_signing_key, publish_git_repository
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import sign, write_lock
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     LOCK_NAME,
     SIGNATURE_NAME,
-    sign,
-    write_lock,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (

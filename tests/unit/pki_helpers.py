@@ -17,14 +17,13 @@ from pathlib import Path
 from unittest import mock
 
 from ansible.module_utils import basic
-from ansible_collections.island.installer.plugins.module_utils.island_pki import (
-    CaSpec,
-    cert_pem,
-    ensure_ca,
+from ansible_collections.island.installer.plugins.module_utils.island_pki import cert_pem
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import CaSpec, ensure_ca
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
     ensure_certificate_file,
     ensure_key_and_csr,
-    sign_csr,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
 
 PASSPHRASE = "correct horse battery staple"
 DOMAIN = "island.internal"

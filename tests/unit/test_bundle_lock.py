@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import (
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import sign, write_lock
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     LOCK_NAME,
     SCHEMA_VERSION,
     SIGNATURE_NAME,
     LockError,
     dump_lock,
     load_lock,
-    sign,
     validate_lock,
-    write_lock,
 )
 from bundle_helpers import CREATED, default_content, make_bundle, make_key, write_files
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
-from ansible_collections.island.installer.plugins.module_utils.island_bundle import SigningError, sign
+from ansible_collections.island.installer.plugins.module_utils.island_bundle import sign
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import SigningError
 from bundle_helpers import make_key, make_signed_bundle
 
 SSH_KEYGEN = shutil.which("ssh-keygen")

@@ -13,9 +13,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     ParameterError,
     PassphraseError,
     cert_not_after,
-    ensure_ca,
     utcnow,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import ensure_ca
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec

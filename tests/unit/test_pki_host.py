@@ -12,25 +12,27 @@ import pwd
 import stat
 
 import pytest
+from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CertificateFileError,
     KeyFileError,
     ParameterError,
-    atomic_write,
     cert_not_after,
     cert_not_before,
     cert_pem,
-    ensure_certificate_file,
-    ensure_key_and_csr,
     key_type_of,
     load_csr,
-    load_host_key,
     parse_mode,
     public_key_der,
     resolve_owner,
     sans_of,
-    sign_csr,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
+    ensure_certificate_file,
+    ensure_key_and_csr,
+    load_host_key,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
 from pki_helpers import Service, make_ca, snapshot
 
 SANS = ["DNS:minio.island.internal", "IP:127.0.0.1"]

@@ -13,12 +13,14 @@ import ssl
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CsrError,
-    IssueRequest,
     NameConstraintError,
-    build_leaf,
     cert_pem,
     load_certificates,
     load_csr,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import (
+    IssueRequest,
+    build_leaf,
     sign_csr,
 )
 from cryptography import x509

@@ -7,14 +7,16 @@ import datetime
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CaStateError,
-    IssueRequest,
     cert_not_after,
     cert_pem,
     load_certificates,
-    needs_reissue,
     parse_sans,
-    sign_csr,
     utcnow,
+)
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import (
+    IssueRequest,
+    needs_reissue,
+    sign_csr,
 )
 from pki_helpers import Service, make_ca, openssl_verify, snapshot, write_bundle
 
