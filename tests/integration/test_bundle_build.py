@@ -24,7 +24,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle_bui
 )
 from testbundle import IMAGES, MULTI_ARCH, REGISTRY_BIN, Sources, ensure_signing_key, publish_git_repository
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 pytestmark = pytest.mark.slow
 
 

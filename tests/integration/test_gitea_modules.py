@@ -10,9 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles" / "gitea"))
-
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     BundleError,
     GiteaAPIError,
@@ -24,9 +21,10 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
     ensure_password,
     seed_repository,
 )
-from giteadouble import ADMIN, PYTHON, Gitea, make_pki
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.doubles.gitea import ADMIN, PYTHON, Gitea, make_pki
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from oci_fixtures import make_layer, needs_registry, run, sha256
+
+from tests.support import ROOT
+from tests.support.oci import make_layer, needs_registry, run, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _oldest_python():

@@ -14,7 +14,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
     RegistryUnreachableError,
     seed,
 )
-from oci_fixtures import ImageFactory, make_layer, needs_registry, run, sha256
+
+from tests.support.oci import ImageFactory, make_layer, needs_registry, run, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

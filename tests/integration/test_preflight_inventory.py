@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 PLAYBOOK = ROOT / "playbooks" / "preflight.yml"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,11 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
 )
 from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
 from ansible_collections.island.installer.plugins.modules import island_receipt
-from oci_fixtures import ImageFactory, make_layer, needs_registry
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[0] / "doubles" / "gitea"))
-sys.path.insert(0, str(HERE.parents[0] / "unit"))
-
-from giteadouble import PYTHON, Gitea  # noqa: E402 - after the path set-up above
-from giteadouble import make_pki as make_gitea_pki  # noqa: E402
-from pki_helpers import ModuleFail, run_module  # noqa: E402
+from tests.support.doubles.gitea import PYTHON, Gitea
+from tests.support.doubles.gitea import make_pki as make_gitea_pki
+from tests.support.modules import ModuleFail, run_module
+from tests.support.oci import ImageFactory, make_layer, needs_registry
 
 pytestmark = [
     pytest.mark.slow,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 BAD_INPUT = {
     # distribution 2.8.2 ignores keys it does not read; 3.0's forcepathstyle would be dropped silently.

@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import ssl
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -24,16 +23,16 @@ import jinja2
 import pytest
 import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
-from oci_fixtures import ImageFactory, Registry, make_layer, needs_registry, run, sha256
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "doubles" / "minio"))
-from doublectl import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, free_port  # noqa: E402
-from doublectl import make_pki as make_minio_pki  # noqa: E402
+from tests.support import ROOT
+from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem
+from tests.support.doubles.minio import make_pki as make_minio_pki
+from tests.support.net import free_port
+from tests.support.oci import ImageFactory, Registry, make_layer, needs_registry, run, sha256
 
 boto3 = pytest.importorskip("boto3")
 minio_sdk = pytest.importorskip("minio")
-from botocore.client import Config  # noqa: E402
+from botocore.client import Config  # noqa: E402 - after the importorskip above
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

@@ -29,7 +29,8 @@ from testbundle import (
     ensure_signing_key,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 PYTHON = "/usr/bin/python3"  # the interpreter the doubles run under on a node
 pytestmark = pytest.mark.slow
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from giteadouble import Gitea, make_pki
+from tests.support.doubles.gitea import Gitea, make_pki
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +22,7 @@ def gitea(tmp_path, gitea_pki):
 @pytest.fixture(scope="session")
 def postgres(gitea_pki):
     """A real PostgreSQL server (Debian's postgresql) with TLS, for DB_TYPE = postgres."""
-    from giteadouble import Postgres, postgres_missing
+    from tests.support.doubles.gitea import Postgres, postgres_missing
 
     missing = postgres_missing()
     if missing:

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from giteadouble import ADMIN, DOUBLE, PYTHON, Gitea, double_env
+
+from tests.support.doubles.gitea import ADMIN, DOUBLE, PYTHON, Gitea, double_env
 
 pytestmark = pytest.mark.skipif(
     not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),

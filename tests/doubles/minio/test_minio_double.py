@@ -6,32 +6,29 @@ import importlib.machinery
 import importlib.util
 import io
 import json
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doublectl import (
+from tests.support.doubles.minio import (
     DOUBLE,
     ROOT_PASSWORD,
     ROOT_USER,
     Double,
     double_python_problem,
-    free_port,
     make_pki,
     run_double,
 )
+from tests.support.net import free_port
 
 boto3 = pytest.importorskip("boto3")
 minio = pytest.importorskip("minio")
-from botocore.client import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-from cryptography.exceptions import InvalidTag  # noqa: E402
-from minio import Minio, MinioAdmin  # noqa: E402
-from minio.credentials import StaticProvider  # noqa: E402
-from minio.error import S3Error  # noqa: E402
+from botocore.client import Config  # noqa: E402 - after the importorskip above
+from botocore.exceptions import ClientError  # noqa: E402 - after the importorskip above
+from cryptography.exceptions import InvalidTag  # noqa: E402 - after the importorskip above
+from minio import Minio, MinioAdmin  # noqa: E402 - after the importorskip above
+from minio.credentials import StaticProvider  # noqa: E402 - after the importorskip above
+from minio.error import S3Error  # noqa: E402 - after the importorskip above
 
 CREDS = {"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD}
 

@@ -9,7 +9,8 @@ import time
 import pytest
 from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import SigningError, sign
-from bundle_helpers import make_key, make_signed_bundle
+
+from tests.support.bundle import make_key, make_signed_bundle
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
 needs_ssh_keygen = pytest.mark.skipif(SSH_KEYGEN is None, reason="ssh-keygen is not installed")

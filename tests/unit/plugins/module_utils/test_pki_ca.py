@@ -19,7 +19,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pki_helpers import (
+
+from tests.support.island_pki import (
     PASSPHRASE,
     Service,
     ca_spec,

@@ -16,9 +16,11 @@ from ansible_collections.island.installer.plugins.modules import (
     island_cert_sign,
     island_csr,
 )
-from pki_helpers import PASSPHRASE, ModuleFail, openssl_verify, run_module, snapshot, tls_fetch, tls_server
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.island_pki import PASSPHRASE, openssl_verify, snapshot, tls_fetch, tls_server
+from tests.support.modules import ModuleFail, run_module
+
 SANS = ["DNS:git.island.internal", "IP:127.0.0.1"]
 
 

@@ -31,7 +31,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     sans_of,
     sign_csr,
 )
-from pki_helpers import Service, make_ca, snapshot
+
+from tests.support.island_pki import Service, make_ca, snapshot
 
 SANS = ["DNS:minio.island.internal", "IP:127.0.0.1"]
 

@@ -19,7 +19,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle imp
     hash_files,
     verify_bundle,
 )
-from bundle_helpers import make_key, make_signed_bundle, rewrite_lock, write_allowed_signers
+
+from tests.support.bundle import make_key, make_signed_bundle, rewrite_lock, write_allowed_signers
 
 
 def _problem(error: ContentError, path: str) -> dict:

@@ -9,9 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bundle_helpers import make_signed_bundle
+from tests.support import ROOT
+from tests.support.bundle import make_signed_bundle
 
-ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_BIN = Path(sys.executable).parent
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "doubles" / "minio"))
-from doublectl import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, free_port, make_pki  # noqa: E402
+from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, make_pki
+from tests.support.net import free_port
 
 pytest.importorskip("minio")
-from ansible_collections.island.installer.plugins.module_utils.island_minio import (  # noqa: E402 - after the importorskip above
+from ansible_collections.island.installer.plugins.module_utils.island_minio import (
     Connection,
     CredentialsError,
     EndpointUnreachable,
@@ -27,7 +26,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_minio impo
     normalise_policy,
     parse_policy,
 )
-from minio.error import S3Error  # noqa: E402
+from minio.error import S3Error
+
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
 
