@@ -7,15 +7,11 @@ next task (the service install needs a bundle), never touch another machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.support import ROOT
+from tests.support.playbook import run_role
 
 BAD_INPUT = {
     "record_outside_the_domain": (
@@ -59,25 +55,7 @@ def _run(tmp_path, extra_vars):
             "children": {"island_dns": {"hosts": {"dns1": {}}}, "island_registry": {"hosts": {"dns1": {}}}},
         }
     }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = tmp_path / "dns.yml"
-    playbook.write_text(
-        yaml.safe_dump([{"name": "DNS", "hosts": "island_dns", "gather_facts": False, "roles": ["dns"]}])
-    )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "hosts.yml"),
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_role(tmp_path, inventory, "island_dns", "dns")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))

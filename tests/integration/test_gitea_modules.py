@@ -22,8 +22,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
     seed_repository,
 )
 
-from tests.support import ROOT
 from tests.support.doubles.gitea import ADMIN, PYTHON, Gitea, make_pki
+from tests.support.playbook import ansible_doc, run_json_play
 
 pytestmark = [
     pytest.mark.slow,
@@ -405,25 +405,7 @@ def _play(tmp_path, tasks, *flags, interpreter=sys.executable):
     (tmp_path / "play.yml").write_text(
         json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], indent=1)
     )
-    env = dict(os.environ)
-    env.update(
-        {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "json",
-            "ANSIBLE_PYTHON_INTERPRETER": interpreter,
-            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-        }
-    )
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", *flags, str(tmp_path / "play.yml")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    out = json.loads(proc.stdout[proc.stdout.index("{") :])
-    return proc, [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
+    return run_json_play(tmp_path / "play.yml", *flags, interpreter=interpreter)
 
 
 def test_playbook_check_diff_then_apply_then_rerun_reports_no_change(gitea, tmp_path):
@@ -480,15 +462,7 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
 
 @pytest.mark.parametrize("module", ["island_gitea", "island_gitea_seed", "island_gitea_password"])
 def test_module_documentation_renders_with_ansible_doc(module):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    doc_bin = str(Path(sys.executable).parent / "ansible-doc")
-    proc = subprocess.run(
-        [doc_bin, "-M", str(ROOT / "plugins" / "modules"), "--json", module],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = ansible_doc("--json", module)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[module]
     assert doc["doc"]["options"]["password"] and doc["examples"] and doc["return"]["msg"]

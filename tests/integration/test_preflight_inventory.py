@@ -6,15 +6,13 @@ would touch nothing but this machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support import ROOT
+from tests.support.playbook import run_playbook
 
 PLAYBOOK = ROOT / "playbooks" / "preflight.yml"
 
@@ -49,15 +47,7 @@ def _inventory(servers=("s1", "s2", "s3"), agents=("a1",), addresses=None, domai
 def _run(tmp_path, inventory):
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(path), str(PLAYBOOK)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_playbook(PLAYBOOK, inventory=path)
 
 
 BAD_INVENTORIES = {

@@ -7,15 +7,11 @@ secrets or the service install), never touch another machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.support import ROOT
+from tests.support.playbook import run_role
 
 BAD_INPUT = {
     # distribution 2.8.2 ignores keys it does not read; 3.0's forcepathstyle would be dropped silently.
@@ -64,27 +60,7 @@ def _run(tmp_path, extra_vars):
             "children": {"island_registry": {"hosts": {"reg1": {}}}},
         }
     }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = tmp_path / "registry.yml"
-    playbook.write_text(
-        yaml.safe_dump(
-            [{"name": "Registry", "hosts": "island_registry", "gather_facts": False, "roles": ["registry"]}]
-        )
-    )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "hosts.yml"),
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_role(tmp_path, inventory, "island_registry", "registry")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))

@@ -3,6 +3,7 @@ checkout (its ansible.cfg, roles and collection), output captured for the test t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,12 @@ def run_role(tmp_path: Path, inventory: dict, group: str, role: str, *args: str)
 def ansible_doc(module: str, *args: str) -> subprocess.CompletedProcess:
     """ansible-doc for one of this collection's modules by its short name."""
     return ansible("ansible-doc", "-M", str(ROOT / "plugins" / "modules"), *args, module)
+
+
+def run_json_play(play, *args: str, interpreter: str = sys.executable, timeout: float = 300):
+    """Run ``play`` on localhost (local connection, ``interpreter``) with the json stdout callback;
+    returns (the process, each task's result for localhost, in order)."""
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=interpreter)
+    proc = run_playbook(play, "-c", "local", *args, env=env, timeout=timeout)
+    out = json.loads(proc.stdout[proc.stdout.index("{") :])
+    return proc, [task["hosts"]["localhost"] for task in out["plays"][0]["tasks"]]

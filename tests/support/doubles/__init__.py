@@ -51,6 +51,11 @@ class DoubleProcess:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
 
+    @property
+    def returncode(self) -> int | None:
+        """The process's exit status once it ended (None while it runs or before start)."""
+        return self.proc.poll() if self.proc is not None else None
+
     def _alive(self) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(

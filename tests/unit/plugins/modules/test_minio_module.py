@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +25,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_minio impo
 )
 from minio.error import S3Error
 
-from tests.support import ROOT
+from tests.support import playbook as runner
+from tests.support.playbook import ansible_doc, ansible_env
 
 pytestmark = pytest.mark.slow
 
@@ -281,29 +279,16 @@ def run_playbook(tmp_path, extra, *flags, expect_rc=0):
     playbook.write_text(PLAYBOOK)
     extra_file = tmp_path / "extra.json"
     extra_file.write_text(json.dumps(extra))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
-    venv_bin = Path(sys.executable).parent
-    result = subprocess.run(
-        [
-            str(venv_bin / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-e",
-            f"@{extra_file}",
-            *flags,
-            str(playbook),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = runner.run_playbook(
+        playbook,
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
+        f"@{extra_file}",
+        *flags,
+        env=ansible_env(ANSIBLE_STDOUT_CALLBACK=None),
     )
     assert result.returncode == expect_rc, result.stdout + result.stderr
     return result.stdout
@@ -346,14 +331,7 @@ def test_every_secret_option_is_no_log_and_the_docs_render():
     assert spec["secret_key"]["no_log"] is True
     for option in ("users", "service_accounts"):
         assert spec[option]["options"]["secret_key"]["no_log"] is True
-    venv_bin = Path(sys.executable).parent
-    doc = subprocess.run(
-        [str(venv_bin / "ansible-doc"), "-M", str(ROOT / "plugins" / "modules"), "island_minio"],
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    doc = ansible_doc("island_minio")
     assert doc.returncode == 0, doc.stderr
     assert "service_accounts" in doc.stdout
     assert "RETURN VALUES" in doc.stdout

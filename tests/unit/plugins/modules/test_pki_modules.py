@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from ansible_collections.island.installer.plugins.modules import (
 from tests.support import ROOT
 from tests.support.island_pki import PASSPHRASE, openssl_verify, snapshot, tls_fetch, tls_server
 from tests.support.modules import ModuleFail, run_module
+from tests.support.playbook import ansible_doc, ansible_env, run_playbook
 
 SANS = ["DNS:git.island.internal", "IP:127.0.0.1"]
 
@@ -212,14 +212,6 @@ def test_a_csr_outside_the_island_fails_the_sign_module_naming_the_requester_and
     assert "CSR from host7 registry asks for dns:login.example.com" in failure["msg"]
 
 
-def _ansible_cli(name):
-    """The ansible CLI installed beside this Python (the venv's), else on PATH; skip without one."""
-    found = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed for {sys.executable}")
-    return found
-
-
 def _python_with_cryptography(python):
     if python is None or not os.path.exists(python):
         return False
@@ -288,18 +280,10 @@ def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE, intermediat
         )
     )
     os.chmod(varfile, 0o600)
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
+    env = ansible_env(
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp")
     )
-    ansible_playbook = _ansible_cli("ansible-playbook")
-    cmd = [ansible_playbook, "-i", "localhost,", "-c", "local", "-e", f"@{varfile}", str(play), *extra]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=300
-    )
+    proc = run_playbook(play, "-c", "local", "-e", f"@{varfile}", *extra, env=env, cwd=tmp_path)
     out = proc.stdout
     report = json.loads(out[out.index("{") :]) if "{" in out else {}
     return proc, report
@@ -400,15 +384,7 @@ def test_ansible_playbook_with_a_wrong_passphrase_fails_clearly_and_never_shows_
 
 @pytest.mark.parametrize("name", ["island_ca", "island_csr", "island_cert_sign", "island_cert"])
 def test_module_documentation_renders_with_ansible_doc(name):
-    ansible_doc = _ansible_cli("ansible-doc")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [ansible_doc, "-M", str(ROOT / "plugins" / "modules"), "--json", name],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    proc = ansible_doc("--json", name)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[name]
     assert doc["doc"]["module"] == name
