@@ -7,11 +7,9 @@ next task (the service install needs a bundle), never touch another machine.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from tests.support.playbook import run_role
+from tests.support.playbook import local_inventory, run_role
 
 BAD_INPUT = {
     "record_outside_the_domain": (
@@ -42,19 +40,13 @@ BAD_INPUT = {
 
 
 def _run(tmp_path, extra_vars):
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "island_domain": "island.test",
-                "island_networks": ["10.98.0.0/24"],
-                **extra_vars,
-            },
-            "hosts": {"dns1": {"island_address": "10.98.0.10"}},
-            "children": {"island_dns": {"hosts": {"dns1": {}}}, "island_registry": {"hosts": {"dns1": {}}}},
-        }
-    }
+    inventory = local_inventory(
+        {"island_dns": ["dns1"], "island_registry": ["dns1"]},
+        {"dns1": {"island_address": "10.98.0.10"}},
+        island_domain="island.test",
+        island_networks=["10.98.0.0/24"],
+        **extra_vars,
+    )
     return run_role(tmp_path, inventory, "island_dns", "dns")
 
 

@@ -22,37 +22,25 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
     seed_repository,
 )
 
-from tests.support.doubles.gitea import ADMIN, PYTHON, Gitea, make_pki
+from tests.support.doubles.gitea import (
+    ADMIN,
+    GIT_ENV,
+    PYTHON,
+    git,
+    needs_gitea_double,
+    running_gitea,
+)
 from tests.support.playbook import ansible_doc, run_json_play
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
-        reason="needs /usr/bin/python3 and git-http-backend",
-    ),
+    needs_gitea_double(),
 ]
-
-GIT_ENV = {
-    "PATH": os.environ["PATH"],
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "island",
-    "GIT_AUTHOR_EMAIL": "island@x.test",
-    "GIT_COMMITTER_NAME": "island",
-    "GIT_COMMITTER_EMAIL": "island@x.test",
-}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("gitea-pki"))
 
 
 @pytest.fixture
-def gitea(tmp_path, pki):
-    server = Gitea(tmp_path / "gitea", pki=pki).bootstrap_admin().start()
-    server.api("POST", "/api/v1/orgs", {"username": "platform"}, token=server.token)
+def gitea(tmp_path, gitea_pki):
+    server = running_gitea(tmp_path / "gitea", gitea_pki, organization="platform")
     yield server
     server.stop()
 
@@ -61,13 +49,6 @@ def client_for(gitea, **kw):
     args = {"ca_file": str(gitea.pki["ca"]), "username": ADMIN, "token": gitea.token}
     args.update(kw)
     return GiteaClient(kw.pop("url", gitea.url), **{k: v for k, v in args.items() if k != "url"})
-
-
-def git(*args, cwd=None):
-    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
 
 
 class Source:

@@ -7,11 +7,9 @@ secrets or the service install), never touch another machine.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from tests.support.playbook import run_role
+from tests.support.playbook import local_inventory, run_role
 
 BAD_INPUT = {
     # distribution 2.8.2 ignores keys it does not read; 3.0's forcepathstyle would be dropped silently.
@@ -44,22 +42,16 @@ BAD_INPUT = {
 
 
 def _run(tmp_path, extra_vars):
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "island_domain": "island.test",
-                "island_networks": ["10.98.0.0/24"],
-                "island_bundle_dir": str(tmp_path / "no-bundle"),
-                "island_pki_dir": str(tmp_path / "pki"),
-                "island_secrets_dir": str(tmp_path / "secrets"),
-                **extra_vars,
-            },
-            "hosts": {"reg1": {"island_address": "10.98.0.10"}},
-            "children": {"island_registry": {"hosts": {"reg1": {}}}},
-        }
-    }
+    inventory = local_inventory(
+        {"island_registry": ["reg1"]},
+        {"reg1": {"island_address": "10.98.0.10"}},
+        island_domain="island.test",
+        island_networks=["10.98.0.0/24"],
+        island_bundle_dir=str(tmp_path / "no-bundle"),
+        island_pki_dir=str(tmp_path / "pki"),
+        island_secrets_dir=str(tmp_path / "secrets"),
+        **extra_vars,
+    )
     return run_role(tmp_path, inventory, "island_registry", "registry")
 
 

@@ -15,6 +15,20 @@ def free_port(family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> i
         return sock.getsockname()[1]
 
 
+def free_tcp_and_udp_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 right now (for a DNS server)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+
+
 def wait_until(
     ready: Callable[[], object],
     timeout: float = 20,

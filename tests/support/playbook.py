@@ -100,3 +100,18 @@ def run_json_play(play, *args: str, interpreter: str = sys.executable, timeout: 
     proc = run_playbook(play, "-c", "local", *args, env=env, timeout=timeout)
     out = json.loads(proc.stdout[proc.stdout.index("{") :])
     return proc, [task["hosts"]["localhost"] for task in out["plays"][0]["tasks"]]
+
+
+def local_inventory(groups: dict, hosts: dict, **all_vars) -> dict:
+    """A YAML inventory (as data) whose hosts use the local connection and this interpreter, so a
+    play that gets past its checks touches nothing but this machine. ``groups``: group name ->
+    member host names; ``hosts``: host name -> its variables; ``all_vars``: variables of all."""
+    return {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **all_vars},
+            "hosts": hosts,
+            "children": {
+                group: {"hosts": {host: {} for host in members}} for group, members in groups.items()
+            },
+        }
+    }

@@ -21,8 +21,12 @@ from pathlib import Path
 
 import pytest
 
-DOUBLE = Path(__file__).resolve().parent / "coredns"
-PYTHON = "/usr/bin/python3"
+from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
+from tests.support.net import free_tcp_and_udp_port as free_port
+from tests.support.net import port_open
+
+DOUBLE = double_path("coredns")
+PYTHON = SYSTEM_PYTHON
 
 ZONE = """\
 $ORIGIN island.test.
@@ -44,20 +48,6 @@ $TTL 300
 @   IN NS  ns1.island.test.
 10  IN PTR registry.island.test.
 """
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
 
 
 @dataclass
@@ -102,50 +92,27 @@ class Double:
         self.corefile.write_text(corefile)
         self.out = workdir / "stdout.log"
         self.err = workdir / "stderr.log"
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(
-                [PYTHON, str(DOUBLE), "-conf", str(self.corefile), *args],
-                cwd=workdir,
-                stdout=out,
-                stderr=err,
-            )
+        self.process = DoubleProcess(
+            "coredns", ["-conf", str(self.corefile), *args], log=self.out, stderr_log=self.err,
+            append=False, cwd=workdir,
+        ).spawn()  # fmt: skip
+        self.proc = self.process.proc
 
     def wait_serving(self, port: int) -> Double:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the double exited {self.proc.returncode}: {self.err.read_text()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise AssertionError("the double did not start listening")
+        self.process.wait_ready(lambda: port_open(port), timeout=10)
+        return self
 
     def stdout(self) -> str:
         return self.out.read_text()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return self.process.stop(timeout=10)
 
 
 def refused(tmp_path: Path, corefile: str, *args: str) -> str:
     """Run the double on a config it must refuse; return what it said on stderr."""
     (tmp_path / "Corefile").write_text(corefile)
-    result = subprocess.run(
-        [PYTHON, str(DOUBLE), *args] if args else [PYTHON, str(DOUBLE), "-conf", "Corefile"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
+    result = run_double("coredns", args or ["-conf", "Corefile"], cwd=tmp_path, timeout=10)
     assert result.returncode != 0, f"the double accepted it:\n{result.stdout}"
     return result.stderr.strip()
 
@@ -179,14 +146,16 @@ island.test:{dns_port} 0.0.10.in-addr.arpa:{dns_port} {{
 
 
 def test_version_prints_the_pinned_release_like_coredns():
-    out = subprocess.run([PYTHON, str(DOUBLE), "-version"], capture_output=True, text=True, check=True)
+    out = run_double("coredns", ["-version"])
+    assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "CoreDNS-1.14.2"
     assert re.fullmatch(r"linux/amd64, go1\.\d+\.\d+, [0-9a-f]{7}", lines[1])
 
 
 def test_plugins_lists_only_what_the_double_implements():
-    out = subprocess.run([PYTHON, str(DOUBLE), "-plugins"], capture_output=True, text=True, check=True)
+    out = run_double("coredns", ["-plugins"])
+    assert out.returncode == 0, out.stderr
     listed = out.stdout.split()
     assert {"file", "bind", "health", "ready", "prometheus", "reload"} <= set(listed)
     assert "whoami" not in listed
@@ -194,7 +163,7 @@ def test_plugins_lists_only_what_the_double_implements():
 
 
 def test_an_unknown_flag_exits_2_with_a_go_flag_usage_error():
-    result = subprocess.run([PYTHON, str(DOUBLE), "-cnof", "x"], capture_output=True, text=True, check=False)
+    result = run_double("coredns", ["-cnof", "x"])
     assert result.returncode == 2
     assert result.stderr.startswith("flag provided but not defined: -cnof\nUsage of ")
     assert "  -conf string\n" in result.stderr

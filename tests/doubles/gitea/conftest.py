@@ -1,20 +1,15 @@
-"""Fixtures for the Gitea double's own tests."""
+"""Fixtures for the Gitea double's own tests (``gitea_pki`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.doubles.gitea import Gitea, make_pki
-
-
-@pytest.fixture(scope="session")
-def gitea_pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("gitea-pki"))
+from tests.support.doubles.gitea import running_gitea
 
 
 @pytest.fixture
 def gitea(tmp_path, gitea_pki):
-    server = Gitea(tmp_path / "gitea", pki=gitea_pki).bootstrap_admin().start()
+    server = running_gitea(tmp_path / "gitea", gitea_pki)
     yield server
     server.stop()
 

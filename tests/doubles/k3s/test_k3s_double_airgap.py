@@ -15,8 +15,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from test_k3s_double import Node, free_port, messages, wait_for
 from testbundle import ImageFactory, docker_save_archive, make_layer
+
+from tests.support.doubles.k3s import Node, messages, wait_for
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 

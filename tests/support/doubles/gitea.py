@@ -300,3 +300,44 @@ class Postgres:
             check=False,
         )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- what the tests around the double share -------------------------------------------------------
+def needs_gitea_double():
+    """pytest mark: skip without /usr/bin/python3 or git-http-backend (the double serves git
+    through it)."""
+    import pytest
+
+    return pytest.mark.skipif(
+        not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
+        reason="needs /usr/bin/python3 and git-http-backend",
+    )
+
+
+# git with no system or global configuration, a fixed identity.
+GIT_ENV = {
+    "PATH": os.environ["PATH"],
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "island",
+    "GIT_AUTHOR_EMAIL": "island@x.test",
+    "GIT_COMMITTER_NAME": "island",
+    "GIT_COMMITTER_EMAIL": "island@x.test",
+}
+
+
+def git(*args, cwd=None):
+    """Run git under GIT_ENV; its stdout, stripped. A failure raises AssertionError with stderr."""
+    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def running_gitea(base, pki, organization=None):
+    """A started double under ``base`` with its admin bootstrapped as the role does, and
+    ``organization`` created when given. The caller stops it."""
+    server = Gitea(base, pki=pki).bootstrap_admin().start()
+    if organization:
+        server.api("POST", "/api/v1/orgs", {"username": organization}, token=server.token)
+    return server

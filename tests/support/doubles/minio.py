@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support import doubles as launcher
+from tests.support.net import free_port
 from tests.support.pki import TRADITIONAL, throwaway_ca, write_private
 
 DOUBLE = launcher.double_path("minio")
@@ -108,3 +109,57 @@ class Double:
     def stop(self):
         if self.proc is not None:
             self.proc.stop(timeout=10)
+
+
+def tls_double(base, drives=("data",), console=True):
+    """A running double over TLS under ``base``: a throwaway CA's certificate in MinIO's certs
+    layout, free ports (the console's too unless ``console`` is false), the drives (paths under
+    ``base``, MinIO's ellipsis notation allowed), its log in minio.log. Skips the test, saying why,
+    when the double's interpreter cannot run it."""
+    import pytest
+
+    problem = double_python_problem()
+    if problem:
+        pytest.skip(problem)
+    base = Path(base)
+    ca_file, certs = make_pki(base)
+    port = free_port()
+    args = ["--address", f"127.0.0.1:{port}"]
+    if console:
+        args += ["--console-address", f"127.0.0.1:{free_port()}"]
+    args += ["--certs-dir", str(certs), *(str(base / drive) for drive in drives)]
+    return Double(args, port=port, ca_file=ca_file, log=base / "minio.log")
+
+
+def s3_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
+    """boto3's S3 client for the double (path-style, the island CA verifying its TLS)."""
+    import boto3
+    from botocore.client import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=double.url(),
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        verify=str(double.ca_file),
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def admin_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
+    """The MinIO SDK's admin client (what `mc admin` speaks) for the double over verified TLS."""
+    import urllib3
+    from minio import MinioAdmin
+    from minio.credentials import StaticProvider
+
+    return MinioAdmin(
+        endpoint=f"127.0.0.1:{double.port}",
+        credentials=StaticProvider(access_key, secret_key),
+        secure=True,
+        http_client=urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(double.ca_file)),
+    )

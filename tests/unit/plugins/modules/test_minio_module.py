@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, make_pki
+from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, make_pki, tls_double
 from tests.support.net import free_port
 
 pytest.importorskip("minio")
@@ -33,18 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def double(tmp_path_factory):
-    problem = double_python_problem()
-    if problem:
-        pytest.skip(problem)
-    base = tmp_path_factory.mktemp("minio-module")
-    ca_file, certs = make_pki(base)
-    port = free_port()
-    server = Double(
-        ["--address", f"127.0.0.1:{port}", "--certs-dir", str(certs), str(base / "data")],
-        port=port,
-        ca_file=ca_file,
-        log=base / "minio.log",
-    )
+    server = tls_double(tmp_path_factory.mktemp("minio-module"), console=False)
     yield server
     server.stop()
 
