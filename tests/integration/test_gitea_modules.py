@@ -45,6 +45,11 @@ def gitea(tmp_path, gitea_pki):
     server.stop()
 
 
+def connection(gitea, **auth):
+    """The Gitea modules' connection options for the double, as the admin; ``auth``: password or token."""
+    return {"url": gitea.url, "ca_file": str(gitea.pki["ca"]), "username": ADMIN, **auth}
+
+
 def client_for(gitea, **kw):
     args = {"ca_file": str(gitea.pki["ca"]), "username": ADMIN, "token": gitea.token}
     args.update(kw)
@@ -394,7 +399,7 @@ def test_playbook_check_diff_then_apply_then_rerun_reports_no_change(gitea, tmp_
     src.commit("one")
     src.tag("v1")
     bundle = src.bundle(tmp_path / "b.bundle")
-    conn = {"url": gitea.url, "ca_file": str(gitea.pki["ca"]), "username": ADMIN, "password": gitea.password}
+    conn = connection(gitea, password=gitea.password)
     tasks = [
         {
             "name": "Gitea holds the island organisations and repositories",
@@ -428,10 +433,7 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
     task = {
         "name": "Gitea holds the island organisations",
         "island_gitea": {
-            "url": gitea.url,
-            "ca_file": str(gitea.pki["ca"]),
-            "username": ADMIN,
-            "password": "not the password",
+            **connection(gitea, password="not the password"),
             "organizations": [{"name": "apps"}],
         },
     }
@@ -475,10 +477,7 @@ def test_seed_module_runs_on_the_standard_library_of_the_host_python(gitea, tmp_
     task = {
         "name": "Gitea holds the bundle's repository",
         "island_gitea_seed": {
-            "url": gitea.url,
-            "ca_file": str(gitea.pki["ca"]),
-            "username": ADMIN,
-            "token": gitea.token,
+            **connection(gitea, token=gitea.token),
             "bundle": src.bundle(tmp_path / "b.bundle"),
             "owner": "platform",
             "repository": "config",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.playbook import local_inventory, run_role
+from tests.support.playbook import TEST_ISLAND, local_inventory, refused, run_role
 
 BAD_INPUT = {
     # distribution 2.8.2 ignores keys it does not read; 3.0's forcepathstyle would be dropped silently.
@@ -45,12 +45,13 @@ def _run(tmp_path, extra_vars):
     inventory = local_inventory(
         {"island_registry": ["reg1"]},
         {"reg1": {"island_address": "10.98.0.10"}},
-        island_domain="island.test",
-        island_networks=["10.98.0.0/24"],
-        island_bundle_dir=str(tmp_path / "no-bundle"),
-        island_pki_dir=str(tmp_path / "pki"),
-        island_secrets_dir=str(tmp_path / "secrets"),
-        **extra_vars,
+        **{
+            **TEST_ISLAND,
+            "island_bundle_dir": str(tmp_path / "no-bundle"),
+            "island_pki_dir": str(tmp_path / "pki"),
+            "island_secrets_dir": str(tmp_path / "secrets"),
+            **extra_vars,
+        },
     )
     return run_role(tmp_path, inventory, "island_registry", "registry")
 
@@ -58,18 +59,14 @@ def _run(tmp_path, extra_vars):
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
 def test_the_registry_role_refuses_bad_storage_input_before_any_change(tmp_path, case):
     extra, message = BAD_INPUT[case]
-    result = _run(tmp_path, extra)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert message in " ".join(output.split()), output
+    output = refused(_run(tmp_path, extra))
+    assert message in output, output
     assert "TASK [registry : Secrets of the registry are known]" not in output
     assert not (tmp_path / "secrets").exists()
 
 
 def test_s3_without_the_minio_users_secret_says_to_run_the_minio_role_first(tmp_path):
-    result = _run(tmp_path, {"registry_storage": "s3"})
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0, output
+    output = refused(_run(tmp_path, {"registry_storage": "s3"}))
     assert f"{tmp_path}/secrets/minio-user-island-registry does not exist on the controller" in output
     assert "run the minio role first" in output
     assert "TASK [common : The service has its own system user" not in output

@@ -27,7 +27,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
 from tests.support import ROOT
 from tests.support.doubles.minio import admin_client, s3_client, tls_double
 from tests.support.doubles.minio import make_pki as make_minio_pki
-from tests.support.oci import ImageFactory, Registry, make_layer, needs_registry, run, sha256
+from tests.support.oci import ImageFactory, Registry, make_layer, needs_registry, sha256
 
 boto3 = pytest.importorskip("boto3")
 minio_sdk = pytest.importorskip("minio")
@@ -160,16 +160,7 @@ def test_an_image_seeded_through_one_replica_is_pulled_by_digest_from_the_other(
         raw = b.skopeo_raw(f"{repo}@{expected[ref]}")
         assert sha256(raw) == expected[ref]
         out = tmp_path / f"copy-{repo.replace('/', '-')}"
-        proc = run(
-            [
-                "skopeo",
-                "copy",
-                "--preserve-digests",
-                *b.skopeo_args("src-"),
-                f"docker://{b.address}/{repo}@{expected[ref]}",
-                f"oci:{out}",
-            ]
-        )
+        proc = b.copy_out(f"{repo}@{expected[ref]}", out)
         assert proc.returncode == 0, proc.stderr + b.log_path.read_text()[-3000:]
         index = json.loads((out / "index.json").read_text())
         assert index["manifests"][0]["digest"] == expected[ref]

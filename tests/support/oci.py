@@ -221,6 +221,15 @@ class Registry:
             f"{self.user}:{self.password}",
         ]
 
+    def copy_out(self, repo_ref, destination, *flags):
+        """skopeo, an independent client, copies ``repo_ref`` out of this registry into the OCI
+        layout reference ``destination`` (``dir`` or ``dir:name``), digests preserved; returns
+        the finished process."""
+        return run(
+            ["skopeo", "copy", *flags, "--preserve-digests", *self.skopeo_args("src-"),
+             f"docker://{self.address}/{repo_ref}", f"oci:{destination}"]
+        )  # fmt: skip
+
     def skopeo_raw(self, repo_ref):
         """Manifest bytes as skopeo, an independent client, reads them."""
         out = subprocess.run(
@@ -237,17 +246,22 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_layer(files):
-    """A gzip-compressed layer tar with ``files`` {path: bytes}; deterministic. Returns (blob, diff_id)."""
+def tar_of(members):
+    """An uncompressed tar (PAX) of ``members`` {path: bytes}, in their order, mode 0644, mtime 0."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in sorted(files.items()):
+        for path, data in members.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
             info.mode = 0o644
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
-    tar_bytes = raw.getvalue()
+    return raw.getvalue()
+
+
+def make_layer(files):
+    """A gzip-compressed layer tar with ``files`` {path: bytes}; deterministic. Returns (blob, diff_id)."""
+    tar_bytes = tar_of(dict(sorted(files.items())))
     blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
     return blob, sha256(tar_bytes)
 

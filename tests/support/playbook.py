@@ -115,3 +115,15 @@ def local_inventory(groups: dict, hosts: dict, **all_vars) -> dict:
             },
         }
     }
+
+
+TEST_ISLAND = {"island_domain": "island.test", "island_networks": ["10.98.0.0/24"]}
+"""The island-wide variables of the role tests' inventories."""
+
+
+def refused(result: subprocess.CompletedProcess) -> str:
+    """Assert the run failed; its output (stdout and stderr) with runs of whitespace made one space,
+    as Ansible wraps long messages."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    return " ".join(output.split())

@@ -169,21 +169,10 @@ def test_admin_user_create_random_password_prints_it_and_the_first_user_need_not
     listing = server.cli("admin", "user", "list", "--admin").stdout.splitlines()
     assert listing[0].split() == ["ID", "Username", "Email", "IsActive"]
     assert listing[1].split() == ["1", ADMIN, "admin@island.test", "true"]
-    again = server.cli(
-        "admin",
-        "user",
-        "create",
-        "--username",
-        ADMIN,
-        "--email",
-        "b@x.test",
-        "--random-password",
-        check=False,
-    )
+    create = ["admin", "user", "create"]
+    again = server.cli(*create, "--username", ADMIN, "--email", "b@x.test", "--random-password", check=False)
     assert again.returncode == 1 and "user already exists" in again.stderr
-    second = server.cli(
-        "admin", "user", "create", "--username", "dev", "--email", "dev@x.test", "--random-password"
-    )
+    second = server.cli(*create, "--username", "dev", "--email", "dev@x.test", "--random-password")
     assert "New user 'dev' has been successfully created!" in second.stdout
     full = server.cli("admin", "user", "list").stdout.splitlines()
     assert full[0].split() == ["ID", "Username", "Email", "IsActive", "IsAdmin", "2FA"]
@@ -195,24 +184,12 @@ def test_generate_access_token_refuses_a_reused_name_and_unknown_scopes(tmp_path
     token_args = ["admin", "user", "generate-access-token", "--username", ADMIN, "--token-name", "island"]
     again = server.cli(*token_args, "--scopes", "all", check=False)
     assert again.returncode == 1 and "access token name has been used already" in again.stderr
-    bad = server.cli(
-        "admin",
-        "user",
-        "generate-access-token",
-        "-u",
-        ADMIN,
-        "-t",
-        "x",
-        "--scopes",
-        "write:everything",
-        check=False,
-    )
+    generate = ["admin", "user", "generate-access-token", "-u", ADMIN]
+    bad = server.cli(*generate, "-t", "x", "--scopes", "write:everything", check=False)
     assert bad.returncode == 1 and "invalid access token scope" in bad.stderr
-    plain = server.cli(
-        "admin", "user", "generate-access-token", "-u", ADMIN, "-t", "y", "--scopes", "read:user"
-    )
+    plain = server.cli(*generate, "-t", "y", "--scopes", "read:user")
     assert plain.stdout.startswith("Access token was successfully created: ")
-    raw = server.cli("admin", "user", "generate-access-token", "-u", ADMIN, "-t", "z", "--raw")
+    raw = server.cli(*generate, "-t", "z", "--raw")
     assert len(raw.stdout.strip()) == 40
 
 

@@ -144,22 +144,20 @@ def test_an_ssh_keygen_signature_of_other_data_is_refused_by_our_code(tmp_path):
 
 
 @needs_ssh_keygen
-def test_an_ssh_keygen_signature_in_another_namespace_is_refused(tmp_path):
-    private, public = keygen(tmp_path, "release")
-    signature = ssh_keygen_sign(tmp_path, private, MESSAGE, namespace="git")
+@pytest.mark.parametrize(
+    ("key_type", "namespace", "why"),
+    [
+        ("ed25519", "git", "namespace 'git', expected 'island-bundle'"),
+        ("ecdsa", "island-bundle", "ecdsa-sha2-nistp256"),  # not Ed25519
+    ],
+    ids=["another_namespace", "ecdsa_not_ed25519"],
+)
+def test_an_ssh_keygen_signature_is_refused_saying_why(tmp_path, key_type, namespace, why):
+    private, public = keygen(tmp_path, key_type, key_type=key_type)
+    signature = ssh_keygen_sign(tmp_path, private, MESSAGE, namespace=namespace)
     signers = sshsig.parse_allowed_signers(f"release@island {' '.join(public)}\n")
 
-    with pytest.raises(sshsig.SignatureMismatchError, match="namespace 'git', expected 'island-bundle'"):
-        sshsig.verify(MESSAGE, signature, signers, "island-bundle")
-
-
-@needs_ssh_keygen
-def test_an_ecdsa_signature_from_ssh_keygen_is_refused_as_not_ed25519(tmp_path):
-    private, public = keygen(tmp_path, "ecdsa", key_type="ecdsa")
-    signature = ssh_keygen_sign(tmp_path, private, MESSAGE)
-    signers = sshsig.parse_allowed_signers(f"release@island {' '.join(public)}\n")
-
-    with pytest.raises(sshsig.SignatureMismatchError, match="ecdsa-sha2-nistp256"):
+    with pytest.raises(sshsig.SignatureMismatchError, match=why):
         sshsig.verify(MESSAGE, signature, signers, "island-bundle")
 
 

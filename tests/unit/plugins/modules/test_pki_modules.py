@@ -31,6 +31,18 @@ def _ca_args(tmp_path, **extra):
     return args
 
 
+def _sign_args(ca, csr, **extra):
+    """island_cert_sign's arguments: ``csr`` signed by the intermediate of the island_ca result."""
+    return {
+        "csr": csr["csr"],
+        "ca_cert_path": ca["intermediate_cert_path"],
+        "ca_key_path": ca["intermediate_key_path"],
+        "ca_certificate": ca["intermediate_certificate"],
+        "ca_passphrase": PASSPHRASE,
+        **extra,
+    }
+
+
 def _flow(tmp_path, sans=SANS, check_mode=False):
     """CA, then key+CSR on the 'host', then sign, then install; returns the four results."""
     ca = run_module(island_ca, _ca_args(tmp_path), check_mode=check_mode, diff=True)
@@ -39,15 +51,9 @@ def _flow(tmp_path, sans=SANS, check_mode=False):
     csr = run_module(island_csr, {"path": str(key), "subject_alt_names": sans}, check_mode=check_mode)
     signed = run_module(
         island_cert_sign,
-        {
-            "csr": csr["csr"],
-            "current_certificate": crt.read_text() if crt.exists() else "",
-            "ca_cert_path": ca["intermediate_cert_path"],
-            "ca_key_path": ca["intermediate_key_path"],
-            "ca_certificate": ca["intermediate_certificate"],
-            "ca_passphrase": PASSPHRASE,
-            "requester": "host1 gitea",
-        },
+        _sign_args(
+            ca, csr, current_certificate=crt.read_text() if crt.exists() else "", requester="host1 gitea"
+        ),
         check_mode=check_mode,
         diff=True,
     )
@@ -136,14 +142,7 @@ def test_check_mode_previews_an_intermediate_rotation_as_reissues_and_writes_not
     csr = run_module(island_csr, {"path": str(tmp_path / "host" / "git.key"), "subject_alt_names": SANS})
     signed = run_module(
         island_cert_sign,
-        {
-            "csr": csr["csr"],
-            "current_certificate": (tmp_path / "host" / "git.crt").read_text(),
-            "ca_cert_path": ca["intermediate_cert_path"],
-            "ca_key_path": ca["intermediate_key_path"],
-            "ca_certificate": ca["intermediate_certificate"],
-            "ca_passphrase": PASSPHRASE,
-        },
+        _sign_args(ca, csr, current_certificate=(tmp_path / "host" / "git.crt").read_text()),
         check_mode=True,
     )
     assert signed["changed"]
@@ -168,16 +167,7 @@ def test_without_ca_files_outside_check_mode_signing_fails_and_says_to_run_islan
     ca = run_module(island_ca, _ca_args(tmp_path), check_mode=True)
     csr = run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
     with pytest.raises(ModuleFail) as err:
-        run_module(
-            island_cert_sign,
-            {
-                "csr": csr["csr"],
-                "ca_cert_path": ca["intermediate_cert_path"],
-                "ca_key_path": ca["intermediate_key_path"],
-                "ca_certificate": ca["intermediate_certificate"],
-                "ca_passphrase": PASSPHRASE,
-            },
-        )
+        run_module(island_cert_sign, _sign_args(ca, csr))
     assert "run island_ca first" in err.value.args[0]["msg"]
 
 
@@ -197,16 +187,7 @@ def test_a_csr_outside_the_island_fails_the_sign_module_naming_the_requester_and
     key = tmp_path / "host" / "evil.key"
     csr = run_module(island_csr, {"path": str(key), "subject_alt_names": ["DNS:login.example.com"]})
     with pytest.raises(ModuleFail) as err:
-        run_module(
-            island_cert_sign,
-            {
-                "csr": csr["csr"],
-                "ca_cert_path": ca["intermediate_cert_path"],
-                "ca_key_path": ca["intermediate_key_path"],
-                "ca_passphrase": PASSPHRASE,
-                "requester": "host7 registry",
-            },
-        )
+        run_module(island_cert_sign, _sign_args(ca, csr, requester="host7 registry"))
     failure = err.value.args[0]
     assert failure["error"] == "NameConstraintError"
     assert "CSR from host7 registry asks for dns:login.example.com" in failure["msg"]
