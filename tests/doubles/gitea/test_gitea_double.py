@@ -9,28 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.doubles.gitea import ADMIN, DOUBLE, PYTHON, Gitea, double_env
+from tests.support.doubles import run_double
+from tests.support.doubles.gitea import ADMIN, Gitea, double_env, needs_gitea_double
 
-pytestmark = pytest.mark.skipif(
-    not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
-    reason="needs /usr/bin/python3 and git-http-backend",
-)
+pytestmark = needs_gitea_double()
 
 
 def _web(server, env=None):
     """Run `gitea web` on a config the double must refuse: it exits at once."""
-    return subprocess.run(
-        [PYTHON, str(DOUBLE), "web", "--config", str(server.config), "--work-path", str(server.work)],
-        capture_output=True,
-        text=True,
+    return run_double(
+        "gitea",
+        ["web", "--config", str(server.config), "--work-path", str(server.work)],
         env=env or double_env(),
-        timeout=30,
-        check=False,
     )
 
 
 def test_version_prints_the_upstream_line():
-    out = subprocess.run([PYTHON, str(DOUBLE), "--version"], capture_output=True, text=True, check=True)
+    out = run_double("gitea", ["--version"])
+    assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Gitea version 1.26.2 built with ")
 
 
@@ -138,13 +134,10 @@ def test_admin_commands_need_an_installed_gitea_and_take_global_flags_first_or_l
     proc = locked.cli("admin", "user", "list", check=False)
     assert proc.returncode == 1 and "installed Gitea instance" in proc.stderr
     server = Gitea(tmp_path / "b", pki=gitea_pki).bootstrap_admin()
-    first = subprocess.run(
-        [PYTHON, str(DOUBLE), "-c", str(server.config), "admin", "user", "list", "--admin"],
-        capture_output=True,
-        text=True,
-        env=double_env(),
-        check=True,
+    first = run_double(
+        "gitea", ["-c", str(server.config), "admin", "user", "list", "--admin"], env=double_env()
     )
+    assert first.returncode == 0, first.stderr
     assert ADMIN in first.stdout
 
 

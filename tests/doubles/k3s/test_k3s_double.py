@@ -24,7 +24,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.support.doubles.k3s import DOUBLE, PYTHON, Node, messages, run, wait_for, write_yaml
+from tests.support.doubles import run_double
+from tests.support.doubles.k3s import DOUBLE, Node, messages, run, wait_for, write_yaml
 from tests.support.net import free_port
 from tests.support.pki import server_pki
 
@@ -81,12 +82,10 @@ def test_version_prints_the_pinned_k3s_and_go_versions():
 def test_kubectl_symlink_runs_the_kubectl_command(tmp_path):
     # install.sh links /usr/local/bin/kubectl to k3s; the double dispatches on its name
     (tmp_path / "kubectl").symlink_to(DOUBLE)
-    result = subprocess.run(
-        [PYTHON, str(tmp_path / "kubectl"), "--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
+    result = run_double(
+        "k3s",
+        ["--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
+        executable=tmp_path / "kubectl",
     )
     assert result.returncode == 1
     assert f"error: stat {tmp_path / 'absent.yaml'}: no such file or directory" in result.stderr
