@@ -34,9 +34,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
     seed,
 )
 
-from tests.integration.oci_fixtures import Registry, make_pki
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.oci import Registry, make_pki
 
 MB = 1024 * 1024
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

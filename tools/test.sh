@@ -8,24 +8,56 @@
 #   tools/test.sh molecule   every molecule scenario (or: tools/test.sh molecule SCENARIO...)
 #   tools/test.sh demo       the demo island: up, converge again and in check mode (both with zero
 #                            changes), down
+#
+# At the end, passed or failed, a table gives each stage's time: lint, pytest, the molecule stage
+# and each of its scenarios, the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tools/lib/setup.sh
 source tools/lib/setup.sh
+
+# Stage times: one "name<TAB>seconds<TAB>result" line per stage, appended (the molecule lanes are
+# subshells, so a file rather than a variable), printed as a table when the script exits.
+ISLAND_STAGE_TIMES=$(mktemp)
+_stage="" _stage_started=0
+record_time() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$ISLAND_STAGE_TIMES"; }
+stage_begin() { _stage=$1 _stage_started=$SECONDS; }
+stage_end() { record_time "$_stage" $((SECONDS - _stage_started)) passed; _stage=""; }
+print_stage_times() {
+  # A stage still open when the script exits is the one that failed.
+  [ -z "$_stage" ] || record_time "$_stage" $((SECONDS - _stage_started)) FAILED
+  if [ -s "$ISLAND_STAGE_TIMES" ]; then
+    {
+      printf '\n%-28s %9s  %s\n' "stage" "time" "result"
+      while IFS=$'\t' read -r name seconds result; do
+        printf '%-28s %5d:%02d  %s\n' "$name" $((seconds / 60)) $((seconds % 60)) "$result"
+      done <"$ISLAND_STAGE_TIMES"
+    } >&2
+  fi
+  rm -f "$ISLAND_STAGE_TIMES"
+}
+trap print_stage_times EXIT
+
+stage_begin "setup"
 island_setup
+stage_end
 
 run_lint() {
   island_log "Lint: yamllint, ansible-lint (production profile, offline), ruff, role argument specs"
+  stage_begin "lint"
   yamllint --strict .
   ansible-lint
   ruff check .
   ruff format --check .
   python3 tools/check_argument_specs.py
+  stage_end
 }
 
 run_pytest() {
   island_log "pytest"
+  stage_begin "pytest"
   pytest "$@"
+  stage_end
 }
 
 # One scenario, its output in .cache/logs/molecule-<scenario>.log; prints a line when it ends.
@@ -33,8 +65,10 @@ run_scenario() {
   local scenario=$1 log=$ISLAND_CACHE/logs/molecule-$1.log started=$SECONDS
   if molecule test -s "$scenario" >"$log" 2>&1; then
     island_log "molecule scenario $scenario passed in $((SECONDS - started)) s"
+    record_time "  molecule $scenario" $((SECONDS - started)) passed
   else
     island_log "molecule scenario $scenario FAILED after $((SECONDS - started)) s; the end of $log:"
+    record_time "  molecule $scenario" $((SECONDS - started)) FAILED
     tail -n 400 "$log" >&2
     return 1
   fi
@@ -50,6 +84,7 @@ run_molecule() {
     for file in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$file")")"); done
   fi
   mkdir -p "$ISLAND_CACHE/logs"
+  stage_begin "molecule ($lanes lanes)"
   # Rough minutes per scenario on an idle 2-core machine, to balance the lanes (unknown: 5).
   declare -A cost=([island]=19 [upgrade]=10 [minio]=5 [registry]=4 [gitea]=4 [dns]=2 [pki]=2 [preflight]=1)
   local ordered lane_of=() load=() i best scenario
@@ -74,15 +109,18 @@ run_molecule() {
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [ $failed -eq 0 ] || island_die "a molecule scenario failed (its log is printed above and kept in $ISLAND_CACHE/logs)"
+  stage_end
 }
 
 # The README's demo command works from a clean machine, and the island it converges reports zero
 # changes in --check. (A second real run on the same topology is the island scenario's idempotence.)
 run_demo() {
   island_log "Demo island: up, --check with zero changes, down"
+  stage_begin "demo"
   trap 'tools/demo.sh down' RETURN
   tools/demo.sh up
   tools/demo.sh converge --expect-no-change --check --diff
+  stage_end
 }
 
 case "${1:-all}" in

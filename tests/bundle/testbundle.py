@@ -70,9 +70,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.oci_fixtures import ImageFactory, Registry, make_layer, make_pki
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from oci_fixtures import ImageFactory, Registry, make_layer, make_pki
+from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 
 @pytest.fixture(scope="session")

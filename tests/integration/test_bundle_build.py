@@ -24,7 +24,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle_loc
 )
 from testbundle import IMAGES, MULTI_ARCH, REGISTRY_BIN, Sources, ensure_signing_key, publish_git_repository
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.playbook import ansible
+
 pytestmark = pytest.mark.slow
 
 
@@ -201,40 +203,24 @@ def test_new_commits_upstream_reach_the_git_bundle(tmp_path, sources, signer):
 def test_bundle_playbook_builds_and_verify_playbook_accepts_it(tmp_path, sources, signer):
     spec = sources.write_spec(tmp_path / "spec.yml")
     bundle = tmp_path / "bundle"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    bin_dir = Path(sys.executable).parent
-    built = subprocess.run(
-        [
-            str(bin_dir / "ansible-playbook"),
-            str(ROOT / "playbooks" / "bundle.yml"),
-            "-e",
-            f"bundle_spec={spec}",
-            "-e",
-            f"island_bundle_dir={bundle}",
-            "-e",
-            f"bundle_signing_key={signer[0]}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
+    built = ansible(
+        "ansible-playbook",
+        str(ROOT / "playbooks" / "bundle.yml"),
+        "-e",
+        f"bundle_spec={spec}",
+        "-e",
+        f"island_bundle_dir={bundle}",
+        "-e",
+        f"bundle_signing_key={signer[0]}",
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    verified = subprocess.run(
-        [
-            str(bin_dir / "ansible-playbook"),
-            str(ROOT / "playbooks" / "verify.yml"),
-            "-e",
-            f"island_bundle_dir={bundle}",
-            "-e",
-            f"island_allowed_signers={signer[1]}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
+    verified = ansible(
+        "ansible-playbook",
+        str(ROOT / "playbooks" / "verify.yml"),
+        "-e",
+        f"island_bundle_dir={bundle}",
+        "-e",
+        f"island_allowed_signers={signer[1]}",
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "bundle island-test 1.0.0" in verified.stdout

@@ -7,15 +7,9 @@ next task (the service install needs a bundle), never touch another machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.playbook import TEST_ISLAND, local_inventory, refused, run_role
 
 BAD_INPUT = {
     "record_outside_the_domain": (
@@ -55,45 +49,17 @@ BAD_INPUT = {
 
 
 def _run(tmp_path, extra_vars):
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "island_domain": "island.test",
-                "island_networks": ["10.98.0.0/24"],
-                **extra_vars,
-            },
-            "hosts": {"dns1": {"island_address": "10.98.0.10"}},
-            "children": {"island_dns": {"hosts": {"dns1": {}}}, "island_registry": {"hosts": {"dns1": {}}}},
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = tmp_path / "dns.yml"
-    playbook.write_text(
-        yaml.safe_dump([{"name": "DNS", "hosts": "island_dns", "gather_facts": False, "roles": ["dns"]}])
+    inventory = local_inventory(
+        {"island_dns": ["dns1"], "island_registry": ["dns1"]},
+        {"dns1": {"island_address": "10.98.0.10"}},
+        **{**TEST_ISLAND, **extra_vars},
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "hosts.yml"),
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_role(tmp_path, inventory, "island_dns", "dns")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
 def test_the_dns_role_refuses_bad_zone_input_before_any_change(tmp_path, case):
     extra, message = BAD_INPUT[case]
-    result = _run(tmp_path, extra)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert message in " ".join(output.split())
+    output = refused(_run(tmp_path, extra))
+    assert message in output
     assert "TASK [common : The service has its own system user" not in output

@@ -10,9 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles" / "gitea"))
-
 from ansible_collections.island.installer.plugins.module_utils.island_gitea import (
     BundleError,
     GiteaAPIError,
@@ -24,52 +21,39 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
     ensure_password,
     seed_repository,
 )
-from giteadouble import ADMIN, PYTHON, Gitea, make_pki
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.doubles.gitea import (
+    ADMIN,
+    GIT_ENV,
+    PYTHON,
+    git,
+    needs_gitea_double,
+    running_gitea,
+)
+from tests.support.playbook import ansible_doc, run_json_play
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
-        reason="needs /usr/bin/python3 and git-http-backend",
-    ),
+    needs_gitea_double(),
 ]
-
-GIT_ENV = {
-    "PATH": os.environ["PATH"],
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "island",
-    "GIT_AUTHOR_EMAIL": "island@x.test",
-    "GIT_COMMITTER_NAME": "island",
-    "GIT_COMMITTER_EMAIL": "island@x.test",
-}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("gitea-pki"))
 
 
 @pytest.fixture
-def gitea(tmp_path, pki):
-    server = Gitea(tmp_path / "gitea", pki=pki).bootstrap_admin().start()
-    server.api("POST", "/api/v1/orgs", {"username": "platform"}, token=server.token)
+def gitea(tmp_path, gitea_pki):
+    server = running_gitea(tmp_path / "gitea", gitea_pki, organization="platform")
     yield server
     server.stop()
+
+
+def connection(gitea, **auth):
+    """The Gitea modules' connection options for the double, as the admin; ``auth``: password or token."""
+    return {"url": gitea.url, "ca_file": str(gitea.pki["ca"]), "username": ADMIN, **auth}
 
 
 def client_for(gitea, **kw):
     args = {"ca_file": str(gitea.pki["ca"]), "username": ADMIN, "token": gitea.token}
     args.update(kw)
     return GiteaClient(kw.pop("url", gitea.url), **{k: v for k, v in args.items() if k != "url"})
-
-
-def git(*args, cwd=None):
-    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
 
 
 class Source:
@@ -407,25 +391,7 @@ def _play(tmp_path, tasks, *flags, interpreter=sys.executable):
     (tmp_path / "play.yml").write_text(
         json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], indent=1)
     )
-    env = dict(os.environ)
-    env.update(
-        {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "json",
-            "ANSIBLE_PYTHON_INTERPRETER": interpreter,
-            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-        }
-    )
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-c", "local", *flags, str(tmp_path / "play.yml")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    out = json.loads(proc.stdout[proc.stdout.index("{") :])
-    return proc, [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
+    return run_json_play(tmp_path / "play.yml", *flags, interpreter=interpreter)
 
 
 def test_playbook_check_diff_then_apply_then_rerun_reports_no_change(gitea, tmp_path):
@@ -433,7 +399,7 @@ def test_playbook_check_diff_then_apply_then_rerun_reports_no_change(gitea, tmp_
     src.commit("one")
     src.tag("v1")
     bundle = src.bundle(tmp_path / "b.bundle")
-    conn = {"url": gitea.url, "ca_file": str(gitea.pki["ca"]), "username": ADMIN, "password": gitea.password}
+    conn = connection(gitea, password=gitea.password)
     tasks = [
         {
             "name": "Gitea holds the island organisations and repositories",
@@ -467,10 +433,7 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
     task = {
         "name": "Gitea holds the island organisations",
         "island_gitea": {
-            "url": gitea.url,
-            "ca_file": str(gitea.pki["ca"]),
-            "username": ADMIN,
-            "password": "not the password",
+            **connection(gitea, password="not the password"),
             "organizations": [{"name": "apps"}],
         },
     }
@@ -482,15 +445,7 @@ def test_playbook_reports_a_wrong_password_as_a_clear_failure(gitea, tmp_path):
 
 @pytest.mark.parametrize("module", ["island_gitea", "island_gitea_seed", "island_gitea_password"])
 def test_module_documentation_renders_with_ansible_doc(module):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    doc_bin = str(Path(sys.executable).parent / "ansible-doc")
-    proc = subprocess.run(
-        [doc_bin, "-M", str(ROOT / "plugins" / "modules"), "--json", module],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = ansible_doc("--json", module)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[module]
     assert doc["doc"]["options"]["password"] and doc["examples"] and doc["return"]["msg"]
@@ -522,10 +477,7 @@ def test_seed_module_runs_on_the_standard_library_of_the_host_python(gitea, tmp_
     task = {
         "name": "Gitea holds the bundle's repository",
         "island_gitea_seed": {
-            "url": gitea.url,
-            "ca_file": str(gitea.pki["ca"]),
-            "username": ADMIN,
-            "token": gitea.token,
+            **connection(gitea, token=gitea.token),
             "bundle": src.bundle(tmp_path / "b.bundle"),
             "owner": "platform",
             "repository": "config",

@@ -8,7 +8,8 @@ import tracemalloc
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import HashingReader
-from oci_fixtures import needs_registry
+
+from tests.support.oci import needs_registry
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

@@ -14,7 +14,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
     DockerArchive,
     seed,
 )
-from oci_fixtures import make_docker_archive, needs_registry, sha256
+
+from tests.support.oci import make_docker_archive, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

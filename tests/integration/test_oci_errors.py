@@ -16,7 +16,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
     TLSError,
     seed,
 )
-from oci_fixtures import Registry, free_port, make_pki, needs_registry
+
+from tests.support.net import free_port
+from tests.support.oci import Registry, make_pki, needs_registry
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

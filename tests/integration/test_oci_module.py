@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
-from oci_fixtures import make_layer, needs_registry, run, sha256
+
+from tests.support.oci import make_layer, needs_registry, run, sha256
+from tests.support.playbook import ansible_doc, run_json_play
 
 pytestmark = [needs_registry, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _oldest_python():
@@ -42,33 +41,10 @@ def _play(tmp_path, registry, layout, *flags, interpreter=sys.executable, **over
         "    - name: The island registry holds the bundle's images\n"
         "      island_registry_seed: '{{ seed_args }}'\n"
     )
-    env = dict(os.environ)
-    env.update(
-        {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_STDOUT_CALLBACK": "json",
-            "ANSIBLE_PYTHON_INTERPRETER": interpreter,
-            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-        }
+    proc, (res,) = run_json_play(
+        tmp_path / "play.yml", "-e", f"@{tmp_path / 'vars.json'}", *flags, interpreter=interpreter
     )
-    proc = run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{tmp_path / 'vars.json'}",
-            *flags,
-            str(tmp_path / "play.yml"),
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    out = json.loads(proc.stdout[proc.stdout.index("{") :])
-    (task,) = out["plays"][0]["tasks"]
-    return proc, task["hosts"]["localhost"]
+    return proc, res
 
 
 def test_module_check_mode_diff_then_seed_then_rerun_reports_no_change(tmp_path, registry, layout):
@@ -125,11 +101,7 @@ def test_module_runs_on_python_3_9_with_the_standard_library_only(tmp_path, regi
 
 
 def test_module_documentation_renders_with_ansible_doc():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    proc = run(
-        ["ansible-doc", "-M", str(ROOT / "plugins" / "modules"), "--json", "island_registry_seed"], env=env
-    )
+    proc = ansible_doc("--json", "island_registry_seed")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)["island_registry_seed"]
     assert set(doc["doc"]["options"]) == {

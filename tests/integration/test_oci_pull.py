@@ -10,7 +10,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
     SOURCE_INDEX_ANNOTATION,
 )
-from oci_fixtures import needs_registry, run, sha256
+
+from tests.support.oci import needs_registry, run, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

@@ -14,7 +14,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
     RegistryUnreachableError,
     seed,
 )
-from oci_fixtures import ImageFactory, make_layer, needs_registry, run, sha256
+
+from tests.support.oci import ImageFactory, make_layer, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
 
@@ -48,16 +49,7 @@ def test_seeded_images_read_back_by_skopeo_with_identical_digests(registry, layo
 
     # skopeo copies the image out (verifying every blob) and records the same manifest digest
     out = tmp_path / "copy"
-    proc = run(
-        [
-            "skopeo",
-            "copy",
-            "--preserve-digests",
-            *registry.skopeo_args("src-"),
-            f"docker://{registry.address}/org/tool:1",
-            f"oci:{out}:copied",
-        ]
-    )
+    proc = registry.copy_out("org/tool:1", f"{out}:copied")
     assert proc.returncode == 0, proc.stderr
     index = json.loads((out / "index.json").read_text())
     assert index["manifests"][0]["digest"] == expected["quay.io/org/tool:1"]
@@ -67,17 +59,7 @@ def test_multi_arch_index_round_trips_with_all_platforms(registry, layout, tmp_p
     seed(registry.client(), layout)
     expected = _layout_digests(layout)["docker.io/library/multi:1"]
     out = tmp_path / "multi"
-    proc = run(
-        [
-            "skopeo",
-            "copy",
-            "--all",
-            "--preserve-digests",
-            *registry.skopeo_args("src-"),
-            f"docker://{registry.address}/library/multi:1",
-            f"oci:{out}:multi",
-        ]
-    )
+    proc = registry.copy_out("library/multi:1", f"{out}:multi", "--all")
     assert proc.returncode == 0, proc.stderr
     index = json.loads((out / "index.json").read_text())
     assert index["manifests"][0]["digest"] == expected
@@ -175,6 +157,15 @@ def test_keep_host_rule_puts_images_under_their_upstream_host(registry, layout):
     assert sha256(raw) == _layout_digests(layout)["quay.io/org/tool:1"]
 
 
+def _wait_for_a_committed_blob(registry, timeout=60):
+    """Until the registry's log shows a blob upload committed (PUT .../blobs/uploads/... 201)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(m == "PUT" and "/blobs/uploads/" in p and s == 201 for m, p, s in registry.requests()):
+            return
+        time.sleep(0.01)
+
+
 def test_an_interrupted_seed_completes_on_rerun_with_valid_content(registry, tmp_path):
     layout = OCILayout(str(tmp_path / "big"))
     layers = [make_layer({f"data/{i}": os.urandom(8 * 1024 * 1024)}) for i in range(6)]
@@ -192,11 +183,7 @@ def test_an_interrupted_seed_completes_on_rerun_with_valid_content(registry, tmp
     worker = threading.Thread(target=run_seed)
     worker.start()
     # kill the registry once the first blob upload has been committed
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(m == "PUT" and "/blobs/uploads/" in p and s == 201 for m, p, s in registry.requests()):
-            break
-        time.sleep(0.01)
+    _wait_for_a_committed_blob(registry)
     registry.kill()
     worker.join(60)
     assert isinstance(outcome.get("error"), RegistryUnreachableError), outcome
@@ -211,16 +198,7 @@ def test_an_interrupted_seed_completes_on_rerun_with_valid_content(registry, tmp
     assert len(row["blobs_uploaded"]) < 7
     assert not any(r[2] >= 400 for r in registry.writes(mark))
     out = tmp_path / "verify"
-    proc = run(
-        [
-            "skopeo",
-            "copy",
-            "--preserve-digests",
-            *registry.skopeo_args("src-"),
-            f"docker://{registry.address}/library/big:1",
-            f"oci:{out}:big",
-        ]
-    )
+    proc = registry.copy_out("library/big:1", f"{out}:big")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "index.json").read_text())["manifests"][0]["digest"] == desc["digest"]
 
@@ -252,11 +230,7 @@ def test_a_registry_restarted_during_the_seed_is_retried_and_the_run_completes(r
     desc = ImageFactory(layout).image("docker.io/library/restart:1", layers, label="restart")
 
     def bounce():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if any(m == "PUT" and "/blobs/uploads/" in p and s == 201 for m, p, s in registry.requests()):
-                break
-            time.sleep(0.01)
+        _wait_for_a_committed_blob(registry)
         registry.kill()
         time.sleep(0.3)
         registry.start()

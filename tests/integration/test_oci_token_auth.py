@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_oci import AuthenticationError, seed
-from oci_fixtures import Registry, TokenServer, needs_registry, sha256
+
+from tests.support.oci import Registry, TokenServer, needs_registry, sha256
 
 pytestmark = [needs_registry, pytest.mark.slow]
 

@@ -6,15 +6,12 @@ would touch nothing but this machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.playbook import local_inventory, run_playbook
+
 PLAYBOOK = ROOT / "playbooks" / "preflight.yml"
 
 
@@ -29,34 +26,18 @@ def _inventory(servers=("s1", "s2", "s3"), agents=("a1",), addresses=None, domai
         "k3s_servers": list(servers),
         "k3s_agents": list(agents),
     }
-    all_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    if domain:
-        all_vars["island_domain"] = domain
-    return {
-        "all": {
-            "vars": all_vars,
-            "hosts": {
-                h: {"ansible_host": addresses.get(h, f"10.99.0.{i + 10}")} for i, h in enumerate(hosts)
-            },
-            "children": {
-                g: {"hosts": {h: {} for h in members}} for g, members in groups.items() if g not in drop
-            },
-        }
-    }
+    all_vars = {"island_domain": domain} if domain else {}
+    return local_inventory(
+        {group: members for group, members in groups.items() if group not in drop},
+        {h: {"ansible_host": addresses.get(h, f"10.99.0.{i + 10}")} for i, h in enumerate(hosts)},
+        **all_vars,
+    )
 
 
 def _run(tmp_path, inventory):
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump(inventory))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(path), str(PLAYBOOK)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_playbook(PLAYBOOK, inventory=path)
 
 
 BAD_INVENTORIES = {

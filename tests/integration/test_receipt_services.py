@@ -10,9 +10,6 @@ module naming the service; check mode on an island not up yet warns instead."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,40 +19,16 @@ from ansible_collections.island.installer.plugins.module_utils.island_gitea impo
 )
 from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
 from ansible_collections.island.installer.plugins.modules import island_receipt
-from oci_fixtures import ImageFactory, make_layer, needs_registry
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[0] / "doubles" / "gitea"))
-sys.path.insert(0, str(HERE.parents[0] / "unit"))
-
-from giteadouble import PYTHON, Gitea  # noqa: E402 - after the path set-up above
-from giteadouble import make_pki as make_gitea_pki  # noqa: E402
-from pki_helpers import ModuleFail, run_module  # noqa: E402
+from tests.support.doubles.gitea import git, needs_gitea_double, running_gitea
+from tests.support.modules import ModuleFail, run_module
+from tests.support.oci import ImageFactory, make_layer, needs_registry
 
 pytestmark = [
     pytest.mark.slow,
     needs_registry,
-    pytest.mark.skipif(
-        not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
-        reason="needs /usr/bin/python3 and git-http-backend",
-    ),
+    needs_gitea_double(),
 ]
-
-GIT_ENV = {
-    "PATH": os.environ["PATH"],
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "island",
-    "GIT_AUTHOR_EMAIL": "island@x.test",
-    "GIT_COMMITTER_NAME": "island",
-    "GIT_COMMITTER_EMAIL": "island@x.test",
-}
-
-
-def git(*args, cwd=None):
-    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 def make_repo(path):
@@ -72,15 +45,9 @@ def make_repo(path):
     return {ref: sha for sha, ref in (line.split() for line in out.splitlines())}
 
 
-@pytest.fixture(scope="module")
-def gitea_pki(tmp_path_factory):
-    return make_gitea_pki(tmp_path_factory.mktemp("gitea-pki"))
-
-
 @pytest.fixture
 def gitea(tmp_path, gitea_pki):
-    server = Gitea(tmp_path / "gitea", pki=gitea_pki).bootstrap_admin().start()
-    server.api("POST", "/api/v1/orgs", {"username": "island"}, token=server.token)
+    server = running_gitea(tmp_path / "gitea", gitea_pki, organization="island")
     yield server
     server.stop()
 

@@ -7,15 +7,9 @@ secrets or the service install), never touch another machine.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.playbook import TEST_ISLAND, local_inventory, refused, run_role
 
 BAD_INPUT = {
     # distribution 2.8.2 ignores keys it does not read; 3.0's forcepathstyle would be dropped silently.
@@ -48,60 +42,31 @@ BAD_INPUT = {
 
 
 def _run(tmp_path, extra_vars):
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "island_domain": "island.test",
-                "island_networks": ["10.98.0.0/24"],
-                "island_bundle_dir": str(tmp_path / "no-bundle"),
-                "island_pki_dir": str(tmp_path / "pki"),
-                "island_secrets_dir": str(tmp_path / "secrets"),
-                **extra_vars,
-            },
-            "hosts": {"reg1": {"island_address": "10.98.0.10"}},
-            "children": {"island_registry": {"hosts": {"reg1": {}}}},
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = tmp_path / "registry.yml"
-    playbook.write_text(
-        yaml.safe_dump(
-            [{"name": "Registry", "hosts": "island_registry", "gather_facts": False, "roles": ["registry"]}]
-        )
+    inventory = local_inventory(
+        {"island_registry": ["reg1"]},
+        {"reg1": {"island_address": "10.98.0.10"}},
+        **{
+            **TEST_ISLAND,
+            "island_bundle_dir": str(tmp_path / "no-bundle"),
+            "island_pki_dir": str(tmp_path / "pki"),
+            "island_secrets_dir": str(tmp_path / "secrets"),
+            **extra_vars,
+        },
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "hosts.yml"),
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_role(tmp_path, inventory, "island_registry", "registry")
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUT))
 def test_the_registry_role_refuses_bad_storage_input_before_any_change(tmp_path, case):
     extra, message = BAD_INPUT[case]
-    result = _run(tmp_path, extra)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert message in " ".join(output.split()), output
+    output = refused(_run(tmp_path, extra))
+    assert message in output, output
     assert "TASK [registry : Secrets of the registry are known]" not in output
     assert not (tmp_path / "secrets").exists()
 
 
 def test_s3_without_the_minio_users_secret_says_to_run_the_minio_role_first(tmp_path):
-    result = _run(tmp_path, {"registry_storage": "s3"})
-    output = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode != 0, output
+    output = refused(_run(tmp_path, {"registry_storage": "s3"}))
     assert f"{tmp_path}/secrets/minio-user-island-registry does not exist on the controller" in output
     assert "run the minio role first" in output
     assert "TASK [common : The service has its own system user" not in output

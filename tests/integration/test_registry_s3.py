@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import ssl
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -24,16 +23,14 @@ import jinja2
 import pytest
 import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
-from oci_fixtures import ImageFactory, Registry, make_layer, needs_registry, run, sha256
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "doubles" / "minio"))
-from doublectl import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, free_port  # noqa: E402
-from doublectl import make_pki as make_minio_pki  # noqa: E402
+from tests.support import ROOT
+from tests.support.doubles.minio import admin_client, s3_client, tls_double
+from tests.support.doubles.minio import make_pki as make_minio_pki
+from tests.support.oci import ImageFactory, Registry, make_layer, needs_registry, sha256
 
 boto3 = pytest.importorskip("boto3")
 minio_sdk = pytest.importorskip("minio")
-from botocore.client import Config  # noqa: E402
 
 pytestmark = [needs_registry, pytest.mark.slow]
 
@@ -62,37 +59,10 @@ def role_s3_keys():
 
 @pytest.fixture(scope="module")
 def minio(tmp_path_factory):
-    problem = double_python_problem()
-    if problem:
-        pytest.skip(problem)
     base = tmp_path_factory.mktemp("minio")
-    ca_file, certs = make_minio_pki(base)
-    port = free_port()
-    double = Double(
-        [
-            "--address",
-            f"127.0.0.1:{port}",
-            "--console-address",
-            f"127.0.0.1:{free_port()}",
-            "--certs-dir",
-            str(certs),
-            str(base / "data"),
-        ],
-        port=port,
-        ca_file=ca_file,
-        log=base / "minio.log",
-    )
+    double = tls_double(base)
     # What the minio role converges for the registry: bucket, policy limited to it, user.
-    import urllib3
-    from minio import MinioAdmin
-    from minio.credentials import StaticProvider
-
-    admin = MinioAdmin(
-        endpoint=f"127.0.0.1:{port}",
-        credentials=StaticProvider(ROOT_USER, ROOT_PASSWORD),
-        secure=True,
-        http_client=urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(ca_file)),
-    )
+    admin = admin_client(double)
     policy_file = base / "policy.json"
     policy_file.write_text(json.dumps(role_registry_policy(BUCKET)))
     admin.policy_add(BUCKET, str(policy_file))
@@ -104,19 +74,7 @@ def minio(tmp_path_factory):
 
 
 def root_s3(double):
-    return boto3.client(
-        "s3",
-        endpoint_url=double.url(),
-        aws_access_key_id=ROOT_USER,
-        aws_secret_access_key=ROOT_PASSWORD,
-        region_name="us-east-1",
-        verify=str(double.ca_file),
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    return s3_client(double)
 
 
 def s3_storage(double, rootdirectory, **extra):
@@ -202,16 +160,7 @@ def test_an_image_seeded_through_one_replica_is_pulled_by_digest_from_the_other(
         raw = b.skopeo_raw(f"{repo}@{expected[ref]}")
         assert sha256(raw) == expected[ref]
         out = tmp_path / f"copy-{repo.replace('/', '-')}"
-        proc = run(
-            [
-                "skopeo",
-                "copy",
-                "--preserve-digests",
-                *b.skopeo_args("src-"),
-                f"docker://{b.address}/{repo}@{expected[ref]}",
-                f"oci:{out}",
-            ]
-        )
+        proc = b.copy_out(f"{repo}@{expected[ref]}", out)
         assert proc.returncode == 0, proc.stderr + b.log_path.read_text()[-3000:]
         index = json.loads((out / "index.json").read_text())
         assert index["manifests"][0]["digest"] == expected[ref]
@@ -319,15 +268,7 @@ def test_an_upload_begun_on_one_replica_finishes_on_the_other_only_with_the_same
 
 
 def test_the_registry_user_is_held_to_its_bucket(minio):
-    user = boto3.client(
-        "s3",
-        endpoint_url=minio.url(),
-        aws_access_key_id=S3_USER,
-        aws_secret_access_key=S3_SECRET,
-        region_name="us-east-1",
-        verify=str(minio.ca_file),
-        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
-    )
+    user = s3_client(minio, S3_USER, S3_SECRET)
     root_s3(minio).create_bucket(Bucket="not-the-registrys")
     user.put_object(Bucket=BUCKET, Key="probe", Body=b"x")
     user.delete_object(Bucket=BUCKET, Key="probe")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,9 @@ from testbundle import (
     ensure_signing_key,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.net import free_port
+
 PYTHON = "/usr/bin/python3"  # the interpreter the doubles run under on a node
 pytestmark = pytest.mark.slow
 
@@ -142,9 +143,7 @@ def test_release_2_doubles_report_their_new_versions(releases):
 def test_release_2_k3s_registers_its_node_with_the_new_kubelet_version(releases, tmp_path):
     out, _lock = releases[2]
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     kubeconfig = tmp_path / "k3s.yaml"
     config = tmp_path / "config.yaml"
     config.write_text(

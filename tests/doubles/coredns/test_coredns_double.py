@@ -21,8 +21,12 @@ from pathlib import Path
 
 import pytest
 
-DOUBLE = Path(__file__).resolve().parent / "coredns"
-PYTHON = "/usr/bin/python3"
+from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
+from tests.support.net import free_tcp_and_udp_port as free_port
+from tests.support.net import port_open
+
+DOUBLE = double_path("coredns")
+PYTHON = SYSTEM_PYTHON
 
 ZONE = """\
 $ORIGIN island.test.
@@ -44,20 +48,6 @@ $TTL 300
 @   IN NS  ns1.island.test.
 10  IN PTR registry.island.test.
 """
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
 
 
 @dataclass
@@ -102,50 +92,33 @@ class Double:
         self.corefile.write_text(corefile)
         self.out = workdir / "stdout.log"
         self.err = workdir / "stderr.log"
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(
-                [PYTHON, str(DOUBLE), "-conf", str(self.corefile), *args],
-                cwd=workdir,
-                stdout=out,
-                stderr=err,
-            )
+        self.process = DoubleProcess(
+            "coredns", ["-conf", str(self.corefile), *args], log=self.out, stderr_log=self.err,
+            append=False, cwd=workdir,
+        ).spawn()  # fmt: skip
+        self.proc = self.process.proc
 
     def wait_serving(self, port: int) -> Double:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the double exited {self.proc.returncode}: {self.err.read_text()}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise AssertionError("the double did not start listening")
+        self.process.wait_ready(lambda: port_open(port), timeout=10)
+        return self
 
     def stdout(self) -> str:
         return self.out.read_text()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return self.process.stop(timeout=10)
+
+    def __enter__(self) -> Double:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
 
 def refused(tmp_path: Path, corefile: str, *args: str) -> str:
     """Run the double on a config it must refuse; return what it said on stderr."""
     (tmp_path / "Corefile").write_text(corefile)
-    result = subprocess.run(
-        [PYTHON, str(DOUBLE), *args] if args else [PYTHON, str(DOUBLE), "-conf", "Corefile"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    )
+    result = run_double("coredns", args or ["-conf", "Corefile"], cwd=tmp_path, timeout=10)
     assert result.returncode != 0, f"the double accepted it:\n{result.stdout}"
     return result.stderr.strip()
 
@@ -179,14 +152,16 @@ island.test:{dns_port} 0.0.10.in-addr.arpa:{dns_port} {{
 
 
 def test_version_prints_the_pinned_release_like_coredns():
-    out = subprocess.run([PYTHON, str(DOUBLE), "-version"], capture_output=True, text=True, check=True)
+    out = run_double("coredns", ["-version"])
+    assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "CoreDNS-1.14.2"
     assert re.fullmatch(r"linux/amd64, go1\.\d+\.\d+, [0-9a-f]{7}", lines[1])
 
 
 def test_plugins_lists_only_what_the_double_implements():
-    out = subprocess.run([PYTHON, str(DOUBLE), "-plugins"], capture_output=True, text=True, check=True)
+    out = run_double("coredns", ["-plugins"])
+    assert out.returncode == 0, out.stderr
     listed = out.stdout.split()
     assert {"file", "bind", "health", "ready", "prometheus", "reload"} <= set(listed)
     assert "whoami" not in listed
@@ -194,7 +169,7 @@ def test_plugins_lists_only_what_the_double_implements():
 
 
 def test_an_unknown_flag_exits_2_with_a_go_flag_usage_error():
-    result = subprocess.run([PYTHON, str(DOUBLE), "-cnof", "x"], capture_output=True, text=True, check=False)
+    result = run_double("coredns", ["-cnof", "x"])
     assert result.returncode == 2
     assert result.stderr.startswith("flag provided but not defined: -cnof\nUsage of ")
     assert "  -conf string\n" in result.stderr
@@ -291,11 +266,8 @@ def test_queries_are_logged_in_coredns_style(island):
 
 def test_a_server_block_without_plugins_answers_refused_as_upstream(tmp_path):
     port = free_port()
-    double = Double(tmp_path, f"empty.test:{port} {{\n}}\n").wait_serving(port)
-    try:
+    with Double(tmp_path, f"empty.test:{port} {{\n}}\n").wait_serving(port):
         assert dig(port, "empty.test", "SOA").status == "REFUSED"
-    finally:
-        double.stop()
 
 
 def test_forward_relays_a_named_zone_to_its_upstream(tmp_path, island):
@@ -303,12 +275,9 @@ def test_forward_relays_a_named_zone_to_its_upstream(tmp_path, island):
     corefile = (
         f"island.test:{port} {{\n  bind 127.0.0.1\n  forward island.test 127.0.0.1:{island['dns']}\n}}\n"
     )
-    double = Double(tmp_path, corefile).wait_serving(port)
-    try:
+    with Double(tmp_path, corefile).wait_serving(port):
         answer = dig(port, "registry.island.test", "A")
         assert answer.answer == ["registry.island.test. 300 IN A 10.0.0.10"]
-    finally:
-        double.stop()
 
 
 def test_sigterm_shuts_the_double_down_cleanly(tmp_path):
@@ -328,8 +297,7 @@ def test_a_zone_reloads_on_a_serial_increase_and_not_on_a_same_serial_change(tmp
     db = tmp_path / "db.island.test"
     db.write_text(ZONE.format(serial=1, registry="10.0.0.10"))
     corefile = f"island.test:{port} {{\n  bind 127.0.0.1\n  file {db} {{\n    reload 1s\n  }}\n}}\n"
-    double = Double(tmp_path, corefile).wait_serving(port)
-    try:
+    with Double(tmp_path, corefile).wait_serving(port) as double:
         db.write_text(ZONE.format(serial=1, registry="10.0.0.11"))
         time.sleep(2.5)
         assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
@@ -338,8 +306,6 @@ def test_a_zone_reloads_on_a_serial_increase_and_not_on_a_same_serial_change(tmp
         assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.11"]
         assert double.proc.poll() is None
         assert 'Successfully reloaded zone "island.test." in' in double.stdout()
-    finally:
-        double.stop()
 
 
 @pytest.mark.slow
@@ -347,8 +313,7 @@ def test_sigusr1_reloads_the_corefile_without_dropping_the_listener(tmp_path):
     port = free_port()
     (tmp_path / "db.a").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
     (tmp_path / "db.b").write_text(ZONE.format(serial=1, registry="10.0.0.99"))
-    double = Double(tmp_path, f"island.test:{port} {{\n  file db.a\n}}\n").wait_serving(port)
-    try:
+    with Double(tmp_path, f"island.test:{port} {{\n  file db.a\n}}\n").wait_serving(port) as double:
         double.corefile.write_text(f"island.test:{port} {{\n  file db.b\n}}\n")
         double.proc.send_signal(signal.SIGUSR1)
         deadline = time.monotonic() + 5
@@ -360,24 +325,21 @@ def test_sigusr1_reloads_the_corefile_without_dropping_the_listener(tmp_path):
         time.sleep(0.5)
         assert "[ERROR] SIGUSR1: " in double.stdout()
         assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.99"]
-    finally:
-        double.stop()
 
 
 @pytest.mark.slow
 def test_the_reload_plugin_picks_up_a_changed_corefile(tmp_path):
     port = free_port()
     (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
-    double = Double(tmp_path, f"island.test:{port} {{\n  reload 2s 1s\n  file db\n}}\n").wait_serving(port)
-    try:
+    with Double(tmp_path, f"island.test:{port} {{\n  reload 2s 1s\n  file db\n}}\n").wait_serving(
+        port
+    ) as double:
         assert "[INFO] plugin/reload: Running configuration SHA512 = " in double.stdout()
         double.corefile.write_text(f"other.test:{port} {{\n  reload 2s 1s\n  file db island.test\n}}\n")
         deadline = time.monotonic() + 8
         while dig(port, "registry.island.test").status != "REFUSED":
             assert time.monotonic() < deadline, double.stdout()
             time.sleep(0.2)
-    finally:
-        double.stop()
 
 
 # ------------------------------------------------------------------ refusals
@@ -418,32 +380,24 @@ def test_a_missing_zone_file_is_fatal_only_with_reload_0(tmp_path):
     assert err == "plugin/file: open nodb: no such file or directory"
 
 
-def test_a_cname_beside_other_data_is_refused_by_the_zone_parser(tmp_path):
-    bad = ZONE.format(serial=1, registry="10.0.0.10") + "git IN A 10.0.0.12\n"
-    (tmp_path / "db").write_text(bad)
-    err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
-    assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
-    assert "CNAME" in err
+_GOOD_ZONE = ZONE.format(serial=1, registry="10.0.0.10")
 
 
 @pytest.mark.parametrize(
-    ("line", "message"),
+    ("zone", "message"),
     [
-        ("registry IN A 10.0.0.300", "with error db:"),
-        ("registry IN BOGUS 1", "with error db:11: unknown rdatatype 'BOGUS'"),
+        (_GOOD_ZONE + "git IN A 10.0.0.12\n", "CNAME"),  # a CNAME beside other data
+        (_GOOD_ZONE + "registry IN A 10.0.0.300\n", "with error db:"),
+        (_GOOD_ZONE + "registry IN BOGUS 1\n", "with error db:11: unknown rdatatype 'BOGUS'"),
+        ("$ORIGIN island.test.\n$TTL 300\nns1 IN A 127.0.0.1\n", ""),  # no SOA
     ],
+    ids=["cname_beside_other_data", "bad_address", "unknown_type", "no_soa"],
 )
-def test_a_malformed_zone_file_is_refused_with_the_parser_message(tmp_path, line, message):
-    (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10") + line + "\n")
+def test_a_zone_file_the_parser_refuses_is_fatal_with_its_message(tmp_path, zone, message):
+    (tmp_path / "db").write_text(zone)
     err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
     assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
     assert message in err
-
-
-def test_a_zone_file_without_soa_is_refused(tmp_path):
-    (tmp_path / "db").write_text("$ORIGIN island.test.\n$TTL 300\nns1 IN A 127.0.0.1\n")
-    err = refused(tmp_path, "island.test:1053 {\n  file db\n}\n")
-    assert err.startswith('plugin/file: failed to parse file "db" for origin island.test. with error ')
 
 
 def test_a_duplicate_server_block_is_refused(tmp_path):
@@ -579,15 +533,12 @@ def test_a_bound_and_an_unbound_block_on_one_zone_and_port_are_refused(tmp_path)
 def test_a_missing_zone_file_is_a_warning_and_loads_once_it_appears(tmp_path):
     port = free_port()
     corefile = f"island.test:{port} {{\n  bind 127.0.0.1\n  file db {{\n    reload 1s\n  }}\n}}\n"
-    double = Double(tmp_path, corefile).wait_serving(port)
-    try:
+    with Double(tmp_path, corefile).wait_serving(port) as double:
         assert "[WARNING] plugin/file: Failed to open " in double.stdout()
         assert dig(port, "registry.island.test").status == "SERVFAIL"
         (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
         time.sleep(2.2)
         assert dig(port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
-    finally:
-        double.stop()
 
 
 def test_acl_blocks_and_filters_what_it_lists(tmp_path):
@@ -597,28 +548,22 @@ def test_acl_blocks_and_filters_what_it_lists(tmp_path):
         f"island.test:{port} {{\n  bind 127.0.0.1\n  acl {{\n    block type AAAA\n"
         f"    filter type TXT net 127.0.0.0/8\n  }}\n  file db\n}}\n"
     )
-    double = Double(tmp_path, corefile).wait_serving(port)
-    try:
+    with Double(tmp_path, corefile).wait_serving(port):
         assert dig(port, "registry.island.test", "AAAA").status == "REFUSED"
         filtered = dig(port, "note.island.test", "TXT")
         assert (filtered.status, filtered.answer) == ("NOERROR", [])
         assert dig(port, "registry.island.test", "A").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
-    finally:
-        double.stop()
 
 
 def test_the_cache_caps_ttls_at_its_maximum(tmp_path):
     port = free_port()
     (tmp_path / "db").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
-    double = Double(tmp_path, f"island.test:{port} {{\n  cache 30\n  file db\n}}\n").wait_serving(port)
-    try:
+    with Double(tmp_path, f"island.test:{port} {{\n  cache 30\n  file db\n}}\n").wait_serving(port):
         first = dig(port, "registry.island.test")
         second = dig(port, "registry.island.test")
         assert first.answer == ["registry.island.test. 30 IN A 10.0.0.10"]
         assert "aa" in second.flags
         assert second.answer[0].endswith("IN A 10.0.0.10")
-    finally:
-        double.stop()
 
 
 @pytest.mark.slow
@@ -629,13 +574,10 @@ def test_during_lameduck_health_stays_ok_and_ready_reports_shutting_down(tmp_pat
         f"island.test:{port} {{\n  file db\n  health 127.0.0.1:{health} {{\n    lameduck 1s\n  }}\n"
         f"  ready 127.0.0.1:{ready}\n}}\n"
     )
-    double = Double(tmp_path, corefile).wait_serving(port)
-    try:
+    with Double(tmp_path, corefile).wait_serving(port) as double:
         assert http_get(ready, "/ready") == (200, "OK")
         double.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert http_get(health, "/health") == (200, "OK")
         assert http_get(ready, "/ready") == (503, "Shutting down")
         assert double.proc.wait(timeout=10) == 0
-    finally:
-        double.stop()

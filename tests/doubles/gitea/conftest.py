@@ -1,25 +1,15 @@
-"""Fixtures for the Gitea double's own tests."""
+"""Fixtures for the Gitea double's own tests (``gitea_pki`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from giteadouble import Gitea, make_pki
-
-
-@pytest.fixture(scope="session")
-def gitea_pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("gitea-pki"))
+from tests.support.doubles.gitea import running_gitea
 
 
 @pytest.fixture
 def gitea(tmp_path, gitea_pki):
-    server = Gitea(tmp_path / "gitea", pki=gitea_pki).bootstrap_admin().start()
+    server = running_gitea(tmp_path / "gitea", gitea_pki)
     yield server
     server.stop()
 
@@ -27,7 +17,7 @@ def gitea(tmp_path, gitea_pki):
 @pytest.fixture(scope="session")
 def postgres(gitea_pki):
     """A real PostgreSQL server (Debian's postgresql) with TLS, for DB_TYPE = postgres."""
-    from giteadouble import Postgres, postgres_missing
+    from tests.support.doubles.gitea import Postgres, postgres_missing
 
     missing = postgres_missing()
     if missing:

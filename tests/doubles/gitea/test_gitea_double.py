@@ -8,28 +8,25 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from giteadouble import ADMIN, DOUBLE, PYTHON, Gitea, double_env
 
-pytestmark = pytest.mark.skipif(
-    not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
-    reason="needs /usr/bin/python3 and git-http-backend",
-)
+from tests.support.doubles import run_double
+from tests.support.doubles.gitea import ADMIN, Gitea, double_env, needs_gitea_double
+
+pytestmark = needs_gitea_double()
 
 
 def _web(server, env=None):
     """Run `gitea web` on a config the double must refuse: it exits at once."""
-    return subprocess.run(
-        [PYTHON, str(DOUBLE), "web", "--config", str(server.config), "--work-path", str(server.work)],
-        capture_output=True,
-        text=True,
+    return run_double(
+        "gitea",
+        ["web", "--config", str(server.config), "--work-path", str(server.work)],
         env=env or double_env(),
-        timeout=30,
-        check=False,
     )
 
 
 def test_version_prints_the_upstream_line():
-    out = subprocess.run([PYTHON, str(DOUBLE), "--version"], capture_output=True, text=True, check=True)
+    out = run_double("gitea", ["--version"])
+    assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Gitea version 1.26.2 built with ")
 
 
@@ -137,13 +134,10 @@ def test_admin_commands_need_an_installed_gitea_and_take_global_flags_first_or_l
     proc = locked.cli("admin", "user", "list", check=False)
     assert proc.returncode == 1 and "installed Gitea instance" in proc.stderr
     server = Gitea(tmp_path / "b", pki=gitea_pki).bootstrap_admin()
-    first = subprocess.run(
-        [PYTHON, str(DOUBLE), "-c", str(server.config), "admin", "user", "list", "--admin"],
-        capture_output=True,
-        text=True,
-        env=double_env(),
-        check=True,
+    first = run_double(
+        "gitea", ["-c", str(server.config), "admin", "user", "list", "--admin"], env=double_env()
     )
+    assert first.returncode == 0, first.stderr
     assert ADMIN in first.stdout
 
 
@@ -168,21 +162,10 @@ def test_admin_user_create_random_password_prints_it_and_the_first_user_need_not
     listing = server.cli("admin", "user", "list", "--admin").stdout.splitlines()
     assert listing[0].split() == ["ID", "Username", "Email", "IsActive"]
     assert listing[1].split() == ["1", ADMIN, "admin@island.test", "true"]
-    again = server.cli(
-        "admin",
-        "user",
-        "create",
-        "--username",
-        ADMIN,
-        "--email",
-        "b@x.test",
-        "--random-password",
-        check=False,
-    )
+    create = ["admin", "user", "create"]
+    again = server.cli(*create, "--username", ADMIN, "--email", "b@x.test", "--random-password", check=False)
     assert again.returncode == 1 and "user already exists" in again.stderr
-    second = server.cli(
-        "admin", "user", "create", "--username", "dev", "--email", "dev@x.test", "--random-password"
-    )
+    second = server.cli(*create, "--username", "dev", "--email", "dev@x.test", "--random-password")
     assert "New user 'dev' has been successfully created!" in second.stdout
     full = server.cli("admin", "user", "list").stdout.splitlines()
     assert full[0].split() == ["ID", "Username", "Email", "IsActive", "IsAdmin", "2FA"]
@@ -194,24 +177,12 @@ def test_generate_access_token_refuses_a_reused_name_and_unknown_scopes(tmp_path
     token_args = ["admin", "user", "generate-access-token", "--username", ADMIN, "--token-name", "island"]
     again = server.cli(*token_args, "--scopes", "all", check=False)
     assert again.returncode == 1 and "access token name has been used already" in again.stderr
-    bad = server.cli(
-        "admin",
-        "user",
-        "generate-access-token",
-        "-u",
-        ADMIN,
-        "-t",
-        "x",
-        "--scopes",
-        "write:everything",
-        check=False,
-    )
+    generate = ["admin", "user", "generate-access-token", "-u", ADMIN]
+    bad = server.cli(*generate, "-t", "x", "--scopes", "write:everything", check=False)
     assert bad.returncode == 1 and "invalid access token scope" in bad.stderr
-    plain = server.cli(
-        "admin", "user", "generate-access-token", "-u", ADMIN, "-t", "y", "--scopes", "read:user"
-    )
+    plain = server.cli(*generate, "-t", "y", "--scopes", "read:user")
     assert plain.stdout.startswith("Access token was successfully created: ")
-    raw = server.cli("admin", "user", "generate-access-token", "-u", ADMIN, "-t", "z", "--raw")
+    raw = server.cli(*generate, "-t", "z", "--raw")
     assert len(raw.stdout.strip()) == 40
 
 

@@ -10,7 +10,8 @@ import os
 import subprocess
 
 import pytest
-from giteadouble import ADMIN, Gitea
+
+from tests.support.doubles.gitea import ADMIN, Gitea
 
 
 @pytest.fixture

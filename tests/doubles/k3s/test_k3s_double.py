@@ -12,12 +12,10 @@ import http.server
 import json
 import os
 import re
-import signal
 import socket
 import stat
 import subprocess
 import threading
-import time
 import tomllib
 import typing
 from pathlib import Path
@@ -26,97 +24,10 @@ import pytest
 import yaml
 from cryptography import x509
 
-DOUBLE = Path(__file__).resolve().parent / "k3s"
-PYTHON = "/usr/bin/python3"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, str(DOUBLE), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def messages(stderr: str) -> str:
-    """The log lines' msg values, unquoted (logrus quotes them as Go's %q does)."""
-    out = []
-    for line in stderr.splitlines():
-        if " msg=" in line:
-            out.append(json.loads(line.split(" msg=", 1)[1]))
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
-def write_yaml(path: Path, data: object) -> Path:
-    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
-    return path
-
-
-def wait_for(predicate, timeout: float = 20, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Node:
-    """One k3s server or agent process of the double, with its config, data dir and log."""
-
-    def __init__(self, base: Path, name: str, command: str, config: dict):
-        self.name = name
-        self.command = command
-        self.dir = base / name
-        self.dir.mkdir()
-        self.config_file = self.dir / "config.yaml"
-        self.data_dir = self.dir / "data"
-        self.log_file = self.dir / "k3s.log"
-        self.kubeconfig = self.dir / "k3s.yaml"
-        self.port = config.get("https-listen-port")
-        write_yaml(self.config_file, config)
-        self.proc: subprocess.Popen | None = None
-        self.binary = DOUBLE  # a copy with another K3S_VERSION stands for an upgraded binary
-
-    def start(self, env: dict | None = None) -> Node:
-        with self.log_file.open("w") as log:
-            self.proc = subprocess.Popen(
-                [
-                    PYTHON,
-                    str(self.binary),
-                    self.command,
-                    "--config",
-                    str(self.config_file),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
-        return self
-
-    def log(self) -> str:
-        return self.log_file.read_text()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
-        return run("kubectl", "--kubeconfig", str(self.kubeconfig), *args)
+from tests.support.doubles import run_double
+from tests.support.doubles.k3s import DOUBLE, Node, messages, run, wait_for, write_yaml
+from tests.support.net import free_port
+from tests.support.pki import server_pki
 
 
 @pytest.fixture
@@ -171,12 +82,10 @@ def test_version_prints_the_pinned_k3s_and_go_versions():
 def test_kubectl_symlink_runs_the_kubectl_command(tmp_path):
     # install.sh links /usr/local/bin/kubectl to k3s; the double dispatches on its name
     (tmp_path / "kubectl").symlink_to(DOUBLE)
-    result = subprocess.run(
-        [PYTHON, str(tmp_path / "kubectl"), "--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
+    result = run_double(
+        "k3s",
+        ["--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
+        executable=tmp_path / "kubectl",
     )
     assert result.returncode == 1
     assert f"error: stat {tmp_path / 'absent.yaml'}: no such file or directory" in result.stderr
@@ -1031,44 +940,8 @@ def test_etcd_snapshot_save_uploads_to_s3_with_a_signed_put(tmp_path, nodes, tls
 
 def make_registry_pki(directory: Path) -> tuple[Path, Path, Path]:
     """A CA and a serving certificate for 127.0.0.1 (ca.crt, server.crt, server.key)."""
-    import datetime
-    import ipaddress
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def build(subject, issuer, key, signer, *, ca, sans=()):
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = build("island registry test CA", "island registry test CA", ca_key, ca_key, ca=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = build("127.0.0.1", "island registry test CA", key, ca_key, ca=False, sans=sans)
-    paths = (directory / "ca.crt", directory / "server.crt", directory / "server.key")
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
+    paths = server_pki(directory, "127.0.0.1", ["127.0.0.1"], common_name="island registry test CA")
+    return paths["ca"], paths["cert"], paths["key"]
 
 
 def push_image(address: str, ca: Path, repository: str, tag: str) -> str:

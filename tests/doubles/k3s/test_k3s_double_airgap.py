@@ -8,15 +8,16 @@ bundle's own writer (tests/bundle/testbundle.py), so the double is not only chec
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
-from test_k3s_double import Node, free_port, messages, wait_for
 from testbundle import ImageFactory, docker_save_archive, make_layer
+
+from tests.support.doubles.k3s import Node, messages, wait_for
+from tests.support.net import free_port
+from tests.support.oci import tar_of
 
 pytestmark = pytest.mark.slow
 
@@ -87,25 +88,15 @@ def test_agent_imports_an_archive_written_by_skopeo(tmp_path):
     assert "Error encountered" not in log
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("notes.tar", _tar({"README": b"not an image\n"}), "unrecognized image format"),
+        ("notes.tar", tar_of({"README": b"not an image\n"}), "unrecognized image format"),
         ("broken.tar.gz", b"\x1f\x8b not gzip at all", "not a readable tar archive"),
         ("images.zip", b"PK\x03\x04", "unhandled file type"),
         (
             "missing-layer.tar",
-            _tar(
+            tar_of(
                 {
                     "manifest.json": json.dumps(
                         [{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l/layer.tar"]}]

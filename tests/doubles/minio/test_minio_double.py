@@ -6,32 +6,34 @@ import importlib.machinery
 import importlib.util
 import io
 import json
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doublectl import (
+from tests.support.doubles.minio import (
     DOUBLE,
     ROOT_PASSWORD,
     ROOT_USER,
     Double,
+    admin_client,
     double_python_problem,
-    free_port,
     make_pki,
     run_double,
+    s3_client,
 )
+from tests.support.doubles.minio import (
+    tls_double as tls_double_at,
+)
+from tests.support.net import free_port
 
 boto3 = pytest.importorskip("boto3")
 minio = pytest.importorskip("minio")
-from botocore.client import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-from cryptography.exceptions import InvalidTag  # noqa: E402
-from minio import Minio, MinioAdmin  # noqa: E402
-from minio.credentials import StaticProvider  # noqa: E402
-from minio.error import S3Error  # noqa: E402
+from botocore.client import Config  # noqa: E402 - after the importorskip above
+from botocore.exceptions import ClientError  # noqa: E402 - after the importorskip above
+from cryptography.exceptions import InvalidTag  # noqa: E402 - after the importorskip above
+from minio import Minio, MinioAdmin  # noqa: E402 - after the importorskip above
+from minio.credentials import StaticProvider  # noqa: E402 - after the importorskip above
+from minio.error import S3Error  # noqa: E402 - after the importorskip above
 
 CREDS = {"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD}
 
@@ -236,56 +238,9 @@ def test_sio_payloads_round_trip_with_the_sdk_cipher():
 
 @pytest.fixture(scope="module")
 def tls_double(tmp_path_factory):
-    problem = double_python_problem()
-    if problem:
-        pytest.skip(problem)
-    base = tmp_path_factory.mktemp("minio-tls")
-    ca_file, certs = make_pki(base)
-    port = free_port()
-    double = Double(
-        [
-            "--address",
-            f"127.0.0.1:{port}",
-            "--console-address",
-            f"127.0.0.1:{free_port()}",
-            "--certs-dir",
-            str(certs),
-            str(base / "data{1...4}"),
-        ],
-        port=port,
-        ca_file=ca_file,
-        log=base / "minio.log",
-    )
+    double = tls_double_at(tmp_path_factory.mktemp("minio-tls"), drives=["data{1...4}"])
     yield double
     double.stop()
-
-
-def s3_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
-    return boto3.client(
-        "s3",
-        endpoint_url=double.url(),
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name="us-east-1",
-        verify=str(double.ca_file),
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
-
-
-def admin_client(double, access_key=ROOT_USER, secret_key=ROOT_PASSWORD):
-    import urllib3
-
-    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(double.ca_file))
-    return MinioAdmin(
-        endpoint=f"127.0.0.1:{double.port}",
-        credentials=StaticProvider(access_key, secret_key),
-        secure=True,
-        http_client=http,
-    )
 
 
 def test_health_endpoints_answer_over_tls_verified_by_the_island_ca(tls_double):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,9 +18,11 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle_loc
     load_lock,
     validate_lock,
 )
-from bundle_helpers import CREATED, default_content, make_bundle, make_key, write_files
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "bundle-format.md"
+from tests.support import ROOT
+from tests.support.bundle import CREATED, default_content, make_bundle, make_key, write_files
+
+DOC = ROOT / "docs" / "bundle-format.md"
 
 
 def test_the_writer_lists_every_file_but_the_lock_and_its_signature(tmp_path):

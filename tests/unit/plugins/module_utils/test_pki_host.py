@@ -33,7 +33,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki_host i
     load_host_key,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
-from pki_helpers import Service, make_ca, snapshot
+
+from tests.support.island_pki import Service, make_ca, snapshot
 
 SANS = ["DNS:minio.island.internal", "IP:127.0.0.1"]
 

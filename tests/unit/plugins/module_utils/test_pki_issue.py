@@ -25,7 +25,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki_sign i
 )
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from pki_helpers import Service, make_ca, openssl_verify, tls_fetch, tls_server, write_bundle
+
+from tests.support.island_pki import Service, make_ca, openssl_verify, tls_fetch, tls_server, write_bundle
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle imp
     hash_files,
     verify_bundle,
 )
-from bundle_helpers import make_key, make_signed_bundle, rewrite_lock, write_allowed_signers
+
+from tests.support.bundle import make_key, make_signed_bundle, rewrite_lock, write_allowed_signers
 
 
 def _problem(error: ContentError, path: str) -> dict:
@@ -139,17 +140,23 @@ def test_every_problem_is_reported_at_once_not_only_the_first(tmp_path):
     assert "(4 problems)" in str(caught.value)
 
 
-def test_the_lock_file_edited_after_signing_is_refused_before_any_file_is_read(tmp_path, monkeypatch):
+def _bundle_with_a_lock_edited_after_signing(tmp_path):
+    """A consistent edit: the new binary and the lock agree, only the signature can tell."""
     bundle = make_signed_bundle(tmp_path)
-    # A consistent edit: the new binary and the lock agree, only the signature can tell.
-    (bundle.root / "bin/k3s").write_bytes(b"evil k3s")
+    evil = b"evil k3s"
+    (bundle.root / "bin/k3s").write_bytes(evil)
 
     def swap(lock):
         entry = next(f for f in lock["files"] if f["path"] == "bin/k3s")
-        entry["sha256"] = hashlib.sha256(b"evil k3s").hexdigest()
-        entry["size"] = 8
+        entry["sha256"] = hashlib.sha256(evil).hexdigest()
+        entry["size"] = len(evil)
 
     rewrite_lock(bundle.root, swap)
+    return bundle
+
+
+def test_the_lock_file_edited_after_signing_is_refused_before_any_file_is_read(tmp_path, monkeypatch):
+    bundle = _bundle_with_a_lock_edited_after_signing(tmp_path)
     monkeypatch.setattr(island_bundle, "hash_files", _must_not_hash)
 
     with pytest.raises(SignatureError, match="does not match the signed data"):
@@ -161,15 +168,7 @@ def _must_not_hash(*args, **kwargs):
 
 
 def test_the_edited_lock_passes_only_when_the_signature_check_is_skipped(tmp_path):
-    bundle = make_signed_bundle(tmp_path)
-    (bundle.root / "bin/k3s").write_bytes(b"evil k3s")
-
-    def swap(lock):
-        entry = next(f for f in lock["files"] if f["path"] == "bin/k3s")
-        entry["sha256"] = hashlib.sha256(b"evil k3s").hexdigest()
-        entry["size"] = 8
-
-    rewrite_lock(bundle.root, swap)
+    bundle = _bundle_with_a_lock_edited_after_signing(tmp_path)
 
     result = verify_bundle(bundle.root, skip_signature=True)
 

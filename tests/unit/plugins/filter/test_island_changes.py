@@ -5,6 +5,13 @@ from __future__ import annotations
 from ansible_collections.island.installer.plugins.filter.island_changes import island_change_report
 
 OLD, NEW = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+APP_MOVED = {
+    "image": "docker.io/x/app:1.0",
+    "old_digest": OLD,
+    "digest": NEW,
+    "action": "update",
+    "changed": True,
+}
 
 
 def test_the_report_lists_what_moves_once_each_and_nothing_unchanged():
@@ -13,13 +20,7 @@ def test_the_report_lists_what_moves_once_each_and_nothing_unchanged():
             "upgrade_plan": {"lines": ["infra1: coredns 1.14.2 -> 1.14.3 (upgrade)"]},
             "registry_seeded": {
                 "images": [
-                    {
-                        "image": "docker.io/x/app:1.0",
-                        "old_digest": OLD,
-                        "digest": NEW,
-                        "action": "update",
-                        "changed": True,
-                    },
+                    APP_MOVED,
                     {
                         "image": "docker.io/x/new:1.0",
                         "old_digest": None,
@@ -62,17 +63,7 @@ def test_the_report_lists_what_moves_once_each_and_nothing_unchanged():
         # A second registry replica seeding the same shared storage reports the same move once.
         "infra2": {
             "upgrade_plan": {"lines": ["infra1: coredns 1.14.2 -> 1.14.3 (upgrade)"]},
-            "registry_seeded": {
-                "images": [
-                    {
-                        "image": "docker.io/x/app:1.0",
-                        "old_digest": OLD,
-                        "digest": NEW,
-                        "action": "update",
-                        "changed": True,
-                    }
-                ]
-            },
+            "registry_seeded": {"images": [APP_MOVED]},
         },
     }
     assert island_change_report(hostvars, ["infra2", "infra1"]) == [

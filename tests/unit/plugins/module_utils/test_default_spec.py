@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import load_spec
 
-SPEC = Path(__file__).resolve().parents[2] / "bundle-spec.yml"
+from tests.support import ROOT
+
+SPEC = ROOT / "bundle-spec.yml"
 
 
 def test_the_default_spec_is_valid_and_names_every_island_component():

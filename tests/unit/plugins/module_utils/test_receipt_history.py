@@ -22,11 +22,19 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt_hi
     utc_now,
 )
 from ansible_collections.island.installer.plugins.modules import island_receipt
-from pki_helpers import run_module
+
+from tests.support.modules import run_module
 
 # island_pki is test_receipt's fixture (a CA and a registry certificate), shared: the tests that
 # take it as an argument carry noqa F811, which takes a fixture argument for a redefinition.
-from test_receipt import LOCK, document, island_hosts, island_pki, module_args, record  # noqa: F401
+from tests.unit.plugins.modules.test_receipt import (  # noqa: F401
+    LOCK,
+    document,
+    island_hosts,
+    island_pki,
+    module_args,
+    record,
+)
 
 T1 = "2026-12-01T10:00:00Z"
 T2 = "2026-12-02T11:00:00Z"

@@ -19,7 +19,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki_ca imp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pki_helpers import (
+
+from tests.support.island_pki import (
     PASSPHRASE,
     Service,
     ca_spec,
@@ -151,20 +152,27 @@ def test_a_corrupt_root_certificate_is_a_clear_error_and_never_replaced(tmp_path
     assert snapshot(tmp_path / "ca") == before
 
 
-def test_a_corrupt_intermediate_key_is_a_clear_error_and_never_replaced(tmp_path):
-    make_ca(tmp_path / "ca")
-    (tmp_path / "ca" / "intermediate-r1-i1.key").write_bytes(b"junk")
-    before = snapshot(tmp_path / "ca")
-    with pytest.raises(CaStateError, match=r"intermediate-r1-i1\.key is not a valid PEM private key"):
-        make_ca(tmp_path / "ca")
-    assert snapshot(tmp_path / "ca") == before
+def _corrupt_intermediate_key(ca_dir):
+    (ca_dir / "intermediate-r1-i1.key").write_bytes(b"junk")
 
 
-def test_a_root_key_without_its_certificate_is_refused_not_regenerated(tmp_path):
+def _drop_root_certificate(ca_dir):
+    (ca_dir / "root-r1.crt").unlink()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_corrupt_intermediate_key, r"intermediate-r1-i1\.key is not a valid PEM private key"),
+        (_drop_root_certificate, r"root-r1\.key exists but .*root-r1\.crt is missing"),
+    ],
+    ids=["corrupt_intermediate_key", "root_key_without_its_certificate"],
+)
+def test_a_damaged_ca_is_a_clear_error_and_never_regenerated(tmp_path, damage, message):
     make_ca(tmp_path / "ca")
-    (tmp_path / "ca" / "root-r1.crt").unlink()
+    damage(tmp_path / "ca")
     before = snapshot(tmp_path / "ca")
-    with pytest.raises(CaStateError, match=r"root-r1\.key exists but .*root-r1\.crt is missing"):
+    with pytest.raises(CaStateError, match=message):
         make_ca(tmp_path / "ca")
     assert snapshot(tmp_path / "ca") == before
 

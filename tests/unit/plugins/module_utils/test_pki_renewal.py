@@ -18,7 +18,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki_sign i
     needs_reissue,
     sign_csr,
 )
-from pki_helpers import Service, make_ca, openssl_verify, snapshot, write_bundle
+
+from tests.support.island_pki import Service, make_ca, openssl_verify, snapshot, write_bundle
 
 SANS = ["DNS:registry.island.internal", "IP:127.0.0.1"]
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "doubles" / "minio"))
-from doublectl import ROOT_PASSWORD, ROOT_USER, Double, double_python_problem, free_port, make_pki  # noqa: E402
+from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, make_pki, tls_double
+from tests.support.net import free_port
 
 pytest.importorskip("minio")
-from ansible_collections.island.installer.plugins.module_utils.island_minio import (  # noqa: E402 - after the importorskip above
+from ansible_collections.island.installer.plugins.module_utils.island_minio import (
     Connection,
     CredentialsError,
     EndpointUnreachable,
@@ -27,25 +23,17 @@ from ansible_collections.island.installer.plugins.module_utils.island_minio impo
     normalise_policy,
     parse_policy,
 )
-from minio.error import S3Error  # noqa: E402
+from minio.error import S3Error
+
+from tests.support import playbook as runner
+from tests.support.playbook import ansible_doc, ansible_env
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def double(tmp_path_factory):
-    problem = double_python_problem()
-    if problem:
-        pytest.skip(problem)
-    base = tmp_path_factory.mktemp("minio-module")
-    ca_file, certs = make_pki(base)
-    port = free_port()
-    server = Double(
-        ["--address", f"127.0.0.1:{port}", "--certs-dir", str(certs), str(base / "data")],
-        port=port,
-        ca_file=ca_file,
-        log=base / "minio.log",
-    )
+    server = tls_double(tmp_path_factory.mktemp("minio-module"), console=False)
     yield server
     server.stop()
 
@@ -280,29 +268,16 @@ def run_playbook(tmp_path, extra, *flags, expect_rc=0):
     playbook.write_text(PLAYBOOK)
     extra_file = tmp_path / "extra.json"
     extra_file.write_text(json.dumps(extra))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env.pop("ANSIBLE_STDOUT_CALLBACK", None)
-    venv_bin = Path(sys.executable).parent
-    result = subprocess.run(
-        [
-            str(venv_bin / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-e",
-            f"@{extra_file}",
-            *flags,
-            str(playbook),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = runner.run_playbook(
+        playbook,
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
+        f"@{extra_file}",
+        *flags,
+        env=ansible_env(ANSIBLE_STDOUT_CALLBACK=None),
     )
     assert result.returncode == expect_rc, result.stdout + result.stderr
     return result.stdout
@@ -345,14 +320,7 @@ def test_every_secret_option_is_no_log_and_the_docs_render():
     assert spec["secret_key"]["no_log"] is True
     for option in ("users", "service_accounts"):
         assert spec[option]["options"]["secret_key"]["no_log"] is True
-    venv_bin = Path(sys.executable).parent
-    doc = subprocess.run(
-        [str(venv_bin / "ansible-doc"), "-M", str(ROOT / "plugins" / "modules"), "island_minio"],
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    doc = ansible_doc("island_minio")
     assert doc.returncode == 0, doc.stderr
     assert "service_accounts" in doc.stdout
     assert "RETURN VALUES" in doc.stdout

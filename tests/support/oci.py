@@ -1,6 +1,6 @@
-"""Real servers and real images for the OCI client tests (and the seeding benchmark).
+"""Real servers and real images for the OCI client tests, the test bundle and the seeding benchmark.
 
-- ``make_pki``: a throwaway CA and a server certificate for 127.0.0.1/localhost (cryptography).
+- ``make_pki``: a server certificate for 127.0.0.1/localhost from a throwaway CA (tests.support.pki).
 - ``Registry``: Debian's CNCF distribution 2.8.2 (`/usr/bin/docker-registry`) on 127.0.0.1 on a
   free port, TLS with that certificate, htpasswd (bcrypt) auth, and its access log parsed.
 - ``ImageFactory``: small real OCI images written into an OCI layout (gzip layers from tar files
@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import http.server
 import io
-import ipaddress
 import json
 import os
 import re
@@ -37,6 +36,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from tests.support.net import free_port
+from tests.support.pki import throwaway_ca, write_private
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER = "seeder"
@@ -68,54 +70,15 @@ needs_registry = pytest.mark.skipif(
 
 
 # --- PKI -----------------------------------------------------------------------------------------
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def make_pki(directory, common_name="island test CA", sans=("localhost", "127.0.0.1")):
-    """Write ca.crt, server.crt, server.key into ``directory``; return their paths.
+    """Write ca.crt, server.crt, server.key into ``directory`` from a throwaway CA; return their paths.
 
     ``sans``: the server certificate's subject alternative names (IP addresses or DNS names).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("registry.island.test"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([_san(n) for n in sans]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = throwaway_ca(common_name)
+    cert, key = ca.issue("registry.island.test", sans)
     # skopeo's --cert-dir reads every *.crt as a CA and pairs *.cert with *.key as a client
     # certificate, so the directory of ca.crt holds nothing else.
     (directory / "server").mkdir(exist_ok=True)
@@ -125,34 +88,11 @@ def make_pki(directory, common_name="island test CA", sans=("localhost", "127.0.
         "key": directory / "server" / "server.key",
         "ca_key": directory / "server" / "ca.key",
     }
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    paths["key"].chmod(0o600)
-    paths["ca_key"].write_bytes(
-        ca_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    paths["ca_key"].chmod(0o600)
+    paths["ca"].write_bytes(ca.cert_pem)
+    paths["cert"].write_bytes(cert)
+    write_private(paths["key"], key)
+    write_private(paths["ca_key"], ca.key_pem())
     return paths
-
-
-def _san(name):
-    try:
-        return x509.IPAddress(ipaddress.ip_address(name))
-    except ValueError:
-        return x509.DNSName(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- Registry ------------------------------------------------------------------------------------
@@ -281,6 +221,15 @@ class Registry:
             f"{self.user}:{self.password}",
         ]
 
+    def copy_out(self, repo_ref, destination, *flags):
+        """skopeo, an independent client, copies ``repo_ref`` out of this registry into the OCI
+        layout reference ``destination`` (``dir`` or ``dir:name``), digests preserved; returns
+        the finished process."""
+        return run(
+            ["skopeo", "copy", *flags, "--preserve-digests", *self.skopeo_args("src-"),
+             f"docker://{self.address}/{repo_ref}", f"oci:{destination}"]
+        )  # fmt: skip
+
     def skopeo_raw(self, repo_ref):
         """Manifest bytes as skopeo, an independent client, reads them."""
         out = subprocess.run(
@@ -297,17 +246,22 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_layer(files):
-    """A gzip-compressed layer tar with ``files`` {path: bytes}; deterministic. Returns (blob, diff_id)."""
+def tar_of(members):
+    """An uncompressed tar (PAX) of ``members`` {path: bytes}, in their order, mode 0644, mtime 0."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, data in sorted(files.items()):
+        for path, data in members.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
             info.mode = 0o644
             info.mtime = 0
             tar.addfile(info, io.BytesIO(data))
-    tar_bytes = raw.getvalue()
+    return raw.getvalue()
+
+
+def make_layer(files):
+    """A gzip-compressed layer tar with ``files`` {path: bytes}; deterministic. Returns (blob, diff_id)."""
+    tar_bytes = tar_of(dict(sorted(files.items())))
     blob = gzip.compress(tar_bytes, compresslevel=6, mtime=0)
     return blob, sha256(tar_bytes)
 
@@ -465,7 +419,7 @@ class TokenServer:
         now = datetime.datetime.now(datetime.UTC)
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(_name("island token signer"))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "island token signer")]))
             .issuer_name(ca.subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,12 @@ from ansible_collections.island.installer.plugins.modules import (
     island_cert_sign,
     island_csr,
 )
-from pki_helpers import PASSPHRASE, ModuleFail, openssl_verify, run_module, snapshot, tls_fetch, tls_server
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.island_pki import PASSPHRASE, openssl_verify, snapshot, tls_fetch, tls_server
+from tests.support.modules import ModuleFail, run_module
+from tests.support.playbook import ansible_doc, ansible_env, run_playbook
+
 SANS = ["DNS:git.island.internal", "IP:127.0.0.1"]
 
 
@@ -29,6 +31,18 @@ def _ca_args(tmp_path, **extra):
     return args
 
 
+def _sign_args(ca, csr, **extra):
+    """island_cert_sign's arguments: ``csr`` signed by the intermediate of the island_ca result."""
+    return {
+        "csr": csr["csr"],
+        "ca_cert_path": ca["intermediate_cert_path"],
+        "ca_key_path": ca["intermediate_key_path"],
+        "ca_certificate": ca["intermediate_certificate"],
+        "ca_passphrase": PASSPHRASE,
+        **extra,
+    }
+
+
 def _flow(tmp_path, sans=SANS, check_mode=False):
     """CA, then key+CSR on the 'host', then sign, then install; returns the four results."""
     ca = run_module(island_ca, _ca_args(tmp_path), check_mode=check_mode, diff=True)
@@ -37,15 +51,9 @@ def _flow(tmp_path, sans=SANS, check_mode=False):
     csr = run_module(island_csr, {"path": str(key), "subject_alt_names": sans}, check_mode=check_mode)
     signed = run_module(
         island_cert_sign,
-        {
-            "csr": csr["csr"],
-            "current_certificate": crt.read_text() if crt.exists() else "",
-            "ca_cert_path": ca["intermediate_cert_path"],
-            "ca_key_path": ca["intermediate_key_path"],
-            "ca_certificate": ca["intermediate_certificate"],
-            "ca_passphrase": PASSPHRASE,
-            "requester": "host1 gitea",
-        },
+        _sign_args(
+            ca, csr, current_certificate=crt.read_text() if crt.exists() else "", requester="host1 gitea"
+        ),
         check_mode=check_mode,
         diff=True,
     )
@@ -134,14 +142,7 @@ def test_check_mode_previews_an_intermediate_rotation_as_reissues_and_writes_not
     csr = run_module(island_csr, {"path": str(tmp_path / "host" / "git.key"), "subject_alt_names": SANS})
     signed = run_module(
         island_cert_sign,
-        {
-            "csr": csr["csr"],
-            "current_certificate": (tmp_path / "host" / "git.crt").read_text(),
-            "ca_cert_path": ca["intermediate_cert_path"],
-            "ca_key_path": ca["intermediate_key_path"],
-            "ca_certificate": ca["intermediate_certificate"],
-            "ca_passphrase": PASSPHRASE,
-        },
+        _sign_args(ca, csr, current_certificate=(tmp_path / "host" / "git.crt").read_text()),
         check_mode=True,
     )
     assert signed["changed"]
@@ -166,16 +167,7 @@ def test_without_ca_files_outside_check_mode_signing_fails_and_says_to_run_islan
     ca = run_module(island_ca, _ca_args(tmp_path), check_mode=True)
     csr = run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
     with pytest.raises(ModuleFail) as err:
-        run_module(
-            island_cert_sign,
-            {
-                "csr": csr["csr"],
-                "ca_cert_path": ca["intermediate_cert_path"],
-                "ca_key_path": ca["intermediate_key_path"],
-                "ca_certificate": ca["intermediate_certificate"],
-                "ca_passphrase": PASSPHRASE,
-            },
-        )
+        run_module(island_cert_sign, _sign_args(ca, csr))
     assert "run island_ca first" in err.value.args[0]["msg"]
 
 
@@ -195,27 +187,10 @@ def test_a_csr_outside_the_island_fails_the_sign_module_naming_the_requester_and
     key = tmp_path / "host" / "evil.key"
     csr = run_module(island_csr, {"path": str(key), "subject_alt_names": ["DNS:login.example.com"]})
     with pytest.raises(ModuleFail) as err:
-        run_module(
-            island_cert_sign,
-            {
-                "csr": csr["csr"],
-                "ca_cert_path": ca["intermediate_cert_path"],
-                "ca_key_path": ca["intermediate_key_path"],
-                "ca_passphrase": PASSPHRASE,
-                "requester": "host7 registry",
-            },
-        )
+        run_module(island_cert_sign, _sign_args(ca, csr, requester="host7 registry"))
     failure = err.value.args[0]
     assert failure["error"] == "NameConstraintError"
     assert "CSR from host7 registry asks for dns:login.example.com" in failure["msg"]
-
-
-def _ansible_cli(name):
-    """The ansible CLI installed beside this Python (the venv's), else on PATH; skip without one."""
-    found = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed for {sys.executable}")
-    return found
 
 
 def _python_with_cryptography(python):
@@ -286,18 +261,10 @@ def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE, intermediat
         )
     )
     os.chmod(varfile, 0o600)
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
+    env = ansible_env(
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp")
     )
-    ansible_playbook = _ansible_cli("ansible-playbook")
-    cmd = [ansible_playbook, "-i", "localhost,", "-c", "local", "-e", f"@{varfile}", str(play), *extra]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=300
-    )
+    proc = run_playbook(play, "-c", "local", "-e", f"@{varfile}", *extra, env=env, cwd=tmp_path)
     out = proc.stdout
     report = json.loads(out[out.index("{") :]) if "{" in out else {}
     return proc, report
@@ -398,15 +365,7 @@ def test_ansible_playbook_with_a_wrong_passphrase_fails_clearly_and_never_shows_
 
 @pytest.mark.parametrize("name", ["island_ca", "island_csr", "island_cert_sign", "island_cert"])
 def test_module_documentation_renders_with_ansible_doc(name):
-    ansible_doc = _ansible_cli("ansible-doc")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [ansible_doc, "-M", str(ROOT / "plugins" / "modules"), "--json", name],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    proc = ansible_doc("--json", name)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)[name]
     assert doc["doc"]["module"] == name

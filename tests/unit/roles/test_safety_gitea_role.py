@@ -11,7 +11,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "gitea"
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "gitea"
 
 
 def _render_app_ini(sections):

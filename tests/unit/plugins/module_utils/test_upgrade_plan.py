@@ -34,21 +34,24 @@ def host(*components, **records):
     }
 
 
+# component, an older version, a newer one (in the component's own version scheme)
+ORDERED_VERSIONS = """
+k3s       v1.36.3+k3s1                  v1.36.3+k3s2
+k3s       v1.36.3+k3s1                  v1.36.10+k3s1
+k3s       v1.36.9+k3s3                  v1.37.1+k3s1
+k3s       v1.37.0-rc1+k3s1              v1.37.0+k3s1
+minio     RELEASE.2025-09-07T16-13-09Z  RELEASE.2025-10-15T17-29-55Z
+minio     RELEASE.2025-09-07T16-13-09Z  RELEASE.2025-09-07T16-13-10Z
+gitea     1.26.2                        1.26.10
+gitea     1.26.0-rc1                    1.26.0
+gitea     1.26.0-rc.2                   1.26.0-rc.10
+registry  v2.8.2                        2.8.3
+coredns   1.9.4                         1.14.2
+"""
+
+
 @pytest.mark.parametrize(
-    ("component", "older", "newer"),
-    [
-        ("k3s", "v1.36.3+k3s1", "v1.36.3+k3s2"),
-        ("k3s", "v1.36.3+k3s1", "v1.36.10+k3s1"),
-        ("k3s", "v1.36.9+k3s3", "v1.37.1+k3s1"),
-        ("k3s", "v1.37.0-rc1+k3s1", "v1.37.0+k3s1"),
-        ("minio", "RELEASE.2025-09-07T16-13-09Z", "RELEASE.2025-10-15T17-29-55Z"),
-        ("minio", "RELEASE.2025-09-07T16-13-09Z", "RELEASE.2025-09-07T16-13-10Z"),
-        ("gitea", "1.26.2", "1.26.10"),
-        ("gitea", "1.26.0-rc1", "1.26.0"),
-        ("gitea", "1.26.0-rc.2", "1.26.0-rc.10"),
-        ("registry", "v2.8.2", "2.8.3"),
-        ("coredns", "1.9.4", "1.14.2"),
-    ],
+    ("component", "older", "newer"), [tuple(line.split()) for line in ORDERED_VERSIONS.strip().splitlines()]
 )
 def test_versions_are_ordered_by_their_component_scheme(component, older, newer):
     assert parse_version(component, older) < parse_version(component, newer)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import http.server
 import io
 import ssl
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_oci import (
@@ -24,8 +22,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import sha256_digest
 from ansible_collections.island.installer.plugins.module_utils.island_oci_registry import parse_challenge
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from oci_fixtures import free_port, make_pki
+from tests.support.net import free_port
+from tests.support.oci import make_pki
 
 
 class Scripted:

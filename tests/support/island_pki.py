@@ -1,4 +1,4 @@
-"""Helpers for the island PKI tests: a CA in a temp dir, issuing, independent checkers.
+"""Helpers for the island PKI tests: the island's own CA in a temp dir, issuing, independent checkers.
 
 The checkers are deliberately not our code: ``openssl verify`` (the CLI) and a real TLS handshake
 through Python's ``ssl`` module (OpenSSL's X.509 verifier, name constraints included).
@@ -7,16 +7,13 @@ through Python's ``ssl`` module (OpenSSL's X.509 verifier, name constraints incl
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import ssl
 import subprocess
 import threading
 from pathlib import Path
-from unittest import mock
 
-from ansible.module_utils import basic
 from ansible_collections.island.installer.plugins.module_utils.island_pki import cert_pem
 from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import CaSpec, ensure_ca
 from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
@@ -137,41 +134,3 @@ def snapshot(directory):
             with open(path, "rb") as handle:
                 out[os.path.relpath(path, directory)] = (handle.read(), os.stat(path).st_mtime_ns)
     return out
-
-
-class ModuleExit(Exception):
-    pass
-
-
-class ModuleFail(Exception):
-    pass
-
-
-def run_module(module, args, check_mode=False, diff=False):
-    """Run an Ansible module's main() in-process; returns its result or raises ModuleFail."""
-    payload = dict(args)
-    payload["_ansible_check_mode"] = check_mode
-    payload["_ansible_diff"] = diff
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise ModuleFail(kwargs)
-
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core < 2.19
-        patch_module_args = None
-    if patch_module_args is not None:
-        args_patch = patch_module_args(payload)
-    else:
-        args_patch = mock.patch.object(
-            basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()
-        )
-    with args_patch, mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json):
-        try:
-            module.main()
-        except ModuleExit as done:
-            return done.args[0]
-    raise AssertionError("module returned without exit_json or fail_json")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from bundle_helpers import make_signed_bundle
-
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_BIN = Path(sys.executable).parent
+from tests.support import playbook as runner
+from tests.support.bundle import make_signed_bundle
+from tests.support.playbook import ansible_doc, ansible_env
 
 
 def run_playbook(
@@ -25,30 +23,12 @@ def run_playbook(
         "  gather_facts: false\n"
         "  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    ")
     )
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-        "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"),
-    }
-    return subprocess.run(
-        [
-            str(ANSIBLE_BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={interpreter}",
-            *extra,
-            str(playbook),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    env = ansible_env(
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
+    )
+    return runner.run_playbook(
+        playbook, "-c", "local", "-e", f"ansible_python_interpreter={interpreter}", *extra, env=env
     )
 
 
@@ -187,13 +167,7 @@ def test_a_python_without_pyyaml_and_cryptography_gets_a_message_saying_which_in
 
 
 def test_ansible_doc_renders_the_module_documentation():
-    run = subprocess.run(
-        [str(ANSIBLE_BIN / "ansible-doc"), "-M", str(ROOT / "plugins/modules"), "island_bundle_verify"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-    )
+    run = ansible_doc("island_bundle_verify")
 
     assert run.returncode == 0, run.stderr
     for option in ("bundle_dir", "allowed_signers", "skip_signature", "workers"):

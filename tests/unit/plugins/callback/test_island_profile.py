@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ansible_collections.island.installer.plugins.callback.island_profile import role_times
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def test_role_times_sum_each_roles_tasks_largest_first():

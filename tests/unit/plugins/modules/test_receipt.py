@@ -37,7 +37,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt im
     write_receipt,
 )
 from ansible_collections.island.installer.plugins.modules import island_receipt
-from pki_helpers import ModuleFail, Service, make_ca, run_module
+
+from tests.support.island_pki import Service, make_ca
+from tests.support.modules import ModuleFail, run_module
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

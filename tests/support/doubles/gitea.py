@@ -1,100 +1,35 @@
-"""Run the Gitea double in tests: a throwaway CA, an app.ini as the gitea role writes it, the
-double under /usr/bin/python3 on a free loopback port, and its admin CLI.
+"""The Gitea double in tests: a throwaway CA, an app.ini as the gitea role writes it, the double
+under /usr/bin/python3 on a free loopback port (through the doubles' launcher), and its admin CLI.
 
-Used by tests/doubles/gitea and tests/integration/test_gitea_modules.py.
+Used by tests/doubles/gitea and tests/integration (the Gitea modules, the receipt's services).
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
+from tests.support.net import free_port
+from tests.support.pki import server_pki
 
-DOUBLE = Path(__file__).resolve().parent / "gitea"
-PYTHON = "/usr/bin/python3"
+DOUBLE = double_path("gitea")
+PYTHON = SYSTEM_PYTHON
 ADMIN = "island-admin"
 ADMIN_EMAIL = "admin@island.test"
 # The server certificate names this host and 127.0.0.1 only: "localhost" is a TLS name mismatch.
 SERVER_NAME = "gitea.island.test"
 
 
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def make_pki(directory):
     """ca.crt, server.crt (SAN gitea.island.test, 127.0.0.1) and server.key in ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("island gitea test CA"))
-        .issuer_name(_name("island gitea test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(SERVER_NAME))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {"ca": directory / "ca.crt", "cert": directory / "server.crt", "key": directory / "server.key"}
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    paths["key"].chmod(0o600)
-    return paths
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return server_pki(directory, SERVER_NAME, (SERVER_NAME, "127.0.0.1"), common_name="island gitea test CA")
 
 
 def write_secrets(directory):
@@ -181,39 +116,26 @@ class Gitea:
         self.token = None
 
     def cli(self, *args, check=True):
-        proc = subprocess.run(
-            [PYTHON, str(DOUBLE), *args, "--config", str(self.config), "--work-path", str(self.work)],
-            capture_output=True,
-            text=True,
+        proc = run_double(
+            "gitea",
+            [*args, "--config", str(self.config), "--work-path", str(self.work)],
             env=double_env(),
-            check=False,
+            timeout=None,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"gitea {' '.join(args)} failed: {proc.stderr}")
         return proc
 
     def start(self, timeout=20):
-        self.proc = subprocess.Popen(
-            [PYTHON, str(DOUBLE), "web", "--config", str(self.config), "--work-path", str(self.work)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-            env=double_env(),
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gitea web exited {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                self.api("GET", "/api/healthz")
-                return self
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
-        raise AssertionError(f"gitea web did not answer in {timeout}s: {self.log.read_text()}")
+        self.proc = DoubleProcess(
+            "gitea", ["web", "--config", str(self.config), "--work-path", str(self.work)],
+            env=double_env(), log=self.log,
+        ).start(lambda: self.api("GET", "/api/healthz"), timeout=timeout)  # fmt: skip
+        return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
+        if self.proc is not None:
+            self.proc.stop()
         self.proc = None
 
     def bootstrap_admin(self):
@@ -378,3 +300,44 @@ class Postgres:
             check=False,
         )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- what the tests around the double share -------------------------------------------------------
+def needs_gitea_double():
+    """pytest mark: skip without /usr/bin/python3 or git-http-backend (the double serves git
+    through it)."""
+    import pytest
+
+    return pytest.mark.skipif(
+        not os.access("/usr/lib/git-core/git-http-backend", os.X_OK) or not os.access(PYTHON, os.X_OK),
+        reason="needs /usr/bin/python3 and git-http-backend",
+    )
+
+
+# git with no system or global configuration, a fixed identity.
+GIT_ENV = {
+    "PATH": os.environ["PATH"],
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "island",
+    "GIT_AUTHOR_EMAIL": "island@x.test",
+    "GIT_COMMITTER_NAME": "island",
+    "GIT_COMMITTER_EMAIL": "island@x.test",
+}
+
+
+def git(*args, cwd=None):
+    """Run git under GIT_ENV; its stdout, stripped. A failure raises AssertionError with stderr."""
+    proc = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def running_gitea(base, pki, organization=None):
+    """A started double under ``base`` with its admin bootstrapped as the role does, and
+    ``organization`` created when given. The caller stops it."""
+    server = Gitea(base, pki=pki).bootstrap_admin().start()
+    if organization:
+        server.api("POST", "/api/v1/orgs", {"username": organization}, token=server.token)
+    return server

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_oci import (
@@ -18,6 +17,8 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci import
 )
 from ansible_collections.island.installer.plugins.module_utils.island_oci_common import sha256_digest
 from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import HashingReader
+
+from tests.support.oci import tar_of
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -112,23 +113,13 @@ def test_missing_blobs_are_named(tmp_path):
         layout.read_blob(digest, image="quay.io/a/b:1")
 
 
-def _tar(members):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 def test_docker_archive_synthesises_an_oci_manifest_with_the_layer_tars_as_blobs(tmp_path):
-    layer = _tar({"bin/x": b"x"})
+    layer = tar_of({"bin/x": b"x"})
     gz_layer = b"\x1f\x8b" + b"pretend gzip"
     config = b'{"os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     path = tmp_path / "save.tar"
     path.write_bytes(
-        _tar(
+        tar_of(
             {
                 "manifest.json": json.dumps(
                     [
@@ -164,14 +155,14 @@ def test_docker_archive_synthesises_an_oci_manifest_with_the_layer_tars_as_blobs
 
 def test_a_tar_without_manifest_json_is_not_a_docker_archive(tmp_path):
     path = tmp_path / "x.tar"
-    path.write_bytes(_tar({"other": b"1"}))
+    path.write_bytes(tar_of({"other": b"1"}))
     with pytest.raises(LayoutError, match=r"no manifest\.json"):
         DockerArchive(str(path))
 
 
 def test_a_docker_25_archive_with_uncompressed_layers_warns_that_digests_are_not_upstream(tmp_path):
     layout = OCILayout(str(tmp_path / "l")).init()
-    layer = _tar({"bin/x": b"x"})
+    layer = tar_of({"bin/x": b"x"})
     config = b'{"os":"linux"}'
     manifest = json.dumps(
         {
@@ -199,7 +190,7 @@ def test_a_docker_25_archive_with_uncompressed_layers_warns_that_digests_are_not
     for blob in (tmp_path / "l" / "blobs" / "sha256").iterdir():
         members[f"blobs/sha256/{blob.name}"] = blob.read_bytes()
     members["manifest.json"] = b"[]"
-    (tmp_path / "save.tar").write_bytes(_tar(members))
+    (tmp_path / "save.tar").write_bytes(tar_of(members))
     archive = DockerArchive(str(tmp_path / "save.tar"))
     ((ref, desc),) = archive.images()
     assert (str(ref), desc["digest"]) == ("docker.io/library/tool:1", digest)

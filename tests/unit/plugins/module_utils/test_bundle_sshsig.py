@@ -10,7 +10,8 @@ import pytest
 from ansible_collections.island.installer.plugins.module_utils import island_sshsig as sshsig
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import sign
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import SigningError
-from bundle_helpers import make_key, make_signed_bundle
+
+from tests.support.bundle import make_key, make_signed_bundle
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
 needs_ssh_keygen = pytest.mark.skipif(SSH_KEYGEN is None, reason="ssh-keygen is not installed")
@@ -144,22 +145,20 @@ def test_an_ssh_keygen_signature_of_other_data_is_refused_by_our_code(tmp_path):
 
 
 @needs_ssh_keygen
-def test_an_ssh_keygen_signature_in_another_namespace_is_refused(tmp_path):
-    private, public = keygen(tmp_path, "release")
-    signature = ssh_keygen_sign(tmp_path, private, MESSAGE, namespace="git")
+@pytest.mark.parametrize(
+    ("key_type", "namespace", "why"),
+    [
+        ("ed25519", "git", "namespace 'git', expected 'island-bundle'"),
+        ("ecdsa", "island-bundle", "ecdsa-sha2-nistp256"),  # not Ed25519
+    ],
+    ids=["another_namespace", "ecdsa_not_ed25519"],
+)
+def test_an_ssh_keygen_signature_is_refused_saying_why(tmp_path, key_type, namespace, why):
+    private, public = keygen(tmp_path, key_type, key_type=key_type)
+    signature = ssh_keygen_sign(tmp_path, private, MESSAGE, namespace=namespace)
     signers = sshsig.parse_allowed_signers(f"release@island {' '.join(public)}\n")
 
-    with pytest.raises(sshsig.SignatureMismatchError, match="namespace 'git', expected 'island-bundle'"):
-        sshsig.verify(MESSAGE, signature, signers, "island-bundle")
-
-
-@needs_ssh_keygen
-def test_an_ecdsa_signature_from_ssh_keygen_is_refused_as_not_ed25519(tmp_path):
-    private, public = keygen(tmp_path, "ecdsa", key_type="ecdsa")
-    signature = ssh_keygen_sign(tmp_path, private, MESSAGE)
-    signers = sshsig.parse_allowed_signers(f"release@island {' '.join(public)}\n")
-
-    with pytest.raises(sshsig.SignatureMismatchError, match="ecdsa-sha2-nistp256"):
+    with pytest.raises(sshsig.SignatureMismatchError, match=why):
         sshsig.verify(MESSAGE, signature, signers, "island-bundle")
 
 

@@ -1,0 +1,82 @@
+"""The k3s double in tests: a server or agent process of the double with its config.yaml, data
+directory and log (through the doubles' launcher), and the double's CLI (kubectl included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
+from tests.support.net import wait_until
+
+DOUBLE = double_path("k3s")
+PYTHON = SYSTEM_PYTHON
+
+
+def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return run_double("k3s", args, timeout=timeout)
+
+
+def messages(stderr: str) -> str:
+    """The log lines' msg values, unquoted (logrus quotes them as Go's %q does)."""
+    out = []
+    for line in stderr.splitlines():
+        if " msg=" in line:
+            out.append(json.loads(line.split(" msg=", 1)[1]))
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.2, what: str = "condition"):
+    """``predicate()``'s first true result, polled every ``interval`` s for ``timeout`` s."""
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what)
+
+
+class Node:
+    """One k3s server or agent process of the double, with its config, data dir and log."""
+
+    def __init__(self, base: Path, name: str, command: str, config: dict):
+        self.name = name
+        self.command = command
+        self.dir = base / name
+        self.dir.mkdir()
+        self.config_file = self.dir / "config.yaml"
+        self.data_dir = self.dir / "data"
+        self.log_file = self.dir / "k3s.log"
+        self.kubeconfig = self.dir / "k3s.yaml"
+        self.port = config.get("https-listen-port")
+        write_yaml(self.config_file, config)
+        self.proc: subprocess.Popen | None = None
+        self.binary = DOUBLE  # a copy with another K3S_VERSION stands for an upgraded binary
+
+    def start(self, env: dict | None = None) -> Node:
+        self.process = DoubleProcess(
+            "k3s",
+            [self.command, "--config", str(self.config_file), "--data-dir", str(self.data_dir)],
+            env={**os.environ, **(env or {})},
+            log=self.log_file,
+            append=False,
+            executable=self.binary,
+        ).spawn()
+        self.proc = self.process.proc
+        return self
+
+    def log(self) -> str:
+        return self.log_file.read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.process.stop(timeout=10)
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        return run("kubectl", "--kubeconfig", str(self.kubeconfig), *args)
