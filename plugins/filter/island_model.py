@@ -37,6 +37,11 @@ def island_receipt_gitea(island):
     return model.receipt_gitea(island)
 
 
+def island_minio_tenants(tenants, values):
+    """The buckets, policies and users MinIO provisions for its consumers' tenants."""
+    return model.minio_tenants(tenants, values)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -45,4 +50,5 @@ class FilterModule:
             "island_receipt_certificates": island_receipt_certificates,
             "island_receipt_registries": island_receipt_registries,
             "island_receipt_gitea": island_receipt_gitea,
+            "island_minio_tenants": island_minio_tenants,
         }

@@ -24,7 +24,9 @@ def drives(drive_path: str, drives_per_host: int) -> list[str]:
 def expand_hosts(first: str, last: str, prefix: str) -> list[str]:
     """What upstream expands ``<prefix>{first...last}`` to (zero-padded when either end starts with 0)."""
     padded = (len(first) > 1 and first.startswith("0")) or last.startswith("0")
-    return [f"{prefix}{n:0{len(last)}d}" if padded else f"{prefix}{n}" for n in range(int(first), int(last) + 1)]
+    return [
+        f"{prefix}{n:0{len(last)}d}" if padded else f"{prefix}{n}" for n in range(int(first), int(last) + 1)
+    ]
 
 
 def set_sizes(drive_total: int, symmetry: int) -> list[int]:

@@ -48,7 +48,7 @@ def _port(key, service, *, var=None, port=None, proto="tcp", group=None, units=(
 # version record (<name>.json in RECORD_DIR) and its lock entry. ``service``: the island DNS name
 # it is reached by (a key of island_names, labelled ``label`` by default), on the hosts of
 # ``service_group``. ``tls``: the directory and base name of the island certificate its role has
-# issued (<dir>/<name>.crt and .key). ``tenants``: the S3 tenants MinIO provisions for it.
+# issued (<dir>/<name>.crt and .key).
 COMPONENTS = (
     {
         "name": "coredns",
@@ -69,7 +69,6 @@ COMPONENTS = (
         ],
         "service": None,
         "tls": None,
-        "tenants": [],
     },
     {
         "name": "registry",
@@ -95,10 +94,6 @@ COMPONENTS = (
         ],
         "service": {"key": "registry", "label": "registry", "group": _REGISTRY, "port": "pull"},
         "tls": {"dir": "/etc/registry/tls", "name": "registry"},
-        # With registry_storage s3: its bucket and user (minio_registry_bucket, minio_registry_user).
-        "tenants": [
-            {"tenant": "registry", "bucket_var": "minio_registry_bucket", "user_var": "minio_registry_user"}
-        ],
     },
     {
         "name": "minio",
@@ -117,7 +112,6 @@ COMPONENTS = (
         ],
         "service": {"key": "s3", "label": "s3", "group": _MINIO, "port": "s3"},
         "tls": {"dir": "/etc/minio/certs", "name": "minio"},
-        "tenants": [],
     },
     {
         "name": "gitea",
@@ -128,7 +122,6 @@ COMPONENTS = (
         ],
         "service": {"key": "git", "label": "git", "group": _GITEA, "port": "http"},
         "tls": {"dir": "/etc/gitea/tls", "name": "gitea"},
-        "tenants": [],
     },
     {
         "name": "k3s",
@@ -159,6 +152,42 @@ COMPONENTS = (
         # Its etcd snapshots (minio_etcd_snapshot_bucket, minio_k3s_user).
         "tenants": [
             {"tenant": "k3s", "bucket_var": "minio_etcd_snapshot_bucket", "user_var": "minio_k3s_user"}
+        ],
+    },
+)
+
+# The S3 tenants MinIO provisions for the components that store in it: a bucket, a policy of the
+# same name limited to it, and a user with that policy, named by the minio role's variables
+# (``bucket_var``, ``user_var``; an empty bucket turns the tenant off). The user's secret key is
+# generated once into island_secrets_dir/minio-user-<user>; the consumer reads it through
+# roles/common tasks_from credential.
+TENANTS = (
+    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots).
+    {
+        "tenant": "k3s",
+        "component": "k3s",
+        "bucket_var": "minio_etcd_snapshot_bucket",
+        "user_var": "minio_k3s_user",
+        "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation"],
+        "object_actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+    },
+    # The registry's storage with registry_storage: s3. The actions are the S3 calls distribution
+    # 2.8.2's s3 driver makes (registry/storage/driver/s3-aws/s3.go): ListObjects and ListObjectsV2
+    # (Stat, List, Walk), ListMultipartUploads (resuming a Writer) on the bucket; GetObject,
+    # PutObject, CopyObject, UploadPart(Copy), CreateMultipartUpload, CompleteMultipartUpload
+    # (s3:PutObject), ListParts, AbortMultipartUpload and DeleteObjects on its objects.
+    {
+        "tenant": "registry",
+        "component": "registry",
+        "bucket_var": "minio_registry_bucket",
+        "user_var": "minio_registry_user",
+        "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+        "object_actions": [
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListMultipartUploadParts",
+            "s3:AbortMultipartUpload",
         ],
     },
 )
@@ -280,7 +309,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
                 for h in members
             ],
             "tls": _tls(component),
-            "tenants": [t["tenant"] for t in component["tenants"]],
+            "tenants": [t["tenant"] for t in TENANTS if t["component"] == component["name"]],
         }
         service = component["service"]
         if service and domain:
@@ -319,6 +348,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "components": components,
         "hosts": hosts,
         "services": services(components, groups, hostvars),
+        "tenants": [dict(t) for t in TENANTS],
     }
 
 
@@ -394,3 +424,39 @@ def receipt_gitea(model: dict) -> list[dict]:
         {"host": i["host"], "url": f"https://{i['address']}:{i['ports']['http']}"}
         for i in model["components"]["gitea"]["instances"]
     ]
+
+
+def minio_tenants(tenants, values: dict) -> dict:
+    """The buckets, policies and users MinIO provisions for the tenants its consumers declare.
+
+    ``values`` holds the minio role's variables the tenants name (``bucket_var``, ``user_var``) as
+    they are on the MinIO host; a tenant whose bucket is empty is off.
+    """
+    out: dict = {"buckets": [], "policies": [], "users": []}
+    for tenant in tenants:
+        bucket = str(values.get(tenant["bucket_var"]) or "")
+        if not bucket:
+            continue
+        out["buckets"].append({"name": bucket})
+        out["policies"].append(
+            {
+                "name": bucket,
+                "policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": list(tenant["bucket_actions"]),
+                            "Resource": [f"arn:aws:s3:::{bucket}"],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": list(tenant["object_actions"]),
+                            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                        },
+                    ],
+                },
+            }
+        )
+        out["users"].append({"access_key": str(values[tenant["user_var"]]), "policies": [bucket]})
+    return out

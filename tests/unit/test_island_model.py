@@ -179,3 +179,32 @@ def test_the_record_directory_and_certificate_paths_are_written_once():
             and p.name != "issue.yml"
         ]
         assert found == [], (needle, found)
+
+
+def _tenant_values(**overrides):
+    defaults = model.role_defaults("minio")
+    values = {t[key]: defaults[t[key]] for t in model.TENANTS for key in ("bucket_var", "user_var")}
+    return {**values, **overrides}
+
+
+def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_declared_tenant():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    tenants = model.minio_tenants(island["tenants"], _tenant_values())
+    assert tenants["buckets"] == [{"name": "k3s-etcd-snapshots"}, {"name": "island-registry"}]
+    assert tenants["users"] == [
+        {"access_key": "k3s-etcd", "policies": ["k3s-etcd-snapshots"]},
+        {"access_key": "island-registry", "policies": ["island-registry"]},
+    ]
+    registry = tenants["policies"][1]
+    assert registry["name"] == "island-registry"
+    assert registry["policy"]["Statement"][0]["Resource"] == ["arn:aws:s3:::island-registry"]
+    assert "s3:ListBucketMultipartUploads" in registry["policy"]["Statement"][0]["Action"]
+    assert registry["policy"]["Statement"][1]["Resource"] == ["arn:aws:s3:::island-registry/*"]
+    assert island["components"]["registry"]["tenants"] == ["registry"]
+    assert island["components"]["k3s"]["tenants"] == ["k3s"]
+
+
+def test_a_tenant_whose_bucket_is_empty_is_not_provisioned():
+    tenants = model.minio_tenants(model.TENANTS, _tenant_values(minio_etcd_snapshot_bucket=""))
+    assert tenants["buckets"] == [{"name": "island-registry"}]
+    assert [u["access_key"] for u in tenants["users"]] == ["island-registry"]
