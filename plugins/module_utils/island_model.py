@@ -48,7 +48,8 @@ def _port(key, service, *, var=None, port=None, proto="tcp", group=None, units=(
 # version record (<name>.json in RECORD_DIR) and its lock entry. ``service``: the island DNS name
 # it is reached by (a key of island_names, labelled ``label`` by default), on the hosts of
 # ``service_group``. ``tls``: the directory and base name of the island certificate its role has
-# issued (<dir>/<name>.crt and .key).
+# issued (<dir>/<name>.crt and .key). ``bundle``: the bundle's top-level directories its hosts
+# receive beyond bin/, which every host gets (preflight counts them against the free disk).
 COMPONENTS = (
     {
         "name": "coredns",
@@ -73,6 +74,7 @@ COMPONENTS = (
     {
         "name": "registry",
         "role": "registry",
+        "bundle": ["oci"],
         "groups": [_REGISTRY],
         "ports": [
             _port(
@@ -98,6 +100,7 @@ COMPONENTS = (
     {
         "name": "minio",
         "role": "minio",
+        "bundle": ["files"],
         "groups": [_MINIO],
         "ports": [
             _port("s3", "MinIO", var="minio_port", group=_MINIO, units=["minio.service"], users=["minio"]),
@@ -116,6 +119,7 @@ COMPONENTS = (
     {
         "name": "gitea",
         "role": "gitea",
+        "bundle": ["git"],
         "groups": [_GITEA],
         "ports": [
             _port("http", "Gitea", var="gitea_port", group=_GITEA, units=["gitea.service"], users=["gitea"]),
@@ -126,6 +130,7 @@ COMPONENTS = (
     {
         "name": "k3s",
         "role": "k3s",
+        "bundle": ["k3s"],
         "groups": [_SERVERS, _AGENTS],
         "ports": [
             _port(
@@ -221,6 +226,15 @@ def role_defaults(role: str, roles_dir: str = _ROLES_DIR) -> dict:
             return yaml.safe_load(handle) or {}
     except OSError as err:
         raise ModelError(f"the island model reads the {role} role's defaults from {path}: {err}") from err
+
+
+def bundle_share() -> dict:
+    """Bundle top-level directory to the groups whose hosts receive it (``all``: every host)."""
+    share = {"bin": ["all"]}
+    for component in COMPONENTS:
+        for top in component.get("bundle", []):
+            share.setdefault(top, []).extend(component["groups"])
+    return share
 
 
 def host_components(groups: dict, host: str) -> list[str]:
@@ -349,6 +363,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "hosts": hosts,
         "services": services(components, groups, hostvars),
         "tenants": [dict(t) for t in TENANTS],
+        "bundle_share": bundle_share(),
     }
 
 

@@ -208,3 +208,13 @@ def test_a_tenant_whose_bucket_is_empty_is_not_provisioned():
     tenants = model.minio_tenants(model.TENANTS, _tenant_values(minio_etcd_snapshot_bucket=""))
     assert tenants["buckets"] == [{"name": "island-registry"}]
     assert [u["access_key"] for u in tenants["users"]] == ["island-registry"]
+
+
+def test_preflight_counts_each_part_of_the_bundle_on_the_hosts_of_the_components_that_receive_it():
+    assert model.bundle_share() == {
+        "bin": ["all"],
+        "oci": ["island_registry"],
+        "files": ["island_minio"],
+        "git": ["island_gitea"],
+        "k3s": ["k3s_servers", "k3s_agents"],
+    }
