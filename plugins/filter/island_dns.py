@@ -14,14 +14,11 @@ import hashlib
 import ipaddress
 import re
 
-from ansible_collections.island.installer.plugins.filter.island_names import DEFAULT_LABELS
+from ansible_collections.island.installer.plugins.module_utils import island_model
+from ansible_collections.island.installer.plugins.module_utils.island_model import SERVICE_GROUPS
+from ansible_collections.island.installer.plugins.module_utils.island_model import address as _address
 
-SERVICE_GROUPS = {
-    "registry": "island_registry",
-    "s3": "island_minio",
-    "git": "island_gitea",
-    "api": "k3s_servers",
-}
+DEFAULT_LABELS = island_model.SERVICE_LABELS
 TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
@@ -57,11 +54,6 @@ def _show(value, limit=80):
     """A value as messages quote it: escaped (no raw newline or control character) and capped."""
     text = repr(str(value))[1:-1]
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _address(hostvars, host):
-    values = hostvars.get(host, {})
-    return str(values.get("island_address") or values.get("ansible_host") or host)
 
 
 def island_dns_records(groups, hostvars, domain, extra=None, labels=None, *, api_address=None):

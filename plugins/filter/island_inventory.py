@@ -6,15 +6,16 @@ from __future__ import annotations
 import ipaddress
 import re
 
-K3S_SERVERS = "k3s_servers"
-K3S_AGENTS = "k3s_agents"
+from ansible_collections.island.installer.plugins.module_utils.island_model import COMPONENT_GROUPS
+from ansible_collections.island.installer.plugins.module_utils.island_model import address as _address
+
+K3S_SERVERS, K3S_AGENTS = COMPONENT_GROUPS["k3s"]
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def island_address(hostvars, host):
     """The address a host is known by in the island: island_address, else ansible_host, else its name."""
-    values = hostvars.get(host, {})
-    return str(values.get("island_address") or values.get("ansible_host") or host)
+    return _address(hostvars, host)
 
 
 def island_addresses(hosts, hostvars):

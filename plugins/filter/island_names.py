@@ -1,26 +1,22 @@
-"""The island's service names, chosen in one place.
+"""The island's service names, chosen in one place: the island model's (module_utils/island_model.py).
 
-Every role that needs a service's name (certificates, DNS records, k3s mirrors, the summary) asks
-this filter, so the names agree everywhere. An operator may rename a service with the island-wide
+Roles read a service's name from the `island` fact (island.components.<component>.name); this
+filter gives the same name to anyone else. An operator may rename a service with the island-wide
 variable `island_names` (for example {registry: cr}); the domain is always island_domain.
 """
 
 from __future__ import annotations
 
-DEFAULT_LABELS = {
-    "registry": "registry",  # the container registry
-    "s3": "s3",  # MinIO's S3 endpoint
-    "git": "git",  # Gitea
-    "api": "api",  # the Kubernetes API (k3s servers)
-}
+from ansible_collections.island.installer.plugins.module_utils import island_model
+from ansible_collections.island.installer.plugins.module_utils.island_model import service_name
+
+DEFAULT_LABELS = island_model.SERVICE_LABELS
+__all__ = ["DEFAULT_LABELS", "island_service_name"]
 
 
 def island_service_name(service, domain, overrides=None):
     """`registry` -> `registry.island.internal` (or the operator's label for it)."""
-    labels = {**DEFAULT_LABELS, **(overrides or {})}
-    if service not in labels:
-        raise ValueError(f"unknown island service '{service}' (known: {', '.join(sorted(labels))})")
-    return f"{labels[service]}.{str(domain).rstrip('.')}"
+    return service_name(service, domain, overrides)
 
 
 class FilterModule:

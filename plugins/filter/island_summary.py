@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-GROUPS = (
-    ("island_dns", "DNS"),
-    ("island_registry", "registry"),
-    ("island_minio", "MinIO"),
-    ("island_gitea", "Gitea"),
-    ("k3s_servers", "k3s servers"),
-    ("k3s_agents", "k3s agents"),
-)
+from ansible_collections.island.installer.plugins.module_utils.island_model import GROUPS
 
 
 def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, files=None, receipt=None):
@@ -19,7 +12,7 @@ def island_summary(groups, hostvars, domain, secrets_dir, *, services=None, file
     `receipt` the path of the island's receipt (docs/receipt.md), when one was written.
     """
     lines = [f"Island {domain}"]
-    for group, title in GROUPS:
+    for group, title in ((g["name"], g["title"]) for g in GROUPS):
         members = groups.get(group, [])
         hosts = ", ".join(f"{host} ({hostvars[host].get('ansible_host', host)})" for host in members)
         lines.append(f"  {title + ':':<13} {hosts or '(none)'}")

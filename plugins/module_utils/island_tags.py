@@ -17,6 +17,7 @@ from __future__ import annotations
 
 # In the order playbooks/site.yml runs them.
 COMPONENT_TAGS = (
+    "model",  # the island model: the fact `island` every role reads (docs/architecture.md)
     "bundle",  # the bundle's signature and checksums verified on the controller
     "upgrade",  # the plan of what changes, and its guards (no downgrade, no skipped minor)
     "preflight",  # inventory sanity and each host fit for its part
@@ -31,7 +32,7 @@ COMPONENT_TAGS = (
 )
 
 # Tagged `always` as well as with their own tag: they run whatever is selected.
-PROLOGUE_TAGS = ("bundle", "upgrade", "preflight")
+PROLOGUE_TAGS = ("model", "bundle", "upgrade", "preflight")
 
 # Ansible's reserved tags (playbooks_tags.rst, "Special tags", ansible-core 2.19) that select or
 # skip something meaningful here. `untagged` selects nothing (every play is tagged) and `never`

@@ -23,15 +23,10 @@ from __future__ import annotations
 
 import re
 
-# Which inventory groups carry which bundle component (as site.yml's plays do).
-GROUP_COMPONENTS = {
-    "island_dns": "coredns",
-    "island_registry": "registry",
-    "island_minio": "minio",
-    "island_gitea": "gitea",
-    "k3s_servers": "k3s",
-    "k3s_agents": "k3s",
-}
+# Which bundle components a host carries, from its inventory groups: the island model's.
+from ansible_collections.island.installer.plugins.module_utils.island_model import host_components
+
+__all__ = ["VersionError", "host_components", "kubernetes_minor", "parse_version", "plan"]
 
 ACTIONS = ("install", "upgrade", "downgrade", "replace", "unchanged")
 
@@ -74,13 +69,6 @@ def kubernetes_minor(version: str) -> tuple[int, int]:
     if not match:
         raise VersionError(f"k3s version {version!r} is not of the form v1.36.3+k3s1")
     return int(match.group(1)), int(match.group(2))
-
-
-def host_components(groups: dict, host: str) -> list[str]:
-    """The bundle components a host carries, from its inventory groups."""
-    return sorted(
-        {component for group, component in GROUP_COMPONENTS.items() if host in groups.get(group, [])}
-    )
 
 
 def _binary_sha256(lock: dict, component: str) -> str:

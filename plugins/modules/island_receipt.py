@@ -93,13 +93,8 @@ options:
     description:
       - Which inventory groups run which bundle component; a host in one of the groups must have
         a record for that component, or it is reported C(not recorded).
+      - Unset, the island model's (C(island.component_groups), plugins/module_utils/island_model.py).
     type: dict
-    default:
-      coredns: [island_dns]
-      registry: [island_registry]
-      minio: [island_minio]
-      gitea: [island_gitea]
-      k3s: [k3s_servers, k3s_agents]
   ca_dir:
     description:
       - The island CA's directory on the controller (C(island_pki_dir)). Its C(trust-bundle.pem)
@@ -195,6 +190,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.island.installer.plugins.module_utils.island_model import COMPONENT_GROUPS
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_receipt import (
     AS_LOCKED,
@@ -304,7 +300,7 @@ def run(module):
         bundle=bundle,
         domain=p["island_domain"],
         hosts=p["hosts"],
-        component_groups=p["component_groups"],
+        component_groups=p["component_groups"] or COMPONENT_GROUPS,
         images=image_entries(
             bundle.get("images") or [], served_images, p["repository_rule"], p["repository_prefix"]
         ),
@@ -356,16 +352,7 @@ def main():
                     "certificates": {"type": "list", "elements": "dict", "default": []},
                 },
             },
-            "component_groups": {
-                "type": "dict",
-                "default": {
-                    "coredns": ["island_dns"],
-                    "registry": ["island_registry"],
-                    "minio": ["island_minio"],
-                    "gitea": ["island_gitea"],
-                    "k3s": ["k3s_servers", "k3s_agents"],
-                },
-            },
+            "component_groups": {"type": "dict"},
             "ca_dir": {"type": "path", "required": True},
             "registries": {"type": "list", "elements": "dict", "default": []},
             "registry_username": {"type": "str", "default": "island-node"},

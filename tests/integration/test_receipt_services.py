@@ -1,4 +1,4 @@
-"""The receipt against real services: Debian's CNCF distribution registry (oci_fixtures.Registry,
+"""The receipt against real services: Debian's CNCF distribution registry (tests.support.oci.Registry,
 seeded by the island's own seeding engine) and the Gitea double (git's git-http-backend serving
 real repositories, seeded by island_gitea_seed's code), through the island_receipt module.
 

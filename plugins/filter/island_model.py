@@ -1,0 +1,54 @@
+# Copyright: island installer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The island model as filters (plugins/module_utils/island_model.py, docs/architecture.md).
+
+`groups | island_model(hostvars, island_domain, island_names)` is the `island` fact that
+playbooks/model.yml sets; the receipt's filters turn the model and what the hosts reported into
+the island_receipt module's inputs.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.island.installer.plugins.module_utils import island_model as model
+
+
+def island_model(groups, hostvars, domain, names=None):
+    """The `island` fact: components, hosts, services, tenants (island_model.island)."""
+    try:
+        return model.island(groups, hostvars, domain, names)
+    except model.ModelError as err:
+        raise AnsibleFilterError(str(err)) from err
+
+
+def island_receipt_hosts(all_hosts, reached, hostvars):
+    return model.receipt_hosts(all_hosts, reached, hostvars)
+
+
+def island_receipt_certificates(results):
+    return model.receipt_certificates(results)
+
+
+def island_receipt_registries(island):
+    return model.receipt_registries(island)
+
+
+def island_receipt_gitea(island):
+    return model.receipt_gitea(island)
+
+
+def island_minio_tenants(tenants, values):
+    """The buckets, policies and users MinIO provisions for its consumers' tenants."""
+    return model.minio_tenants(tenants, values)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "island_model": island_model,
+            "island_receipt_hosts": island_receipt_hosts,
+            "island_receipt_certificates": island_receipt_certificates,
+            "island_receipt_registries": island_receipt_registries,
+            "island_receipt_gitea": island_receipt_gitea,
+            "island_minio_tenants": island_minio_tenants,
+        }

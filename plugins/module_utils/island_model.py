@@ -1,0 +1,477 @@
+# Copyright: island installer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The island model: every component of the island declared once (docs/architecture.md).
+
+For each component this module says which inventory groups carry it, the name of its binary and of
+its version record, its ports (the role variable that sets each, whose value is the role's default
+unless the inventory sets it), its systemd units and users, where its island certificate and key
+live, the S3 tenants it needs, and the directory of the version records. ``island()`` turns the
+model, the inventory and the roles' defaults into the one ``island`` fact that playbooks/model.yml
+sets on every host; roles, playbooks, filters and modules read that fact (or this module) instead
+of restating a port, a path or a group name.
+
+A new component is one more entry in ``COMPONENTS`` (and ``GROUPS`` for a new group), with its role
+under roles/ declaring the port variables' defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+# Where each host keeps the version record of every component that runs there
+# (<component>.json, written by roles/common/tasks/record.yml once the component runs it).
+RECORD_DIR = "/var/lib/island/components"
+
+# The inventory groups, in the order the summary lists them, with their titles. ``required``: an
+# island cannot do without the group (k3s_agents is optional: servers run workloads too).
+GROUPS = (
+    {"name": "island_dns", "title": "DNS", "required": True},
+    {"name": "island_registry", "title": "registry", "required": True},
+    {"name": "island_minio", "title": "MinIO", "required": True},
+    {"name": "island_gitea", "title": "Gitea", "required": True},
+    {"name": "k3s_servers", "title": "k3s servers", "required": True},
+    {"name": "k3s_agents", "title": "k3s agents", "required": False},
+)
+_DNS, _REGISTRY, _MINIO, _GITEA, _SERVERS, _AGENTS = (group["name"] for group in GROUPS)
+
+
+def _port(key, service, *, var=None, port=None, proto="tcp", group=None, units=(), users=(), bind=None):
+    """A port a component binds: set by the role variable ``var`` (its default in the role's
+    defaults/main.yml), or fixed at ``port`` where no variable exists."""
+    entry = {"key": key, "service": service, "var": var, "port": port, "proto": proto, "group": group}
+    entry.update(units=list(units), users=list(users), bind=bind)
+    return entry
+
+
+# Each component of the island. ``name`` is the bundle component: its binary (bin/<name>), its
+# version record (<name>.json in RECORD_DIR) and its lock entry. ``service``: the island DNS name
+# it is reached by (a key of island_names, labelled ``label`` by default), on the hosts of
+# ``service_group``. ``tls``: the directory and base name of the island certificate its role has
+# issued (<dir>/<name>.crt and .key). ``bundle``: the bundle's top-level directories its hosts
+# receive beyond bin/, which every host gets (preflight counts them against the free disk).
+COMPONENTS = (
+    {
+        "name": "coredns",
+        "role": "dns",
+        "groups": [_DNS],
+        "ports": [
+            _port(
+                "dns",
+                "CoreDNS",
+                var="dns_port",
+                proto=proto,
+                group=_DNS,
+                bind="island",
+                units=["coredns.service"],
+                users=["coredns"],
+            )
+            for proto in ("udp", "tcp")
+        ],
+        "service": None,
+        "tls": None,
+    },
+    {
+        "name": "registry",
+        "role": "registry",
+        "bundle": ["oci"],
+        "groups": [_REGISTRY],
+        "ports": [
+            _port(
+                "pull",
+                "the registry",
+                var="registry_port",
+                group=_REGISTRY,
+                units=["registry.service"],
+                users=["registry"],
+            ),
+            _port(
+                "push",
+                "the registry push endpoint",
+                var="registry_push_port",
+                group=_REGISTRY,
+                units=["registry-push.service"],
+                users=["registry"],
+            ),
+        ],
+        "service": {"key": "registry", "label": "registry", "group": _REGISTRY, "port": "pull"},
+        "tls": {"dir": "/etc/registry/tls", "name": "registry"},
+    },
+    {
+        "name": "minio",
+        "role": "minio",
+        "bundle": ["files"],
+        "groups": [_MINIO],
+        "ports": [
+            _port("s3", "MinIO", var="minio_port", group=_MINIO, units=["minio.service"], users=["minio"]),
+            _port(
+                "console",
+                "MinIO's console",
+                var="minio_console_port",
+                group=_MINIO,
+                units=["minio.service"],
+                users=["minio"],
+            ),
+        ],
+        "service": {"key": "s3", "label": "s3", "group": _MINIO, "port": "s3"},
+        "tls": {"dir": "/etc/minio/certs", "name": "minio"},
+    },
+    {
+        "name": "gitea",
+        "role": "gitea",
+        "bundle": ["git"],
+        "groups": [_GITEA],
+        "ports": [
+            _port("http", "Gitea", var="gitea_port", group=_GITEA, units=["gitea.service"], users=["gitea"]),
+        ],
+        "service": {"key": "git", "label": "git", "group": _GITEA, "port": "http"},
+        "tls": {"dir": "/etc/gitea/tls", "name": "gitea"},
+    },
+    {
+        "name": "k3s",
+        "role": "k3s",
+        "bundle": ["k3s"],
+        "groups": [_SERVERS, _AGENTS],
+        "ports": [
+            _port(
+                "api", "the k3s API server", port=6443, group=_SERVERS, units=["k3s.service"], users=["root"]
+            ),
+            _port("etcd", "etcd", port=2379, group=_SERVERS, units=["k3s.service"], users=["root"]),
+            _port(
+                "etcd_peers", "etcd peers", port=2380, group=_SERVERS, units=["k3s.service"], users=["root"]
+            ),
+            _port(
+                "kubelet", "the kubelet", port=10250, group=_SERVERS, units=["k3s.service"], users=["root"]
+            ),
+            _port(
+                "kubelet",
+                "the kubelet",
+                port=10250,
+                group=_AGENTS,
+                units=["k3s-agent.service"],
+                users=["root"],
+            ),
+        ],
+        "service": {"key": "api", "label": "api", "group": _SERVERS, "port": "api"},
+        "tls": None,
+        # Its etcd snapshots (minio_etcd_snapshot_bucket, minio_k3s_user).
+        "tenants": [
+            {"tenant": "k3s", "bucket_var": "minio_etcd_snapshot_bucket", "user_var": "minio_k3s_user"}
+        ],
+    },
+)
+
+# The S3 tenants MinIO provisions for the components that store in it: a bucket, a policy of the
+# same name limited to it, and a user with that policy, named by the minio role's variables
+# (``bucket_var``, ``user_var``; an empty bucket turns the tenant off). The user's secret key is
+# generated once into island_secrets_dir/minio-user-<user>; the consumer reads it through
+# roles/common tasks_from credential.
+TENANTS = (
+    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots).
+    {
+        "tenant": "k3s",
+        "component": "k3s",
+        "bucket_var": "minio_etcd_snapshot_bucket",
+        "user_var": "minio_k3s_user",
+        "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation"],
+        "object_actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+    },
+    # The registry's storage with registry_storage: s3. The actions are the S3 calls distribution
+    # 2.8.2's s3 driver makes (registry/storage/driver/s3-aws/s3.go): ListObjects and ListObjectsV2
+    # (Stat, List, Walk), ListMultipartUploads (resuming a Writer) on the bucket; GetObject,
+    # PutObject, CopyObject, UploadPart(Copy), CreateMultipartUpload, CompleteMultipartUpload
+    # (s3:PutObject), ListParts, AbortMultipartUpload and DeleteObjects on its objects.
+    {
+        "tenant": "registry",
+        "component": "registry",
+        "bucket_var": "minio_registry_bucket",
+        "user_var": "minio_registry_user",
+        "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+        "object_actions": [
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListMultipartUploadParts",
+            "s3:AbortMultipartUpload",
+        ],
+    },
+)
+
+# The island service names' default labels (island_names may relabel them): registry, s3, git, api.
+SERVICE_LABELS = {c["service"]["key"]: c["service"]["label"] for c in COMPONENTS if c["service"]}
+# Which group's hosts carry each service name (DNS records).
+SERVICE_GROUPS = {c["service"]["key"]: c["service"]["group"] for c in COMPONENTS if c["service"]}
+# Which inventory groups carry which bundle component.
+GROUP_COMPONENTS = {group: c["name"] for c in COMPONENTS for group in c["groups"]}
+COMPONENT_GROUPS = {c["name"]: list(c["groups"]) for c in COMPONENTS}
+REQUIRED_GROUPS = [group["name"] for group in GROUPS if group["required"]]
+
+_ROLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
+
+
+class ModelError(ValueError):
+    """The inventory or a role's defaults do not give the model what it needs."""
+
+
+@functools.cache
+def role_defaults(role: str, roles_dir: str = _ROLES_DIR) -> dict:
+    """A role's defaults/main.yml, the one place its port variables are given a value."""
+    # PyYAML comes with ansible-core, on the controller where the model is computed; imported here so
+    # that importing the model's constants needs nothing beyond the standard library.
+    import yaml  # noqa: PLC0415
+
+    path = os.path.normpath(os.path.join(roles_dir, role, "defaults", "main.yml"))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except OSError as err:
+        raise ModelError(f"the island model reads the {role} role's defaults from {path}: {err}") from err
+
+
+def bundle_share() -> dict:
+    """Bundle top-level directory to the groups whose hosts receive it (``all``: every host)."""
+    share = {"bin": ["all"]}
+    for component in COMPONENTS:
+        for top in component.get("bundle", []):
+            share.setdefault(top, []).extend(component["groups"])
+    return share
+
+
+def host_components(groups: dict, host: str) -> list[str]:
+    """The bundle components a host carries, from its inventory groups."""
+    return sorted(
+        {component for group, component in GROUP_COMPONENTS.items() if host in groups.get(group, [])}
+    )
+
+
+def service_name(service: str, domain, overrides=None) -> str:
+    """`registry` -> `registry.island.internal` (or the operator's label for it, island_names)."""
+    labels = {**SERVICE_LABELS, **(overrides or {})}
+    if service not in labels:
+        raise ModelError(f"unknown island service '{service}' (known: {', '.join(sorted(labels))})")
+    return f"{labels[service]}.{str(domain).rstrip('.')}"
+
+
+def address(hostvars, host: str) -> str:
+    """The address the island reaches a host at: island_address, else ansible_host, else its name."""
+    values = hostvars.get(host, {}) if hasattr(hostvars, "get") else {}
+    return str(values.get("island_address") or values.get("ansible_host") or host)
+
+
+def port_value(entry: dict, role: str, hostvars, host=None, roles_dir: str = _ROLES_DIR) -> int:
+    """A port's value on a host: the inventory's setting of its variable, else the role's default."""
+    if entry["var"] is None:
+        return int(entry["port"])
+    values = hostvars.get(host, {}) if host is not None else {}
+    value = values.get(entry["var"]) if entry["var"] in values else None
+    if value is None:
+        defaults = role_defaults(role, roles_dir)
+        if entry["var"] not in defaults:
+            raise ModelError(f"the {role} role's defaults/main.yml does not set {entry['var']}")
+        value = defaults[entry["var"]]
+    try:
+        return int(value)
+    except (TypeError, ValueError) as err:
+        where = f"on {host}" if host is not None else f"in the {role} role's defaults"
+        raise ModelError(f"{entry['var']} {where} is {value!r}, not a port number") from err
+
+
+def setting(role: str, var: str, hostvars, host=None, roles_dir: str = _ROLES_DIR):
+    """A role variable's value as the inventory sets it on ``host``, else the role's default."""
+    values = hostvars.get(host, {}) if host is not None else {}
+    if var in values and values.get(var) is not None:
+        return values.get(var)
+    defaults = role_defaults(role, roles_dir)
+    if var not in defaults:
+        raise ModelError(f"the {role} role's defaults/main.yml does not set {var}")
+    return defaults[var]
+
+
+def _tls(component: dict):
+    tls = component["tls"]
+    if not tls:
+        return None
+    base = f"{tls['dir']}/{tls['name']}"
+    return {"dir": tls["dir"], "name": tls["name"], "certificate": f"{base}.crt", "key": f"{base}.key"}
+
+
+def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR) -> dict:
+    """The ``island`` fact: per component its hosts, ports, name, URL and certificate; per host its
+    address, components, ports to check and certificates; the services the summary shows; the
+    S3 tenants MinIO provisions; the record directory."""
+    # Without island_domain (preflight names that problem) the service names are not known yet.
+    domain = str(domain).rstrip(".") if domain else None
+    all_hosts = list(groups.get("all", []))
+    components = {}
+    for component in COMPONENTS:
+        role = component["role"]
+        members = [h for h in all_hosts if any(h in groups.get(g, []) for g in component["groups"])]
+        first = members[0] if members else None
+        ports = {e["key"]: port_value(e, role, hostvars, first, roles_dir) for e in component["ports"]}
+        entry = {
+            "groups": list(component["groups"]),
+            "hosts": members,
+            "ports": ports,
+            "instances": [
+                {
+                    "host": h,
+                    "address": address(hostvars, h),
+                    "ports": {
+                        e["key"]: port_value(e, role, hostvars, h, roles_dir) for e in component["ports"]
+                    },
+                }
+                for h in members
+            ],
+            "tls": _tls(component),
+            "tenants": [t["tenant"] for t in TENANTS if t["component"] == component["name"]],
+        }
+        service = component["service"]
+        if service and domain:
+            entry["name"] = service_name(service["key"], domain, names)
+            entry["endpoint"] = f"{entry['name']}:{ports[service['port']]}"
+            entry["url"] = f"https://{entry['endpoint']}"
+        components[component["name"]] = entry
+    hosts = {}
+    for host in all_hosts:
+        carried = [c for c in COMPONENTS if any(host in groups.get(g, []) for g in c["groups"])]
+        hosts[host] = {
+            "address": address(hostvars, host),
+            "components": host_components(groups, host),
+            "ports": [
+                {k: v for k, v in e.items() if k not in ("key", "var", "group") and v is not None}
+                | {"port": port_value(e, c["role"], hostvars, host, roles_dir)}
+                for c in carried
+                for e in c["ports"]
+                if host in groups.get(e["group"], [])
+            ],
+            "certificates": [
+                {"service": c["name"], "path": _tls(c)["certificate"]} for c in carried if c["tls"]
+            ],
+        }
+    first = all_hosts[0] if all_hosts else None
+    return {
+        "domain": domain,
+        "record_dir": RECORD_DIR,
+        # Where every host keeps the island roots it trusts (the pki role's pki_trust_bundle_path).
+        "pki": {"trust_bundle": str(setting("pki", "pki_trust_bundle_path", hostvars, first, roles_dir))},
+        "groups": {
+            g["name"]: {"title": g["title"], "hosts": list(groups.get(g["name"], []))} for g in GROUPS
+        },
+        "required_groups": list(REQUIRED_GROUPS),
+        "component_groups": {name: list(gs) for name, gs in COMPONENT_GROUPS.items()},
+        "components": components,
+        "hosts": hosts,
+        "services": services(components, groups, hostvars),
+        "tenants": [dict(t) for t in TENANTS],
+        "bundle_share": bundle_share(),
+    }
+
+
+def services(components: dict, groups, hostvars) -> list[dict]:
+    """The service endpoints the summary shows, for the groups that have hosts."""
+    dns = components["coredns"]
+    registry, minio, gitea, k3s = (components[n] for n in ("registry", "minio", "gitea", "k3s"))
+    if "url" not in registry:  # no island_domain: no names to show (preflight says so)
+        return []
+    dns_addresses = [address(hostvars, h) for h in groups.get(_DNS, [])]
+    rows = [
+        (_DNS, "DNS", f"{', '.join(dns_addresses)} (port {dns['ports']['dns']})"),
+        (
+            _REGISTRY,
+            "registry",
+            f"{registry['url']} (nodes, read-only); :{registry['ports']['push']} for seeding",
+        ),
+        (_MINIO, "MinIO (S3)", minio["url"]),
+        (_GITEA, "Gitea", gitea["url"]),
+        (_SERVERS, "Kubernetes API", k3s["url"]),
+    ]
+    return [{"group": g, "name": n, "endpoint": e} for g, n, e in rows if groups.get(g)]
+
+
+def receipt_hosts(all_hosts, reached, hostvars) -> list[dict]:
+    """The receipt's hosts, in inventory order: what each reached host reported (its
+    ``_receipt_host``), else its name, address and groups marked unreached."""
+    out = []
+    for host in all_hosts:
+        values = hostvars.get(host, {})
+        if host in reached and "_receipt_host" in values:
+            out.append(values["_receipt_host"])
+        else:
+            out.append(
+                {
+                    "name": host,
+                    "address": address(hostvars, host),
+                    "groups": list(values.get("group_names", [])),
+                    "reached": False,
+                }
+            )
+    return out
+
+
+def receipt_certificates(results) -> list[dict]:
+    """The receipt's certificate entries from the slurp loop's results: the content, or why not."""
+    out = []
+    for result in results or []:
+        item = result.get("item") or {}
+        content = result.get("content")
+        out.append(
+            {
+                "service": item.get("service"),
+                "path": item.get("path"),
+                "content": content,
+                "error": result.get("msg", "") if content is None else "",
+            }
+        )
+    return out
+
+
+def receipt_registries(model: dict) -> list[dict]:
+    """Each registry host and the address:port the receipt asks it at (its read-only port)."""
+    return [
+        {"host": i["host"], "registry": f"{i['address']}:{i['ports']['pull']}"}
+        for i in model["components"]["registry"]["instances"]
+    ]
+
+
+def receipt_gitea(model: dict) -> list[dict]:
+    """Each Gitea host and the URL the receipt asks it at."""
+    return [
+        {"host": i["host"], "url": f"https://{i['address']}:{i['ports']['http']}"}
+        for i in model["components"]["gitea"]["instances"]
+    ]
+
+
+def minio_tenants(tenants, values: dict) -> dict:
+    """The buckets, policies and users MinIO provisions for the tenants its consumers declare.
+
+    ``values`` holds the minio role's variables the tenants name (``bucket_var``, ``user_var``) as
+    they are on the MinIO host; a tenant whose bucket is empty is off.
+    """
+    out: dict = {"buckets": [], "policies": [], "users": []}
+    for tenant in tenants:
+        bucket = str(values.get(tenant["bucket_var"]) or "")
+        if not bucket:
+            continue
+        out["buckets"].append({"name": bucket})
+        out["policies"].append(
+            {
+                "name": bucket,
+                "policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": list(tenant["bucket_actions"]),
+                            "Resource": [f"arn:aws:s3:::{bucket}"],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": list(tenant["object_actions"]),
+                            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                        },
+                    ],
+                },
+            }
+        )
+        out["users"].append({"access_key": str(values[tenant["user_var"]]), "policies": [bucket]})
+    return out

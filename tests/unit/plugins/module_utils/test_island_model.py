@@ -1,0 +1,220 @@
+"""The island model: one declaration of every component, read by preflight, the summary, the
+receipt, the upgrade plan and the DNS zone (plugins/module_utils/island_model.py)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+from ansible_collections.island.installer.plugins.filter.island_summary import island_summary
+from ansible_collections.island.installer.plugins.module_utils import island_model as model
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+
+GROUPS = {
+    "all": ["infra1", "s1", "s2", "s3", "a1"],
+    "island_dns": ["infra1"],
+    "island_registry": ["infra1"],
+    "island_minio": ["infra1"],
+    "island_gitea": ["infra1"],
+    "k3s_servers": ["s1", "s2", "s3"],
+    "k3s_agents": ["a1"],
+}
+
+
+def _hostvars(**infra):
+    hostvars = {
+        h: {"island_address": f"10.0.0.{i}", "group_names": []} for i, h in enumerate(GROUPS["all"], 1)
+    }
+    hostvars["infra1"].update(infra)
+    return hostvars
+
+
+def _ports(island, host):
+    return [(p["port"], p["proto"], p["service"]) for p in island["hosts"][host]["ports"]]
+
+
+def test_without_inventory_settings_every_port_is_its_roles_default():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    assert island["components"]["registry"]["ports"] == {"pull": 5000, "push": 5001}
+    assert island["components"]["minio"]["ports"] == {"s3": 9000, "console": 9001}
+    assert island["components"]["gitea"]["ports"] == {"http": 3000}
+    assert island["components"]["coredns"]["ports"] == {"dns": 53}
+    assert island["components"]["k3s"]["url"] == "https://api.island.internal:6443"
+
+
+def test_preflight_checks_the_ports_the_inventory_sets_not_the_defaults():
+    island = model.island(
+        GROUPS, _hostvars(registry_port=5443, minio_port=9443, gitea_port=3443), "island.internal"
+    )
+    ports = _ports(island, "infra1")
+    assert (5443, "tcp", "the registry") in ports
+    assert (9443, "tcp", "MinIO") in ports
+    assert (3443, "tcp", "Gitea") in ports
+    assert not {5000, 9000, 3000} & {port for port, _, _ in ports}
+    # The registry's entry keeps what preflight needs to recognise its own listener on a rerun.
+    registry = next(p for p in island["hosts"]["infra1"]["ports"] if p["port"] == 5443)
+    assert registry == {
+        "service": "the registry",
+        "port": 5443,
+        "proto": "tcp",
+        "units": ["registry.service"],
+        "users": ["registry"],
+    }
+
+
+def test_each_host_gets_only_the_ports_of_its_groups():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    assert [p for p, _, _ in _ports(island, "s1")] == [6443, 2379, 2380, 10250]
+    assert _ports(island, "a1") == [(10250, "tcp", "the kubelet")]
+    assert island["hosts"]["a1"]["ports"][0]["units"] == ["k3s-agent.service"]
+    dns = island["hosts"]["infra1"]["ports"][:2]
+    assert [(p["port"], p["proto"], p.get("bind")) for p in dns] == [
+        (53, "udp", "island"),
+        (53, "tcp", "island"),
+    ]
+
+
+def test_the_summary_shows_the_endpoints_at_the_inventorys_ports():
+    hostvars = _hostvars(registry_port=5443, minio_port=9443, gitea_port=3443)
+    island = model.island(GROUPS, hostvars, "island.internal", {"registry": "cr"})
+    services = [(s["name"], s["endpoint"]) for s in island["services"]]
+    lines = island_summary(GROUPS, hostvars, "island.internal", "/secrets", services=services)
+    assert "  registry:     https://cr.island.internal:5443 (nodes, read-only); :5001 for seeding" in lines
+    assert "  MinIO (S3):   https://s3.island.internal:9443" in lines
+    assert "  Gitea:        https://git.island.internal:3443" in lines
+    assert "  DNS:          10.0.0.1 (port 53)" in lines
+    assert "  Kubernetes API: https://api.island.internal:6443" in lines
+
+
+def test_the_summary_leaves_out_services_whose_group_has_no_hosts():
+    groups = {**GROUPS, "island_gitea": []}
+    island = model.island(groups, _hostvars(), "island.internal")
+    assert "Gitea" not in [s["name"] for s in island["services"]]
+
+
+def test_the_receipt_asks_each_registry_and_gitea_host_at_its_own_port():
+    island = model.island(GROUPS, _hostvars(registry_port=5443, gitea_port=3443), "island.internal")
+    assert model.receipt_registries(island) == [{"host": "infra1", "registry": "10.0.0.1:5443"}]
+    assert model.receipt_gitea(island) == [{"host": "infra1", "url": "https://10.0.0.1:3443"}]
+    assert island["hosts"]["infra1"]["certificates"] == [
+        {"service": "registry", "path": "/etc/registry/tls/registry.crt"},
+        {"service": "minio", "path": "/etc/minio/certs/minio.crt"},
+        {"service": "gitea", "path": "/etc/gitea/tls/gitea.crt"},
+    ]
+    assert island["hosts"]["s1"]["certificates"] == []
+
+
+def test_the_receipt_lists_every_host_and_marks_those_it_did_not_reach():
+    hostvars = _hostvars()
+    hostvars["infra1"]["_receipt_host"] = {"name": "infra1", "records": {}}
+    hostvars["s1"]["group_names"] = ["k3s_servers"]
+    hosts = model.receipt_hosts(["infra1", "s1"], ["infra1", "s1"], hostvars)
+    assert hosts == [
+        {"name": "infra1", "records": {}},
+        {"name": "s1", "address": "10.0.0.2", "groups": ["k3s_servers"], "reached": False},
+    ]
+
+
+def test_a_certificate_that_could_not_be_read_is_recorded_with_the_reason():
+    results = [
+        {"item": {"service": "registry", "path": "/r.crt"}, "content": "Y2VydA=="},
+        {"item": {"service": "gitea", "path": "/g.crt"}, "failed": True, "msg": "file not found: /g.crt"},
+    ]
+    assert model.receipt_certificates(results) == [
+        {"service": "registry", "path": "/r.crt", "content": "Y2VydA==", "error": ""},
+        {"service": "gitea", "path": "/g.crt", "content": None, "error": "file not found: /g.crt"},
+    ]
+
+
+def test_the_upgrade_plan_and_the_receipt_share_the_models_groups():
+    assert model.host_components(GROUPS, "infra1") == ["coredns", "gitea", "minio", "registry"]
+    assert model.host_components(GROUPS, "a1") == ["k3s"]
+    assert model.COMPONENT_GROUPS["k3s"] == ["k3s_servers", "k3s_agents"]
+    assert model.REQUIRED_GROUPS == [
+        "island_dns",
+        "island_registry",
+        "island_minio",
+        "island_gitea",
+        "k3s_servers",
+    ]
+
+
+def test_without_a_domain_the_model_has_no_names_and_preflight_can_still_name_the_problem():
+    island = model.island(GROUPS, _hostvars(), None)
+    assert island["services"] == []
+    assert "name" not in island["components"]["registry"]
+    assert island["required_groups"]
+
+
+def test_a_port_that_is_not_a_number_is_refused_naming_the_variable_and_the_host():
+    with pytest.raises(
+        model.ModelError, match=r"registry_port on infra1 is 'fivethousand', not a port number"
+    ):
+        model.island(GROUPS, _hostvars(registry_port="fivethousand"), "island.internal")
+
+
+def test_every_port_variable_of_the_model_is_set_in_its_roles_defaults_only():
+    """One definition: the role's defaults/main.yml gives the value, and no other role restates it."""
+    for component in model.COMPONENTS:
+        for port in component["ports"]:
+            if port["var"] is None:
+                continue
+            assert port["var"] in model.role_defaults(component["role"]), port["var"]
+            for other in (ROOT / "roles").glob("*/defaults/main.yml"):
+                if other.parts[-3] != component["role"]:
+                    assert f"\n{port['var']}:" not in other.read_text(), (port["var"], other)
+
+
+def test_the_record_directory_and_certificate_paths_are_written_once():
+    places = [*ROOT.glob("roles/**/*.yml"), *ROOT.glob("playbooks/*.yml"), *ROOT.glob("plugins/**/*.py")]
+    for needle in (model.RECORD_DIR, "/etc/registry/tls", "/etc/minio/certs", "/etc/gitea/tls"):
+        found = [
+            p.relative_to(ROOT).as_posix()
+            for p in places
+            if needle in p.read_text()
+            and p.name not in ("island_model.py",)
+            # examples in module documentation and comments of roles/pki/tasks/issue.yml name paths too
+            and p.parts[-2] != "modules"
+            and p.name != "issue.yml"
+        ]
+        assert found == [], (needle, found)
+
+
+def _tenant_values(**overrides):
+    defaults = model.role_defaults("minio")
+    values = {t[key]: defaults[t[key]] for t in model.TENANTS for key in ("bucket_var", "user_var")}
+    return {**values, **overrides}
+
+
+def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_declared_tenant():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    tenants = model.minio_tenants(island["tenants"], _tenant_values())
+    assert tenants["buckets"] == [{"name": "k3s-etcd-snapshots"}, {"name": "island-registry"}]
+    assert tenants["users"] == [
+        {"access_key": "k3s-etcd", "policies": ["k3s-etcd-snapshots"]},
+        {"access_key": "island-registry", "policies": ["island-registry"]},
+    ]
+    registry = tenants["policies"][1]
+    assert registry["name"] == "island-registry"
+    assert registry["policy"]["Statement"][0]["Resource"] == ["arn:aws:s3:::island-registry"]
+    assert "s3:ListBucketMultipartUploads" in registry["policy"]["Statement"][0]["Action"]
+    assert registry["policy"]["Statement"][1]["Resource"] == ["arn:aws:s3:::island-registry/*"]
+    assert island["components"]["registry"]["tenants"] == ["registry"]
+    assert island["components"]["k3s"]["tenants"] == ["k3s"]
+
+
+def test_a_tenant_whose_bucket_is_empty_is_not_provisioned():
+    tenants = model.minio_tenants(model.TENANTS, _tenant_values(minio_etcd_snapshot_bucket=""))
+    assert tenants["buckets"] == [{"name": "island-registry"}]
+    assert [u["access_key"] for u in tenants["users"]] == ["island-registry"]
+
+
+def test_preflight_counts_each_part_of_the_bundle_on_the_hosts_of_the_components_that_receive_it():
+    assert model.bundle_share() == {
+        "bin": ["all"],
+        "oci": ["island_registry"],
+        "files": ["island_minio"],
+        "git": ["island_gitea"],
+        "k3s": ["k3s_servers", "k3s_agents"],
+    }
