@@ -67,7 +67,7 @@ def inline_base(script: bytes, where: str) -> bytes:
     for alias in imported.names:
         if alias.asname or alias.name not in defined:
             raise BuildError(
-                f"{where}: imports {alias.name!r}{' as ' + alias.asname if alias.asname else ''} from "
+                f"{where}: imports {alias.name!r}{' as ' + repr(alias.asname) if alias.asname else ''} from "
                 "island_double; import only names the base defines, without 'as'"
             )
     return b"".join([*lines[:start], _base_body(), *lines[end + 1 :]])
