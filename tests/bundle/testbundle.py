@@ -11,8 +11,9 @@ maps the upstream registries (docker.io, ghcr.io) to the loopback registry with 
 Components carried, each shaped as its upstream release is (an archive with a checksum file, or a
 bare binary with one):
   - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
-  - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, under the versions they
-    stand in for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it);
+  - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, each one file with the
+    doubles' common base inlined (tests/support/doubles/build.py), under the versions they stand in
+    for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it);
   - k3s's airgap image archive, `k3s-airgap-images-amd64.tar`, shaped as k3s publishes it: a
     `docker save` tarball of the system images (k3s scripts/package-airgap, v1.36 branch:
     `docker save ${images} -o dist/artifacts/k3s-airgap-images-${ARCH}.tar`), its sha256 listed in
@@ -28,9 +29,9 @@ Two releases, for the upgrade scenarios (issue #10); `--release` picks one (defa
     gitea 1.26.3, minio RELEASE.2025-10-15T17-29-55Z, k3s v1.37.1+k3s1, one Kubernetes minor up as
     upstream supports). Each double's binary is its script with exactly its version constant's line
     replaced (`K3S_VERSION = "..."` and so on; the build fails unless that line occurs exactly
-    once), so the double reports the new version everywhere it reports one (`--version`, the
-    node's kubeletVersion, Gitea's /api/v1/version). The files under tests/doubles/ are not
-    changed.
+    once) before the base is inlined, so the double reports the new version everywhere it reports
+    one (`--version`, the node's kubeletVersion, Gitea's /api/v1/version). The files under
+    tests/doubles/ are not changed.
     The registry is the one exception to "a real new release": this machine has only Debian's
     distribution 2.8.2. Release 2 LABELS it "2.8.3" and carries 2.8.2's binary with a short
     trailer appended (an ELF file runs unchanged with data after its sections), so the installer
@@ -70,12 +71,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import ROOT
+from tests.support.doubles.build import double_source, inline_base
 from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
-DOUBLES = ROOT / "tests" / "doubles"
 COREDNS_VERSION = "1.14.2"  # what tests/doubles/coredns stands in for
 GITEA_VERSION = "1.26.2"  # what tests/doubles/gitea stands in for
 MINIO_VERSION = "RELEASE.2025-09-07T16-13-09Z"  # what tests/doubles/minio stands in for
@@ -167,21 +167,24 @@ def release_of(number: int) -> Release:
 
 
 def double_binary(name: str, version: str) -> bytes:
-    """tests/doubles/<name>/<name> as the binary of `version`: only its version line replaced."""
-    script = (DOUBLES / name / name).read_bytes()
+    """tests/doubles/<name>/<name> as the binary of `version`: only its version line replaced, then
+    built into one file with the doubles' common base (tests/support/doubles/build.py)."""
+    script = double_source(name)
+    where = f"tests/doubles/{name}/{name}"
     constant, pinned = DOUBLE_VERSION_LINES[name]
     if version == pinned:
-        return script
+        return inline_base(script, where)
     old = f'{constant} = "{pinned}"\n'.encode()
     lines = script.splitlines(keepends=True)
     found = lines.count(old)
     if found != 1:
         raise RuntimeError(
-            f"tests/doubles/{name}/{name}: the line {old.decode().strip()!r} occurs {found} times, "
+            f"{where}: the line {old.decode().strip()!r} occurs {found} times, "
             "expected exactly once: update DOUBLE_VERSION_LINES in tests/bundle/testbundle.py to the "
             "double's version constant"
         )
-    return b"".join(f'{constant} = "{version}"\n'.encode() if line == old else line for line in lines)
+    replaced = b"".join(f'{constant} = "{version}"\n'.encode() if line == old else line for line in lines)
+    return inline_base(replaced, where)
 
 
 def registry_binary(version: str) -> bytes:

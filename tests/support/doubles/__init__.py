@@ -1,4 +1,4 @@
-"""The one launcher for every test double (tests/doubles/<name>/<name>).
+"""The one launcher for every test double (tests/doubles/<name>/<name>, built by ``build``).
 
 A double is an executable Python script that stands in for an upstream binary. Tests run it the
 way the test bundle does, under an interpreter, either to completion (``run_double``: refusals,
@@ -15,17 +15,18 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support.doubles.build import built_double
 from tests.support.net import wait_until
 
-DOUBLES = ROOT / "tests" / "doubles"
 SYSTEM_PYTHON = "/usr/bin/python3"
 """The interpreter of the Debian 12 test containers, which run the doubles from the bundle."""
 
 
 def double_path(name: str) -> Path:
-    """The executable of the double ``name`` (coredns, gitea, k3s, minio)."""
-    return DOUBLES / name / name
+    """The executable of the double ``name`` (coredns, gitea, k3s, minio): its source
+    tests/doubles/<name>/<name> built into one file with the common base, as the test bundle ships it
+    (tests/support/doubles/build.py)."""
+    return built_double(name)
 
 
 def run_double(
