@@ -105,6 +105,14 @@ class Double:
     def stdout(self) -> str:
         return self.out.read_text()
 
+    def wait_output(self, text: str, timeout: float = 10) -> str:
+        """The double's stdout once it holds `text` (it logs from its own threads, a moment later)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stdout():
+            assert time.monotonic() < deadline, f"{text!r} not logged within {timeout} s: {self.stdout()}"
+            time.sleep(0.1)
+        return self.stdout()
+
     def stop(self) -> int:
         return self.process.stop(timeout=10)
 
@@ -334,7 +342,7 @@ def test_the_reload_plugin_picks_up_a_changed_corefile(tmp_path):
     with Double(tmp_path, f"island.test:{port} {{\n  reload 2s 1s\n  file db\n}}\n").wait_serving(
         port
     ) as double:
-        assert "[INFO] plugin/reload: Running configuration SHA512 = " in double.stdout()
+        double.wait_output("[INFO] plugin/reload: Running configuration SHA512 = ")
         double.corefile.write_text(f"other.test:{port} {{\n  reload 2s 1s\n  file db island.test\n}}\n")
         deadline = time.monotonic() + 8
         while dig(port, "registry.island.test").status != "REFUSED":
