@@ -38,7 +38,9 @@ PROLOGUE_TAGS = ("model", "bundle", "upgrade", "preflight")
 # skip something meaningful here. `untagged` selects nothing (every play is tagged) and `never`
 # tags nothing; `all`, `always` and `tagged` as skips would skip the prologue.
 SPECIAL_RUN_TAGS = ("all", "always", "tagged")
-SPECIAL_SKIP_TAGS = ("never", "untagged")
+# Molecule runs every converge with --skip-tags molecule-notest,notest (its provisioner's default),
+# so those two skip nothing here and are not refused.
+SPECIAL_SKIP_TAGS = ("never", "untagged", "molecule-notest", "notest")
 
 
 def known_tags():

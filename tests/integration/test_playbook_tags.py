@@ -109,6 +109,9 @@ def test_skipping_the_prologue_fails_naming_what_may_be_skipped(local_island):
     assert "--skip-tags preflight: would skip the prologue" in result.stdout
 
 
+BUNDLE_PLAY = "The bundle is verified on the controller before any host is touched"
+
+
 def test_tags_registry_selects_the_prologue_the_registry_and_nothing_of_gitea():
     plays = _listing("site.yml", "--tags", "registry")
     selected = {name: tasks for name, _tags, tasks in plays}
@@ -116,8 +119,8 @@ def test_tags_registry_selects_the_prologue_the_registry_and_nothing_of_gitea():
     names = [name for name, _tags in registry]
     assert "registry : Secrets of the registry are known" in names
     assert "registry : The registry serves the bundle's images" in names
-    # The prologue runs first: the bundle verified, the upgrade guarded, preflight.
-    assert any(n.startswith("bundle : Bundle is signed") for n, _ in selected[plays[1][0]])
+    # The prologue runs first: the model, the bundle verified, the upgrade guarded, preflight.
+    assert any(n.startswith("bundle : Bundle is signed") for n, _ in selected[BUNDLE_PLAY])
     for tag in PROLOGUE_TAGS:
         assert any(tag in tags and "always" in tags for _name, tags, _tasks in plays), tag
     every_task = [(name, tags) for _n, _t, tasks in plays for name, tags in tasks]

@@ -19,9 +19,9 @@ import ssl
 import urllib.parse
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
+from ansible_collections.island.installer.plugins.module_utils.island_model import TENANTS, minio_tenants
 from ansible_collections.island.installer.plugins.module_utils.island_oci import OCILayout, seed
 
 from tests.support import ROOT
@@ -47,10 +47,12 @@ def trusting(ca_file):
 
 
 def role_registry_policy(bucket):
-    """The policy the minio role gives the registry's user, rendered from the role's vars file."""
-    role_vars = yaml.safe_load((ROOT / "roles/minio/vars/main.yml").read_text())
-    policy = json.dumps(role_vars["_minio_registry_policy"]["policy"])
-    return json.loads(jinja2.Template(policy).render(minio_registry_bucket=bucket))
+    """The policy the minio role gives the registry's user: the registry's tenant in the model."""
+    registry = [t for t in TENANTS if t["tenant"] == "registry"]
+    (policy,) = minio_tenants(registry, {"minio_registry_bucket": bucket, "minio_registry_user": S3_USER})[
+        "policies"
+    ]
+    return policy["policy"]
 
 
 def role_s3_keys():

@@ -24,8 +24,12 @@ def test_a_tag_no_play_carries_is_refused_listing_the_tags_that_exist():
     problems = tag_problems(["registry", "regsitry"], [])
     assert len(problems) == 1
     assert problems[0].startswith("--tags regsitry: no play of the island carries this tag")
-    listing = "The tags that exist: bundle, upgrade, preflight, pki, dns, minio, registry, gitea, k3s"
+    listing = "The tags that exist: model, bundle, upgrade, preflight, pki, dns, minio, registry, gitea, k3s"
     assert listing in problems[0]
+
+
+def test_molecules_own_skip_tags_are_accepted():
+    assert tag_problems(["all"], ["molecule-notest", "notest"]) == []
 
 
 def test_an_unknown_skip_tag_is_refused_too_since_it_would_skip_nothing():
