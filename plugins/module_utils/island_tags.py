@@ -38,9 +38,10 @@ PROLOGUE_TAGS = ("model", "bundle", "upgrade", "preflight")
 # skip something meaningful here. `untagged` selects nothing (every play is tagged) and `never`
 # tags nothing; `all`, `always` and `tagged` as skips would skip the prologue.
 SPECIAL_RUN_TAGS = ("all", "always", "tagged")
-# Molecule runs every converge with --skip-tags molecule-notest,notest (its provisioner's default),
-# so those two skip nothing here and are not refused.
-SPECIAL_SKIP_TAGS = ("never", "untagged", "molecule-notest", "notest")
+# Molecule runs its playbooks with --skip-tags molecule-notest,notest (and molecule-idempotence-notest
+# in its idempotence step): those skip nothing here and are not refused (SKIP_TAG_PREFIXES too).
+SPECIAL_SKIP_TAGS = ("never", "untagged", "notest")
+SKIP_TAG_PREFIXES = ("molecule-",)
 
 
 def known_tags():
@@ -87,7 +88,7 @@ def tag_problems(run_tags, skip_tags=(), known=COMPONENT_TAGS, prologue=PROLOGUE
                 f"bundle, the upgrade guards, preflight); select components with --tags instead, "
                 f"or skip one of {', '.join(t for t in known if t not in prologue)}"
             )
-        elif tag not in known and tag not in SPECIAL_SKIP_TAGS:
+        elif tag not in known and tag not in SPECIAL_SKIP_TAGS and not tag.startswith(SKIP_TAG_PREFIXES):
             problems.append(
                 f"--skip-tags {tag}: no play of the island carries this tag, so it would skip nothing. "
                 f"The tags that exist: {listing}"
