@@ -37,9 +37,14 @@ def island_receipt_gitea(island):
     return model.receipt_gitea(island)
 
 
-def island_minio_tenants(tenants, values):
+def island_minio_tenants(tenants):
     """The buckets, policies and users MinIO provisions for its consumers' tenants."""
-    return model.minio_tenants(tenants, values)
+    return model.minio_tenants(tenants)
+
+
+def island_minio_user_secret(access_key):
+    """The secret file name of a MinIO user's key (island_secrets_dir/<name>)."""
+    return model.minio_user_secret(str(access_key))
 
 
 class FilterModule:
@@ -51,4 +56,5 @@ class FilterModule:
             "island_receipt_registries": island_receipt_registries,
             "island_receipt_gitea": island_receipt_gitea,
             "island_minio_tenants": island_minio_tenants,
+            "island_minio_user_secret": island_minio_user_secret,
         }

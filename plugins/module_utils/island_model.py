@@ -132,6 +132,8 @@ COMPONENTS = (
         "role": "k3s",
         "bundle": ["k3s"],
         "groups": [_SERVERS, _AGENTS],
+        # Its hosts by the part they play: island.components.k3s.members.servers and .agents.
+        "members": {"servers": _SERVERS, "agents": _AGENTS},
         "ports": [
             _port(
                 "api", "the k3s API server", port=6443, group=_SERVERS, units=["k3s.service"], users=["root"]
@@ -324,6 +326,11 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
             ],
             "tls": _tls(component),
             "tenants": [t["tenant"] for t in TENANTS if t["component"] == component["name"]],
+            # The component's hosts by the part they play (for a component of several groups).
+            "members": {
+                part: [h for h in members if h in groups.get(group, [])]
+                for part, group in component.get("members", {}).items()
+            },
         }
         service = component["service"]
         if service and domain:
@@ -362,7 +369,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "components": components,
         "hosts": hosts,
         "services": services(components, groups, hostvars),
-        "tenants": [dict(t) for t in TENANTS],
+        "tenants": tenants(hostvars, components["minio"]["hosts"], roles_dir),
         "bundle_share": bundle_share(),
     }
 
@@ -441,15 +448,32 @@ def receipt_gitea(model: dict) -> list[dict]:
     ]
 
 
-def minio_tenants(tenants, values: dict) -> dict:
-    """The buckets, policies and users MinIO provisions for the tenants its consumers declare.
+def minio_user_secret(access_key: str) -> str:
+    """The name of the file in island_secrets_dir that holds a MinIO user's secret key: the minio
+    role generates it (once, 0600), a consumer reads it through roles/common tasks_from credential."""
+    return f"minio-user-{access_key}"
 
-    ``values`` holds the minio role's variables the tenants name (``bucket_var``, ``user_var``) as
-    they are on the MinIO host; a tenant whose bucket is empty is off.
-    """
+
+def tenants(hostvars, minio_hosts, roles_dir: str = _ROLES_DIR) -> list[dict]:
+    """The S3 tenants, resolved: each with its ``bucket`` and ``user`` (the minio role's variables
+    as they are on the first MinIO host), the ``secret`` file name of the user's key, and whether
+    it is ``enabled`` (the island has MinIO and the bucket is named)."""
+    first = minio_hosts[0] if minio_hosts else None
+    out = []
+    for tenant in TENANTS:
+        bucket = str(setting("minio", tenant["bucket_var"], hostvars, first, roles_dir) or "")
+        user = str(setting("minio", tenant["user_var"], hostvars, first, roles_dir) or "")
+        enabled = bool(minio_hosts) and bool(bucket)
+        out.append(dict(tenant, bucket=bucket, user=user, secret=minio_user_secret(user), enabled=enabled))
+    return out
+
+
+def minio_tenants(tenants) -> dict:
+    """The buckets, policies and users MinIO provisions for the tenants its consumers declare
+    (``tenants()``'s entries; a tenant whose bucket is empty is off)."""
     out: dict = {"buckets": [], "policies": [], "users": []}
     for tenant in tenants:
-        bucket = str(values.get(tenant["bucket_var"]) or "")
+        bucket = tenant["bucket"]
         if not bucket:
             continue
         out["buckets"].append({"name": bucket})
@@ -473,5 +497,5 @@ def minio_tenants(tenants, values: dict) -> dict:
                 },
             }
         )
-        out["users"].append({"access_key": str(values[tenant["user_var"]]), "policies": [bucket]})
+        out["users"].append({"access_key": tenant["user"], "policies": [bucket]})
     return out

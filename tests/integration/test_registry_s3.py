@@ -48,10 +48,8 @@ def trusting(ca_file):
 
 def role_registry_policy(bucket):
     """The policy the minio role gives the registry's user: the registry's tenant in the model."""
-    registry = [t for t in TENANTS if t["tenant"] == "registry"]
-    (policy,) = minio_tenants(registry, {"minio_registry_bucket": bucket, "minio_registry_user": S3_USER})[
-        "policies"
-    ]
+    registry = [dict(t, bucket=bucket, user=S3_USER) for t in TENANTS if t["tenant"] == "registry"]
+    (policy,) = minio_tenants(registry)["policies"]
     return policy["policy"]
 
 

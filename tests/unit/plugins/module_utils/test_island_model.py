@@ -4,6 +4,7 @@ receipt, the upgrade plan and the DNS zone (plugins/module_utils/island_model.py
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 from ansible_collections.island.installer.plugins.filter.island_summary import island_summary
@@ -181,15 +182,9 @@ def test_the_record_directory_and_certificate_paths_are_written_once():
         assert found == [], (needle, found)
 
 
-def _tenant_values(**overrides):
-    defaults = model.role_defaults("minio")
-    values = {t[key]: defaults[t[key]] for t in model.TENANTS for key in ("bucket_var", "user_var")}
-    return {**values, **overrides}
-
-
 def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_declared_tenant():
     island = model.island(GROUPS, _hostvars(), "island.internal")
-    tenants = model.minio_tenants(island["tenants"], _tenant_values())
+    tenants = model.minio_tenants(island["tenants"])
     assert tenants["buckets"] == [{"name": "k3s-etcd-snapshots"}, {"name": "island-registry"}]
     assert tenants["users"] == [
         {"access_key": "k3s-etcd", "policies": ["k3s-etcd-snapshots"]},
@@ -204,10 +199,32 @@ def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_de
     assert island["components"]["k3s"]["tenants"] == ["k3s"]
 
 
-def test_a_tenant_whose_bucket_is_empty_is_not_provisioned():
-    tenants = model.minio_tenants(model.TENANTS, _tenant_values(minio_etcd_snapshot_bucket=""))
-    assert tenants["buckets"] == [{"name": "island-registry"}]
-    assert [u["access_key"] for u in tenants["users"]] == ["island-registry"]
+def test_consumers_read_their_tenant_as_the_minio_role_names_it_with_the_secret_it_writes():
+    # The minio host's inventory renames the registry's bucket and user: the consumer (the
+    # registry role) reads the renamed ones from the model, not a default of its own.
+    hostvars = _hostvars()
+    minio_host = GROUPS["island_minio"][0]
+    renamed = {"minio_registry_bucket": "images", "minio_registry_user": "reg"}
+    hostvars[minio_host] = dict(hostvars[minio_host], **renamed)
+    tenants = {t["tenant"]: t for t in model.island(GROUPS, hostvars, "island.internal")["tenants"]}
+    assert (tenants["registry"]["bucket"], tenants["registry"]["user"]) == ("images", "reg")
+    assert tenants["registry"]["secret"] == "minio-user-reg" == model.minio_user_secret("reg")
+    assert tenants["registry"]["enabled"] and tenants["k3s"]["enabled"]
+    assert tenants["k3s"]["secret"] == "minio-user-k3s-etcd"
+
+
+def test_a_tenant_whose_bucket_is_empty_or_without_minio_is_off():
+    hostvars = _hostvars()
+    minio_host = GROUPS["island_minio"][0]
+    hostvars[minio_host] = dict(hostvars[minio_host], minio_etcd_snapshot_bucket="")
+    tenants = model.island(GROUPS, hostvars, "island.internal")["tenants"]
+    provisioned = model.minio_tenants(tenants)
+    assert provisioned["buckets"] == [{"name": "island-registry"}]
+    assert [u["access_key"] for u in provisioned["users"]] == ["island-registry"]
+    assert [t["enabled"] for t in tenants] == [False, True]
+    without_minio = dict(GROUPS, island_minio=[])
+    tenants = model.island(without_minio, _hostvars(), "island.internal")["tenants"]
+    assert not any(t["enabled"] for t in tenants)
 
 
 def test_preflight_counts_each_part_of_the_bundle_on_the_hosts_of_the_components_that_receive_it():
@@ -218,3 +235,24 @@ def test_preflight_counts_each_part_of_the_bundle_on_the_hosts_of_the_components
         "git": ["island_gitea"],
         "k3s": ["k3s_servers", "k3s_agents"],
     }
+
+
+def test_roles_find_a_components_hosts_in_the_model_not_by_looking_up_its_group():
+    """The model says which group carries a component; a role reads island.components.<c>.hosts
+    (or .members), and only a play's hosts: line names a group."""
+    names = "|".join(group["name"] for group in model.GROUPS)
+    lookup = re.compile(rf"groups\[\s*['\"]({names})['\"]")
+    places = [*ROOT.glob("roles/**/*.yml"), *ROOT.glob("roles/**/*.j2"), *ROOT.glob("playbooks/*.yml")]
+    found = [
+        f"{p.relative_to(ROOT).as_posix()}:{n}"
+        for p in places
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if lookup.search(line)
+    ]
+    assert found == []
+
+
+def test_the_k3s_component_names_its_servers_and_agents():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    assert island["components"]["k3s"]["members"] == {"servers": ["s1", "s2", "s3"], "agents": ["a1"]}
+    assert island["components"]["coredns"]["members"] == {}
