@@ -8,6 +8,8 @@ module decides, per host and component, the action (install, upgrade, downgrade,
 unchanged) and refuses what must not happen silently:
 
 - a downgrade, unless the operator allows it for that component (``allow_downgrade``);
+- a bundle older than the one the island last took, or another bundle under the same version,
+  unless the operator names its version (``island_upgrade_bundle``);
 - a Kubernetes minor version skipped: upstream supports upgrading one minor at a time only
   ("Version Skew Policy", kubernetes.io/releases/version-skew-policy, and k3s's upgrade docs:
   docs.k3s.io/upgrades, "upgrade one minor version at a time"), so k3s v1.35 -> v1.37 is refused
@@ -25,6 +27,7 @@ import re
 
 # Which bundle components a host carries, from its inventory groups: the island model's.
 from ansible_collections.island.installer.plugins.module_utils.island_model import host_components
+from ansible_collections.island.installer.plugins.module_utils.island_upgrade_bundle import decide
 
 __all__ = ["VersionError", "host_components", "kubernetes_minor", "parse_version", "plan"]
 
@@ -78,18 +81,40 @@ def _binary_sha256(lock: dict, component: str) -> str:
     return by_path.get(binaries[0], "") if binaries else ""
 
 
-def plan(lock: dict, hosts: dict, allow_downgrade=(), allow_minor_skip: bool = False) -> dict:
+def plan(
+    lock: dict,
+    hosts: dict,
+    allow_downgrade=(),
+    allow_minor_skip: bool = False,
+    *,
+    bundle: dict | None = None,
+    applied: dict | None = None,
+    rollback_to: str | None = None,
+) -> dict:
     """Decide the action per host and component, and the refusals.
 
     ``hosts`` maps a host to ``{"components": [...], "records": {component: record}}``, a record
-    being ``{"component", "version", "sha256"}`` as the host keeps it. Returns ``hosts`` (host to
-    component to ``{"running", "bundle", "action"}``), ``components`` (component to the versions
+    being ``{"component", "version", "sha256"}`` as the host keeps it, and optionally
+    ``"bundle_record"`` (the host's record of the last bundle applied, JSON text or mapping).
+    Returns ``hosts`` (host to component to ``{"running", "bundle", "action"}``), ``components`` (component to the versions
     running, the bundle's and the hosts to change), ``refused`` (messages) and ``lines`` (the
     readable plan).
+
+    With ``bundle`` (the verified bundle's record: name, version, created, lock_sha256), the bundle
+    itself is checked against the records of the last bundle applied (``applied``: where each was
+    read to the record or None) by ``island_upgrade_bundle.decide``: an older bundle, or another
+    bundle under the same version, is refused unless ``rollback_to`` names its version. Its
+    decision is ``bundle`` in the result, and its line comes first.
     """
     allow_downgrade = set(allow_downgrade or ())
     bundle_components = lock.get("components") or {}
     result: dict = {"hosts": {}, "components": {}, "refused": [], "lines": []}
+    if bundle is not None:
+        # Each host's own record (``bundle_record`` beside its component records) counts too.
+        on_hosts = {host: (info or {}).get("bundle_record") for host, info in hosts.items()}
+        result["bundle"] = decide(bundle, {**(applied or {}), **on_hosts}, rollback_to)
+        result["refused"] += result["bundle"]["refused"]
+        result["lines"].append(result["bundle"]["line"])
     for host in sorted(hosts):
         info = hosts[host] or {}
         records = info.get("records") or {}

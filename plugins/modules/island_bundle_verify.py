@@ -104,6 +104,14 @@ bundle:
   returned: success
   type: dict
   sample: {name: island, version: "2026.11.0", created: "2026-11-21T12:00:00Z"}
+lock_sha256:
+  description:
+    - The sha256 of the lock's bytes, the very bytes whose signature was checked and that were
+      parsed. With C(bundle), it identifies the bundle in the records of the last applied bundle
+      (docs/upgrades.md).
+  returned: success
+  type: str
+  sample: 0b2e3c6f1f1a9b9a4b9b2a0e3b7c0d6d1b2c3d4e5f60718293a4b5c6d7e8f901
 files_verified:
   description: Number of files whose size and sha256 match the lock.
   returned: success
@@ -243,6 +251,7 @@ def run(module):
         "changed": False,
         "lock": result.lock,
         "bundle": result.lock["bundle"],
+        "lock_sha256": result.lock_sha256,
         "files_verified": result.files_verified,
         "bytes_verified": result.bytes_verified,
         "seconds": round(result.seconds, 3),
