@@ -96,9 +96,9 @@ def plan(
     ``hosts`` maps a host to ``{"components": [...], "records": {component: record}}``, a record
     being ``{"component", "version", "sha256"}`` as the host keeps it, and optionally
     ``"bundle_record"`` (the host's record of the last bundle applied, JSON text or mapping).
-    Returns ``hosts`` (host to component to ``{"running", "bundle", "action"}``), ``components`` (component to the versions
-    running, the bundle's and the hosts to change), ``refused`` (messages) and ``lines`` (the
-    readable plan).
+    Returns ``hosts`` (host to component to ``{"running", "bundle", "action"}``), ``components``
+    (component to the versions running, the bundle's and the hosts to change), ``refused``
+    (messages) and ``lines`` (the readable plan).
 
     With ``bundle`` (the verified bundle's record: name, version, created, lock_sha256), the bundle
     itself is checked against the records of the last bundle applied (``applied``: where each was
