@@ -14,6 +14,12 @@ description:
   - Then loads and validates the lock (schema version 1, see C(docs/bundle-format.md)), checks the
     size of every listed file, then its sha256, and refuses files present in the bundle but not
     listed.
+  - The lock, its signature and the allowed signers are read only as regular files, opened without
+    blocking (a FIFO is refused at once) and, in the bundle, without following a symbolic link. A
+    lock with YAML anchors or aliases, or with a name the bundle builder would not have written
+    (a git repository named C(../x), a refname C(git check-ref-format) refuses, a version with
+    spaces), is refused. Messages escape non-printable characters (U+2028 included) and cut long
+    values.
   - Every problem is collected and reported at once, naming each bad file with its expected and
     actual size or sha256.
   - Files are hashed on a thread pool, largest first, through a fixed-size buffer per worker, so
