@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import build_lock, sign
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
+    COMPONENT_RE,
     GIT_NAME_RE,
     LOCK_NAME,
     SIGNATURE_NAME,
@@ -150,6 +151,8 @@ def _check_components(components: Any, problems: list[str]) -> None:
     message = "components: must map a component name to its version and files"
     for name, component in _mapping(components, message, problems).items():
         where = f"components.{name}"
+        if not isinstance(name, str) or not COMPONENT_RE.fullmatch(name):
+            problems.append(f"{where}: a component name is lowercase letters, digits, '.', '_' or '-'")
         if not isinstance(component, dict) or not isinstance(component.get("version"), str):
             problems.append(f"{where}: needs a version (a string) and files")
             continue

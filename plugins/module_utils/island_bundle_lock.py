@@ -40,7 +40,7 @@ MAX_QUOTED = 100
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
 _GIT_OBJECT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_COMPONENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+COMPONENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9.]+)?")
 _CREATED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _OCI_BLOB_RE = re.compile(r"oci/blobs/sha256/([^/]+)")
@@ -432,7 +432,7 @@ def _validate_components(value: Any, listed: set[str], problems: _Collector) -> 
         return
     for name, component in value.items():
         where = f"components.{escaped(name) if isinstance(name, str) else shown(name)}"
-        if not isinstance(name, str) or not _COMPONENT_RE.fullmatch(name):
+        if not isinstance(name, str) or not COMPONENT_RE.fullmatch(name):
             problems.add(where, "a component name must be lowercase letters, digits, '.', '_' or '-'")
         if not problems.mapping(component, where, ("version", "files")):
             continue

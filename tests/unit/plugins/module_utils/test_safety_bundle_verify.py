@@ -23,6 +23,7 @@ import pytest
 import yaml
 from ansible_collections.island.installer.plugins.module_utils import island_sshsig
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import verify_bundle
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_build import SpecError, load_spec
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     LOCK_NAME,
     NAMESPACE,
@@ -279,3 +280,29 @@ def test_escaping_covers_every_non_printable_character():
     assert escaped("a\u2028b\u2029c\u0085d\x1be\u200bf") == "a\\u2028b\\u2029c\\x85d\\x1be\\u200bf"
     assert escaped("é ü 漢字") == "é ü 漢字"
     assert escaped("x" * 500, 10) == "xxxxxxxxxx... (500 characters)"
+
+
+# --- the builder writes only what the verifier accepts ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"version": "1.0 final"}, "version: must be letters and digits"),
+        ({"name": "island\u2028x"}, "name: must be letters and digits"),
+        (
+            {"components": {"K3S": {"version": "v1.0.0+k3s1"}}},
+            "components.K3S: a component name is lowercase",
+        ),
+        ({"components": {"k3s": {"version": "v1 .0"}}}, "components.k3s.version: must be letters and digits"),
+        ({"git": [{"name": "a" * 101, "url": "file:///x", "refs": ["main"]}]}, "at most 100"),
+    ],
+)
+def test_the_builder_refuses_names_the_verifier_would_refuse(tmp_path, spec, message):
+    data = {"name": "island", "version": "2026.11.0", **spec}
+    (tmp_path / "spec.yml").write_text(yaml.safe_dump(data))
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "spec.yml")
+
+    assert message in str(caught.value)
