@@ -50,13 +50,13 @@ _OCI_BLOB_RE = re.compile(r"oci/blobs/sha256/([^/]+)")
 # written into the records on the controller and the hosts and shown in messages.
 GIT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")
-# A media type (RFC 6838 section 4.2, restricted-name "/" restricted-name): sent as a Content-Type.
 # A registry host as distribution's reference grammar has it (reference/regexp.go: domain components
 # of letters, digits and inner '-', joined by '.', an optional :port; or a bracketed IPv6 address).
 _REGISTRY_HOST_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
 )
+# A media type (RFC 6838 section 4.2, restricted-name "/" restricted-name): sent as a Content-Type.
 _MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 
 
