@@ -27,7 +27,7 @@ import re
 
 # Which bundle components a host carries, from its inventory groups: the island model's.
 from ansible_collections.island.installer.plugins.module_utils.island_model import host_components
-from ansible_collections.island.installer.plugins.module_utils.island_upgrade_bundle import decide
+from ansible_collections.island.installer.plugins.module_utils.island_upgrade_bundle import decide, semver_key
 
 __all__ = ["VersionError", "host_components", "kubernetes_minor", "parse_version", "plan"]
 
@@ -35,7 +35,6 @@ ACTIONS = ("install", "upgrade", "downgrade", "replace", "unchanged")
 
 _K3S = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-rc(\d+))?\+k3s(\d+)$")
 _MINIO = re.compile(r"^RELEASE\.(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})Z$")
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
 
 class VersionError(ValueError):
@@ -58,13 +57,10 @@ def parse_version(component: str, version: str) -> tuple:
                 f"{component} version {version!r} is not of the form RELEASE.2025-09-07T16-13-09Z"
             )
         return tuple(int(part) for part in match.groups())
-    match = _SEMVER.match(version)
-    if not match:
+    key = semver_key(version)
+    if key is None:
         raise VersionError(f"{component} version {version!r} is not a semantic version such as 1.14.2")
-    major, minor, patch, pre = match.groups()
-    # A pre-release sorts before its release (semver.org item 11); identifiers compared in order.
-    pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
-    return (int(major), int(minor), int(patch), 0 if pre else 1, pre_key)
+    return key
 
 
 def kubernetes_minor(version: str) -> tuple[int, int]:

@@ -27,7 +27,7 @@ import functools
 import json
 import re
 
-__all__ = ["RECORD_FIELDS", "compare_versions", "decide", "record_problem"]
+__all__ = ["RECORD_FIELDS", "compare_versions", "decide", "record_problem", "semver_key"]
 
 RECORD_FIELDS = ("name", "version", "created", "lock_sha256")
 ROLLBACK_VARIABLE = "upgrade_rollback_to"
@@ -36,7 +36,11 @@ _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _semver_key(match: re.Match) -> tuple:
+def semver_key(version: str) -> tuple | None:
+    """A key that orders semantic versions (``1.14.2``, ``v2.8.2``, ``1.0.0-rc.1``), or None."""
+    match = _SEMVER.match(version)
+    if not match:
+        return None
     major, minor, patch, pre = match.groups()
     # A pre-release sorts before its release (semver.org item 11); identifiers compared in order.
     pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
@@ -53,8 +57,9 @@ def compare_versions(left: str, right: str) -> int:
     """-1, 0 or 1 as bundle version ``left`` is older than, equal to or newer than ``right``."""
     if left == right:
         return 0
-    a, b = _SEMVER.match(left), _SEMVER.match(right)
-    key_a, key_b = (_semver_key(a), _semver_key(b)) if a and b else (_natural_key(left), _natural_key(right))
+    key_a, key_b = semver_key(left), semver_key(right)
+    if key_a is None or key_b is None:
+        key_a, key_b = _natural_key(left), _natural_key(right)
     return (key_a > key_b) - (key_a < key_b)
 
 
