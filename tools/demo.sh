@@ -118,6 +118,9 @@ demo_down() {
   [ -z "$ids" ] || docker rm -f $ids >/dev/null
   ids=$(docker network ls -q --filter "label=$label")
   [ -z "$ids" ] || docker network rm $ids >/dev/null
+  # The hosts are gone, and so is the island that took the last bundle: its record on the controller
+  # (docs/upgrades.md) would refuse a rebuilt demo bundle of the same version on the next `up`.
+  rm -f "$DEMO_DIR/island-bundle-applied.json"
   island_log "Demo island removed"
 }
 

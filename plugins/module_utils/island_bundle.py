@@ -26,6 +26,8 @@ while it hashes), so one huge file and many small ones keep every core busy.
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import hashlib
 import os
 import stat
 import threading
@@ -51,10 +53,15 @@ from ansible_collections.island.installer.plugins.module_utils.island_bundle_loc
     SigningError,
     canonical_lock,
     dump_lock,
+    escaped,
     load_lock,
     validate_lock,
 )
-from ansible_collections.island.installer.plugins.module_utils.island_io import BUFFER_SIZE, atomic_write
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    BUFFER_SIZE,
+    atomic_write,
+    read_regular,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_io import sha256_file as hash_file
 
 # --- walking and hashing -------------------------------------------------------------------------
@@ -181,7 +188,7 @@ def build_lock(
         raise LockError(
             str(root),
             [
-                f"{path} is {what}; a bundle holds regular files and directories only"
+                f"{escaped(path, 4096)} is {what}; a bundle holds regular files and directories only"
                 for path, what in sorted(scan.odd.items())
             ],
         )
@@ -190,7 +197,7 @@ def build_lock(
     failures = []
     for path, outcome in sorted(hash_files(sizes, root, workers).items()):
         if isinstance(outcome, OSError):
-            failures.append(f"{path}: cannot read ({outcome.strerror})")
+            failures.append(f"{escaped(path, 4096)}: cannot read ({outcome.strerror})")
         else:
             entries.append({"path": path, "sha256": outcome[1], "size": outcome[0]})
     if failures:
@@ -253,18 +260,30 @@ class Verification:
     files_verified: int
     bytes_verified: int
     seconds: float
+    lock_sha256: str = ""  # of the very bytes whose signature was checked and that were parsed
 
 
 def _read_limited(path: Path, limit: int, what: str, error: type[BundleError], hint: str) -> bytes:
+    """The bytes of the lock or its signature: a regular file in the bundle, never followed through
+    a symbolic link, never waited on (a FIFO is refused at once), at most ``limit`` bytes."""
+    shown_path = escaped(str(path), 4096)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        data = read_regular(path, limit)
     except FileNotFoundError as exc:
-        raise error(f"no {what} {path}; {hint}") from exc
+        raise error(f"no {what} {shown_path}; {hint}") from exc
     except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror}") from exc
+        if exc.errno == errno.ELOOP:
+            reason = "it is a symbolic link"
+        elif exc.errno == errno.EINVAL:
+            reason = "it is not a regular file (a FIFO, device, socket or directory)"
+        else:
+            reason = exc.strerror
+        raise error(
+            f"cannot read {what} {shown_path}: {reason}; a bundle holds regular files only,"
+            " copy it again from the transfer medium"
+        ) from exc
     if len(data) > limit:
-        raise error(f"{what} {path} is larger than {limit} bytes; it is not an island bundle {what}")
+        raise error(f"{what} {shown_path} is larger than {limit} bytes; it is not an island bundle {what}")
     return data
 
 
@@ -309,33 +328,35 @@ def check_signature(
 def _listed_file_problem(path: str, entry: dict[str, Any], scan: _Scan) -> FileProblem | None:
     """The cheap checks of one listed file: present, regular, right size."""
     size, sha = entry["size"], entry["sha256"]
+    name = escaped(path, 4096)
     if path in scan.odd:
-        return FileProblem(path, "not_regular", f"{path}: is {scan.odd[path]}, expected a regular file", size)
+        return FileProblem(path, "not_regular", f"{name}: is {scan.odd[path]}, expected a regular file", size)
     if path not in scan.files:
         return FileProblem(
-            path, "missing", f"{path}: missing (expected {size} bytes, sha256 {sha})", size, None, sha
+            path, "missing", f"{name}: missing (expected {size} bytes, sha256 {sha})", size, None, sha
         )
     actual = scan.files[path]
     if actual != size:
         state = "truncated" if actual < size else "too large"
         return FileProblem(
-            path, "size", f"{path}: {state}: expected {size} bytes, found {actual} bytes", size, actual, sha
+            path, "size", f"{name}: {state}: expected {size} bytes, found {actual} bytes", size, actual, sha
         )
     return None
 
 
 def _hash_problem(path: str, entry: dict[str, Any], outcome: tuple[int, str] | OSError) -> FileProblem | None:
+    name = escaped(path, 4096)
     if isinstance(outcome, OSError):
-        return FileProblem(path, "unreadable", f"{path}: cannot read ({outcome.strerror})")
+        return FileProblem(path, "unreadable", f"{name}: cannot read ({outcome.strerror})")
     size, sha = outcome
     if size != entry["size"]:
-        message = f"{path}: changed while read: expected {entry['size']} bytes, read {size}"
+        message = f"{name}: changed while read: expected {entry['size']} bytes, read {size}"
         return FileProblem(path, "size", message, entry["size"], size, entry["sha256"])
     if sha != entry["sha256"]:
         return FileProblem(
             path,
             "sha256",
-            f"{path}: corrupt: expected sha256 {entry['sha256']}, found {sha} ({size} bytes)",
+            f"{name}: corrupt: expected sha256 {entry['sha256']}, found {sha} ({size} bytes)",
             entry["size"],
             size,
             entry["sha256"],
@@ -363,7 +384,13 @@ def check_files(bundle_dir: Path, lock: dict[str, Any], workers: int | None = No
         actual = scan.files.get(path)
         what = f"{actual} bytes" if actual is not None else scan.odd[path]
         problems.append(
-            FileProblem(path, "extra", f"{path}: not listed in the lock ({what}); remove it", None, actual)
+            FileProblem(
+                path,
+                "extra",
+                f"{escaped(path, 4096)}: not listed in the lock ({what}); remove it",
+                None,
+                actual,
+            )
         )
     verified_bytes = 0
     for path, outcome in hash_files(to_hash, bundle_dir, workers).items():
@@ -392,7 +419,7 @@ def verify_bundle(
     started = time.monotonic()
     root = Path(bundle_dir)
     if not root.is_dir():
-        raise BundleError(f"bundle directory {root} does not exist or is not a directory")
+        raise BundleError(f"bundle directory {escaped(str(root), 4096)} does not exist or is not a directory")
     lock_path = root / LOCK_NAME
     lock_bytes = _read_limited(
         lock_path, MAX_LOCK_BYTES, "lock file", BundleError, "is this a bundle directory?"
@@ -407,4 +434,5 @@ def verify_bundle(
         signature = check_signature(lock_bytes, root, allowed_signers, now)
     lock = load_lock(lock_bytes, str(lock_path))
     files, size = check_files(root, lock, workers)
-    return Verification(lock, signature, files, size, time.monotonic() - started)
+    lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
+    return Verification(lock, signature, files, size, time.monotonic() - started, lock_sha256)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -37,12 +36,15 @@ from typing import Any
 import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import build_lock, sign
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
+    COMPONENT_RE,
+    GIT_NAME_RE,
     LOCK_NAME,
     SIGNATURE_NAME,
     BundleError,
     dump_lock,
     load_lock,
     path_problem,
+    version_problem,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_io import (
     atomic_open,
@@ -149,9 +151,14 @@ def _check_components(components: Any, problems: list[str]) -> None:
     message = "components: must map a component name to its version and files"
     for name, component in _mapping(components, message, problems).items():
         where = f"components.{name}"
+        if not isinstance(name, str) or not COMPONENT_RE.fullmatch(name):
+            problems.append(f"{where}: a component name is lowercase letters, digits, '.', '_' or '-'")
         if not isinstance(component, dict) or not isinstance(component.get("version"), str):
             problems.append(f"{where}: needs a version (a string) and files")
             continue
+        version = version_problem(component["version"], f"{where}.version")
+        if version:
+            problems.append(f"{where}.version: {version}")
         problems += [f"{where}: unknown key '{key}'" for key in sorted(set(component) - {"version", "files"})]
         for i, entry in enumerate(component.get("files") or []):
             _check_file_entry(entry, f"{where}.files[{i}]", problems)
@@ -179,9 +186,11 @@ def _check_git(repositories: list[Any], problems: list[str]) -> None:
         if not isinstance(repo, dict) or not all(isinstance(repo.get(k), str) for k in ("name", "url")):
             problems.append(f"{where}: needs a name and a url")
             continue
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", repo["name"]) or repo["name"] in names:
+        # The verifier applies the same rule to the lock (island_bundle_lock.GIT_NAME_RE).
+        if not GIT_NAME_RE.fullmatch(repo["name"]) or repo["name"] in names:
             problems.append(
-                f"{where}.name: '{repo['name']}' must be unique and use letters, digits, '-', '_', '.'"
+                f"{where}.name: {repo['name']!r} must be unique and use letters, digits, '-', '_', '.'"
+                " (at most 100, starting with a letter or digit)"
             )
         names.add(repo["name"])
         if repo["url"].startswith("-"):
@@ -222,6 +231,8 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     for key in ("name", "version"):
         if not isinstance(data.get(key), str) or not data[key]:
             problems.append(f"{key}: is required (a string)")
+        elif version_problem(data[key], key):
+            problems.append(f"{key}: {version_problem(data[key], key)}")
     for key, empty in (
         ("components", {}),
         ("files", []),

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
+from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (
+    OCI_INDEX,
+    ImageReference,
+    OCIError,
+)
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -27,14 +32,62 @@ LAYOUT_DIRS = ("bin", "files", "git", "k3s", "oci")
 OCI_LAYOUT_FILES = ("oci/index.json", "oci/oci-layout")
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 MAX_PROBLEMS_IN_MESSAGE = 20
+# A lock with problems in every entry must not make a result (lock_problems) as large as itself.
+MAX_PROBLEMS_KEPT = 1000
+# How much of a value a message quotes: enough to recognise it, never a signed megabyte.
+MAX_QUOTED = 100
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
 _GIT_OBJECT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_COMPONENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+COMPONENT_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9.]+)?")
 _CREATED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _OCI_BLOB_RE = re.compile(r"oci/blobs/sha256/([^/]+)")
+# The builder's rules (island_bundle_build.load_spec), which the verifier applies to every name of
+# the lock: a git repository's name is a file name on the Gitea host (<seed dir>/<name>.bundle) and a
+# repository name in Gitea; the bundle's name and version, and each component's version, are
+# written into the records on the controller and the hosts and shown in messages.
+GIT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")
+# A registry host as distribution's reference grammar has it (reference/regexp.go: domain components
+# of letters, digits and inner '-', joined by '.', an optional :port; or a bracketed IPv6 address).
+_REGISTRY_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+# A media type (RFC 6838 section 4.2, restricted-name "/" restricted-name): sent as a Content-Type.
+_MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
+
+# --- quoting in messages -------------------------------------------------------------------------
+
+
+def escaped(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` fit for one line of a message: every character that is not printable (control
+    characters, U+0085, the U+2028 and U+2029 line and paragraph separators, format characters) as
+    its Python escape (``\\u2028``), and no more than ``limit`` characters of it, saying how long it
+    was. File names and values of the lock reach messages only through here or :func:`shown`."""
+    cut = text[:limit]
+    out = "".join(char if char.isprintable() else repr(char)[1:-1] for char in cut)
+    if len(text) > limit:
+        out += f"... ({len(text)} characters)"
+    return out
+
+
+def shown(value: Any, limit: int = MAX_QUOTED) -> str:
+    """A value of the lock as a message quotes it: a string quoted and :func:`escaped`; a number or
+    boolean as itself; a mapping or list by its kind only (never its content, which a YAML alias
+    could make huge)."""
+    if isinstance(value, str):
+        return "'" + escaped(value, limit) + "'"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 64 else "a very large integer"
+    if isinstance(value, float):
+        return repr(value)
+    return _kind(value)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -53,6 +106,7 @@ class LockError(BundleError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
+        source = escaped(str(source), 4096)
         if len(problems) == 1:
             text = f"{source}: {problems[0]}"
         else:
@@ -101,7 +155,7 @@ class ContentError(BundleError):
             shown.append(f"and {len(self.problems) - MAX_PROBLEMS_IN_MESSAGE} more (see problems)")
         lines = "; ".join(shown)
         super().__init__(
-            f"bundle {bundle_dir} does not match its lock ({len(self.problems)} problem"
+            f"bundle {escaped(str(bundle_dir), 4096)} does not match its lock ({len(self.problems)} problem"
             f"{'s' if len(self.problems) != 1 else ''}): {lines}. Copy the bundle again from the"
             " transfer medium; do not edit the lock, it is signed"
         )
@@ -117,12 +171,32 @@ _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _LockLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe YAML, strings stay strings (no timestamp magic), duplicate keys are an error."""
+    """Safe YAML, strings stay strings (no timestamp magic), duplicate keys are an error, and so is
+    an alias (``*name``).
+
+    The builder never writes an alias (``dump_lock`` dumps fresh objects, and PyYAML's dumper makes
+    anchors only for an object met twice), so a lock with one was not written by it. Aliases cost
+    nothing to parse, but they let a few signed lines stand for a structure of billions of nodes
+    ("billion laughs") that any walk over the parsed lock (a message quoting a value, the module's
+    JSON result) would expand. PyYAML's composer (C or Python) hands back the very node of the
+    anchor for each alias, so an alias is a node met a second time.
+    """
 
     yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "an alias (*name) repeats a node anchored (&name) earlier: a lock has no anchors or"
+                " aliases (the builder never writes them); rebuild the bundle with the builder",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep)
 
 
 def _construct_unique_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -130,7 +204,9 @@ def _construct_unique_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, 
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {shown(key)}", key_node.start_mark
+            )
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
 
@@ -157,15 +233,25 @@ def _kind(value: Any) -> str:
 
 
 def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
+    key = escaped(key) if isinstance(key, str) else shown(key)
+    return f"{where}.{key}" if where else key
 
 
 class _Collector:
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.dropped = 0
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
+        if len(self.items) < MAX_PROBLEMS_KEPT:
+            self.items.append(f"{where}: {message}")
+        else:
+            self.dropped += 1
+
+    def all(self) -> list[str]:
+        if not self.dropped:
+            return self.items
+        return [*self.items, f"and {self.dropped} more problems (not listed)"]
 
     def mapping(
         self, value: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
@@ -198,8 +284,8 @@ def path_problem(path: str) -> str | None:
         return "must be relative to the bundle directory, not absolute"
     if "\\" in path:
         return "must use '/' as separator (no backslash)"
-    if any(ord(char) < 32 or ord(char) == 127 for char in path):
-        return "must not contain control characters"
+    if not path.isprintable():
+        return "must not contain control characters or other non-printable ones (such as U+2028)"
     parts = path.split("/")
     if ".." in parts:
         return "must not contain '..'"
@@ -213,14 +299,16 @@ def _check_path(value: Any, where: str, problems: _Collector) -> str | None:
         return None
     reason = path_problem(value)
     if reason:
-        problems.add(where, f"{value!r} {reason}")
+        problems.add(where, f"{shown(value)} {reason}")
         return None
     return value
 
 
 def _check_referenced(path: str, where: str, listed: set[str], problems: _Collector) -> None:
     if path not in listed:
-        problems.add(where, f"{path!r} is not listed in files; every file the lock refers to must be listed")
+        problems.add(
+            where, f"{shown(path)} is not listed in files; every file the lock refers to must be listed"
+        )
 
 
 def _check_schema_version(data: dict[str, Any], source: str) -> None:
@@ -236,11 +324,45 @@ def _check_schema_version(data: dict[str, Any], source: str) -> None:
         raise LockError(
             source,
             [
-                f"schema_version: {version} is not supported: this installer reads schema version"
-                f" {supported}; use an installer release that reads schema version {version}, or"
+                f"schema_version: {shown(version)} is not supported: this installer reads schema version"
+                f" {supported}; use an installer release that reads schema version {shown(version)}, or"
                 f" build the bundle with schema version {supported}"
             ],
         )
+
+
+def version_problem(value: Any, where: str, problems: _Collector | None = None) -> str | None:
+    """Why ``value`` is not a name or version the lock may carry (letters, digits, then also '.',
+    '_', '+', '~', '-'; at most 128 characters), or None; reported to ``problems`` when given."""
+    if not isinstance(value, str) or not value:
+        problem = f"must be a non-empty string, got {_kind(value)}"
+    elif not VERSION_RE.fullmatch(value):
+        problem = (
+            f"must be letters and digits, then also '.', '_', '+', '~' or '-' (at most 128), such as"
+            f" 2026.11.0 or v1.36.3+k3s1, got {shown(value)}"
+        )
+    else:
+        return None
+    if problems is not None:
+        problems.add(where, problem)
+    return problem
+
+
+def refname_problem(refname: str) -> str | None:
+    """Why ``refname`` is not a git reference name as ``git check-ref-format`` accepts it (git's
+    Documentation/git-check-ref-format.txt, rules 1-10; refs.c check_refname_component), or None.
+    HEAD or a full name under refs/ (the builder records refs/heads/... and refs/tags/...)."""
+    if refname == "HEAD":
+        return None
+    if not refname.startswith("refs/"):
+        return "must be HEAD or a full refname (refs/heads/...)"
+    if not refname.isprintable() or any(char in refname for char in " ~^:?*[\\\x7f"):
+        return "must not contain spaces, control characters or any of ~ ^ : ? * [ \\"
+    if ".." in refname or "@{" in refname or refname.endswith((".", "/")) or "//" in refname:
+        return "must not contain '..', '@{' or '//', nor end with '.' or '/'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in refname.split("/")):
+        return "no component may start with '.' or end with '.lock'"
+    return None
 
 
 def _validate_bundle(value: Any, problems: _Collector) -> None:
@@ -248,16 +370,18 @@ def _validate_bundle(value: Any, problems: _Collector) -> None:
         return
     for key in ("name", "version"):
         if key in value:
-            problems.string(value[key], f"bundle.{key}")
+            version_problem(value[key], f"bundle.{key}", problems)
     created = value.get("created")
     if "created" in value and problems.string(created, "bundle.created"):
         if not _CREATED_RE.fullmatch(created):
-            problems.add("bundle.created", f"{created!r} must be RFC 3339 UTC, e.g. 2026-11-21T12:00:00Z")
+            problems.add(
+                "bundle.created", f"{shown(created)} must be RFC 3339 UTC, e.g. 2026-11-21T12:00:00Z"
+            )
         else:
             try:
                 dt.datetime.fromisoformat(created[:19])
             except ValueError:
-                problems.add("bundle.created", f"{created!r} is not a real date and time")
+                problems.add("bundle.created", f"{shown(created)} is not a real date and time")
 
 
 def _validate_files(value: Any, problems: _Collector) -> set[str]:
@@ -268,29 +392,31 @@ def _validate_files(value: Any, problems: _Collector) -> set[str]:
     for index, entry in enumerate(value):
         where = f"files[{index}]"
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            where = f"files[{index}] ({entry['path']})"
+            where = f"files[{index}] ({escaped(entry['path'])})"
         if not problems.mapping(entry, where, ("path", "sha256", "size")):
             continue
         path = _check_path(entry.get("path"), f"{where}.path", problems) if "path" in entry else None
         if path is not None:
             if path in listed:
-                problems.add(f"{where}.path", f"{path!r} is listed twice")
+                problems.add(f"{where}.path", f"{shown(path)} is listed twice")
             elif path in (LOCK_NAME, SIGNATURE_NAME):
-                problems.add(f"{where}.path", f"{path!r} is the lock or its signature and must not be listed")
+                problems.add(
+                    f"{where}.path", f"{shown(path)} is the lock or its signature and must not be listed"
+                )
             elif path.split("/")[0] not in LAYOUT_DIRS or "/" not in path:
                 problems.add(
                     f"{where}.path",
-                    f"{path!r} is outside the bundle layout; put it under one of "
+                    f"{shown(path)} is outside the bundle layout; put it under one of "
                     + ", ".join(f"{d}/" for d in LAYOUT_DIRS),
                 )
             listed.add(path)
         sha = entry.get("sha256")
         if "sha256" in entry and not (isinstance(sha, str) and _SHA256_RE.fullmatch(sha)):
-            problems.add(f"{where}.sha256", f"must be 64 lowercase hex characters, got {sha!r}")
+            problems.add(f"{where}.sha256", f"must be 64 lowercase hex characters, got {shown(sha)}")
             sha = None
         size = entry.get("size")
         if "size" in entry and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            problems.add(f"{where}.size", f"must be an integer >= 0, got {size!r}")
+            problems.add(f"{where}.size", f"must be an integer >= 0, got {shown(size)}")
         blob = _OCI_BLOB_RE.fullmatch(path or "")
         if blob and sha and blob.group(1) != sha:
             problems.add(
@@ -305,13 +431,13 @@ def _validate_components(value: Any, listed: set[str], problems: _Collector) -> 
         problems.add("components", f"must be a mapping of name to version and files, got {_kind(value)}")
         return
     for name, component in value.items():
-        where = f"components.{name}"
-        if not isinstance(name, str) or not _COMPONENT_RE.fullmatch(name):
+        where = f"components.{escaped(name) if isinstance(name, str) else shown(name)}"
+        if not isinstance(name, str) or not COMPONENT_RE.fullmatch(name):
             problems.add(where, "a component name must be lowercase letters, digits, '.', '_' or '-'")
         if not problems.mapping(component, where, ("version", "files")):
             continue
         if "version" in component:
-            problems.string(component["version"], f"{where}.version")
+            version_problem(component["version"], f"{where}.version", problems)
         files = component.get("files")
         if "files" not in component:
             continue
@@ -324,7 +450,7 @@ def _validate_components(value: Any, listed: set[str], problems: _Collector) -> 
             if _check_path(path, item, problems) is None:
                 continue
             if path in seen:
-                problems.add(item, f"{path!r} is listed twice")
+                problems.add(item, f"{shown(path)} is listed twice")
             seen.add(path)
             _check_referenced(path, item, listed, problems)
 
@@ -337,7 +463,7 @@ def _validate_platforms(platforms: Any, where: str, problems: _Collector) -> Non
         return
     for index, platform in enumerate(platforms):
         if not isinstance(platform, str) or not _PLATFORM_RE.fullmatch(platform):
-            problems.add(f"{where}.platforms[{index}]", f"must be os/arch[/variant], got {platform!r}")
+            problems.add(f"{where}.platforms[{index}]", f"must be os/arch[/variant], got {shown(platform)}")
 
 
 def _validate_image(
@@ -347,25 +473,43 @@ def _validate_image(
         return
     reference = image.get("reference")
     if "reference" in image and problems.string(reference, f"{where}.reference"):
-        where = f"{where} ({reference})"
-        if re.search(r"\s", reference) or "://" in reference:
-            problems.add(
-                f"{where}.reference", "must be an image reference such as docker.io/library/alpine:3.20"
-            )
+        where = f"{where} ({escaped(reference)})"
+        reason = reference_problem(reference)
+        if reason:
+            problems.add(f"{where}.reference", reason)
         if reference in references:
-            problems.add(f"{where}.reference", f"{reference!r} is listed twice")
+            problems.add(f"{where}.reference", f"{shown(reference)} is listed twice")
         references.add(reference)
     digest = image.get("digest")
     if "digest" in image:
         match = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
         if not match:
-            problems.add(f"{where}.digest", f"must be sha256:<64 lowercase hex>, got {digest!r}")
+            problems.add(f"{where}.digest", f"must be sha256:<64 lowercase hex>, got {shown(digest)}")
         else:
             _check_referenced(f"oci/blobs/sha256/{match.group(1)}", f"{where}.digest", listed, problems)
-    if "media_type" in image:
-        problems.string(image["media_type"], f"{where}.media_type")
+    media_type = image.get("media_type")
+    a_string = "media_type" in image and problems.string(media_type, f"{where}.media_type")
+    if a_string and not _MEDIA_TYPE_RE.fullmatch(media_type):
+        problems.add(
+            f"{where}.media_type", f"must be a media type such as {OCI_INDEX}, got {shown(media_type)}"
+        )
     if "platforms" in image:
         _validate_platforms(image["platforms"], where, problems)
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why ``reference`` is not an image reference as the builder records it (the normalised form
+    of island_oci_common.ImageReference, such as docker.io/library/alpine:3.20), or None."""
+    try:
+        parsed = ImageReference.parse(reference)
+    except OCIError:
+        parsed = None
+    if parsed is None or not _REGISTRY_HOST_RE.fullmatch(parsed.host) or str(parsed) != reference:
+        return (
+            f"{shown(reference)} must be a normalised image reference such as"
+            " docker.io/library/alpine:3.20 (host/repository:tag), as the builder records it"
+        )
+    return None
 
 
 def _validate_images(value: Any, listed: set[str], problems: _Collector) -> None:
@@ -385,11 +529,13 @@ def _validate_refs(refs: Any, where: str, problems: _Collector) -> None:
         problems.add(f"{where}.refs", f"must be a non-empty mapping of refname to commit, got {_kind(refs)}")
         return
     for refname, commit in refs.items():
-        if not isinstance(refname, str) or not (refname == "HEAD" or refname.startswith("refs/")):
-            problems.add(f"{where}.refs", f"{refname!r} must be HEAD or a full refname (refs/heads/...)")
+        reason = refname_problem(refname) if isinstance(refname, str) else "must be a string"
+        if reason:
+            problems.add(f"{where}.refs", f"{shown(refname)} {reason}")
         if not isinstance(commit, str) or not _GIT_OBJECT_RE.fullmatch(commit):
             problems.add(
-                f"{where}.refs.{refname}", f"must be a 40 or 64 lowercase hex commit id, got {commit!r}"
+                f"{where}.refs.{escaped(refname) if isinstance(refname, str) else shown(refname)}",
+                f"must be a 40 or 64 lowercase hex commit id, got {shown(commit)}",
             )
 
 
@@ -400,9 +546,9 @@ def _validate_repo_file(
     if path is None:
         return
     if not path.startswith("git/"):
-        problems.add(f"{where}.file", f"{path!r} must be a git bundle under git/")
+        problems.add(f"{where}.file", f"{shown(path)} must be a git bundle under git/")
     if path in files:
-        problems.add(f"{where}.file", f"{path!r} is used by two repositories")
+        problems.add(f"{where}.file", f"{shown(path)} is used by two repositories")
     files.add(path)
     _check_referenced(path, f"{where}.file", listed, problems)
 
@@ -419,12 +565,24 @@ def _validate_git(value: Any, listed: set[str], problems: _Collector) -> None:
             continue
         name = repo.get("name")
         if "name" in repo and problems.string(name, f"{where}.name"):
-            where = f"git[{index}] ({name})"
-            if name in names:
-                problems.add(f"{where}.name", f"{name!r} is listed twice")
+            where = f"git[{index}] ({escaped(name)})"
+            if not GIT_NAME_RE.fullmatch(name):
+                problems.add(
+                    f"{where}.name",
+                    f"{shown(name)} must be letters, digits, '-', '_' or '.', starting with a letter or"
+                    " digit (at most 100): it names a file on the Gitea host and a Gitea repository",
+                )
+                name = None
+            elif name in names:
+                problems.add(f"{where}.name", f"{shown(name)} is listed twice")
             names.add(name)
         if "file" in repo:
             _validate_repo_file(repo["file"], where, listed, files, problems)
+            if isinstance(name, str) and repo["file"] != f"git/{name}.bundle":
+                problems.add(
+                    f"{where}.file",
+                    f"{shown(repo['file'])} must be git/{name}.bundle, as the builder writes it",
+                )
         if "refs" in repo:
             _validate_refs(repo["refs"], where, problems)
 
@@ -446,7 +604,7 @@ def validate_lock(data: Any, source: str = LOCK_NAME) -> dict[str, Any]:
     _validate_images(data.get("images", []), listed, problems)
     _validate_git(data.get("git", []), listed, problems)
     if problems.items:
-        raise LockError(source, problems.items)
+        raise LockError(source, problems.all())
     lock = dict(data)
     lock.setdefault("components", {})
     lock.setdefault("images", [])
@@ -459,7 +617,7 @@ def load_lock(data: bytes, source: str = LOCK_NAME) -> dict[str, Any]:
     try:
         parsed = yaml.load(data, Loader=_LockLoader)  # noqa: S506 - _LockLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise LockError(source, [f"is not valid YAML: {exc}"]) from exc
+        raise LockError(source, [f"is not valid YAML: {escaped(' '.join(str(exc).split()), 1000)}"]) from exc
     return validate_lock(parsed, source)
 
 

@@ -1,4 +1,4 @@
-"""File helpers written once: the atomic write and the sha256 of a file.
+"""File helpers written once: the atomic write, reading a regular file, and the sha256 of a file.
 
 Note that this module util is PRIVATE to this repository; it can change at any time.
 
@@ -64,6 +64,46 @@ def fsync_directory(directory):
         os.close(dir_fd)
 
 
+def _open_regular(path, follow_symlinks=False):
+    """A read-only descriptor of ``path``, which must be a regular file.
+
+    Opened with ``O_NONBLOCK`` (a FIFO opens at once instead of waiting for a writer) and, unless
+    ``follow_symlinks``, ``O_NOFOLLOW`` (a final symbolic link fails with ELOOP); then ``fstat`` on
+    the descriptor decides, so nothing swapped in between a check and the open is read. Anything
+    but a regular file raises ``OSError(EINVAL, "not a regular file")``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path, limit, follow_symlinks=False):
+    """At most ``limit + 1`` bytes of the regular file ``path`` (so a caller can tell "too large").
+
+    Never blocks on a FIFO or reads a device; a symbolic link is refused unless ``follow_symlinks``
+    (ELOOP), anything but a regular file raises ``OSError(EINVAL, "not a regular file")``.
+    """
+    fd = _open_regular(path, follow_symlinks)
+    with open(fd, "rb", buffering=0) as handle:
+        chunks = []
+        left = limit + 1
+        while left > 0:
+            chunk = handle.read(min(left, BUFFER_SIZE))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    return b"".join(chunks)
+
+
 def sha256_file(path, buffer=None, follow_symlinks=False):
     """``(bytes read, sha256 hex)`` of one regular file, streamed through ``buffer``.
 
@@ -76,13 +116,8 @@ def sha256_file(path, buffer=None, follow_symlinks=False):
     view = memoryview(buffer)
     digest = hashlib.sha256()
     size = 0
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    if not follow_symlinks:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    fd = _open_regular(path, follow_symlinks)
     with open(fd, "rb", buffering=0) as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         while True:

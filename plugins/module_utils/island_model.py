@@ -22,6 +22,9 @@ import os
 # Where each host keeps the version record of every component that runs there
 # (<component>.json, written by roles/common/tasks/record.yml once the component runs it).
 RECORD_DIR = "/var/lib/island/components"
+# Where each host keeps the record of the last bundle applied to the island (name, version,
+# created, lock_sha256; written by roles/upgrade once the plan accepted the bundle).
+BUNDLE_RECORD = "/var/lib/island/bundle.json"
 
 # The inventory groups, in the order the summary lists them, with their titles. ``required``: an
 # island cannot do without the group (k3s_agents is optional: servers run workloads too).
@@ -359,6 +362,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
     return {
         "domain": domain,
         "record_dir": RECORD_DIR,
+        "bundle_record": BUNDLE_RECORD,
         # Where every host keeps the island roots it trusts (the pki role's pki_trust_bundle_path).
         "pki": {"trust_bundle": str(setting("pki", "pki_trust_bundle_path", hostvars, first, roles_dir))},
         "groups": {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import errno
 import hashlib
 import re
 import struct
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ansible_collections.island.installer.plugins.module_utils.island_io import read_regular
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_ssh_private_key
@@ -105,6 +107,12 @@ def fingerprint(public_blob: bytes) -> str:
     """OpenSSH's default key fingerprint, ``SHA256:<unpadded base64>``."""
     digest = base64.b64encode(hashlib.sha256(public_blob).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"
+
+
+def _quoted(value: str, limit: int = 64) -> str:
+    """A value read from a signature, as a message quotes it: ``repr`` escapes every non-printable
+    character (U+2028 included), and a signature's string fields can be up to 64 KiB: cut."""
+    return repr(value[:limit]) + (f"... ({len(value)} characters)" if len(value) > limit else "")
 
 
 def _blob_key_type(blob: bytes, what: str) -> str:
@@ -247,7 +255,7 @@ def parse_signature(armored: bytes, what: str = "signature") -> Signature:
     key_type = _blob_key_type(public_blob, what)
     if key_type != KEY_TYPE or sig_type != KEY_TYPE:
         raise SignatureMismatchError(
-            f"{what} was made with a {key_type!r} key ({sig_type!r} signature); this installer"
+            f"{what} was made with a {_quoted(key_type)} key ({_quoted(sig_type)} signature); this installer"
             f" verifies {KEY_TYPE} signatures only: sign the bundle with an Ed25519 key"
         )
     return Signature(public_blob, namespace, hash_algorithm, key_type, raw_signature)
@@ -261,11 +269,12 @@ def check_signature(message: bytes, signature: Signature, namespace: str, what: 
     """
     if signature.namespace != namespace:
         raise SignatureMismatchError(
-            f"{what} was made for namespace {signature.namespace!r}, expected {namespace!r}"
+            f"{what} was made for namespace {_quoted(signature.namespace)}, expected {namespace!r}"
         )
     if signature.hash_algorithm not in HASHES:
         raise SignatureMismatchError(
-            f"{what} uses hash algorithm {signature.hash_algorithm!r}; expected one of {sorted(HASHES)}"
+            f"{what} uses hash algorithm {_quoted(signature.hash_algorithm)};"
+            f" expected one of {sorted(HASHES)}"
         )
     body = _Reader(signature.public_blob, what)
     body.string()
@@ -440,11 +449,13 @@ def parse_allowed_signers(text: str, source: str = "allowed_signers") -> list[Al
 def load_allowed_signers(path: str | Path) -> list[AllowedSigner]:
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_ALLOWED_SIGNERS_BYTES + 1)
+        # The island's own configuration: a symbolic link to it is followed, but a FIFO or device
+        # is refused at once instead of blocking (island_io.read_regular).
+        data = read_regular(path, MAX_ALLOWED_SIGNERS_BYTES, follow_symlinks=True)
     except OSError as exc:
+        reason = "not a regular file" if exc.errno == errno.EINVAL else exc.strerror
         raise AllowedSignersError(
-            f"cannot read allowed signers file {path}: {exc.strerror}; create it on the controller"
+            f"cannot read allowed signers file {path}: {reason}; create it on the controller"
             " with one 'principal namespaces=\"island-bundle\" ssh-ed25519 AAAA...' line per signer"
         ) from exc
     if len(data) > MAX_ALLOWED_SIGNERS_BYTES:

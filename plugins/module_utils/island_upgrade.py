@@ -8,6 +8,8 @@ module decides, per host and component, the action (install, upgrade, downgrade,
 unchanged) and refuses what must not happen silently:
 
 - a downgrade, unless the operator allows it for that component (``allow_downgrade``);
+- a bundle older than the one the island last took, or another bundle under the same version,
+  unless the operator names its version (``island_upgrade_bundle``);
 - a Kubernetes minor version skipped: upstream supports upgrading one minor at a time only
   ("Version Skew Policy", kubernetes.io/releases/version-skew-policy, and k3s's upgrade docs:
   docs.k3s.io/upgrades, "upgrade one minor version at a time"), so k3s v1.35 -> v1.37 is refused
@@ -25,6 +27,7 @@ import re
 
 # Which bundle components a host carries, from its inventory groups: the island model's.
 from ansible_collections.island.installer.plugins.module_utils.island_model import host_components
+from ansible_collections.island.installer.plugins.module_utils.island_upgrade_bundle import decide, semver_key
 
 __all__ = ["VersionError", "host_components", "kubernetes_minor", "parse_version", "plan"]
 
@@ -32,7 +35,6 @@ ACTIONS = ("install", "upgrade", "downgrade", "replace", "unchanged")
 
 _K3S = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-rc(\d+))?\+k3s(\d+)$")
 _MINIO = re.compile(r"^RELEASE\.(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})Z$")
-_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
 
 class VersionError(ValueError):
@@ -55,13 +57,10 @@ def parse_version(component: str, version: str) -> tuple:
                 f"{component} version {version!r} is not of the form RELEASE.2025-09-07T16-13-09Z"
             )
         return tuple(int(part) for part in match.groups())
-    match = _SEMVER.match(version)
-    if not match:
+    key = semver_key(version)
+    if key is None:
         raise VersionError(f"{component} version {version!r} is not a semantic version such as 1.14.2")
-    major, minor, patch, pre = match.groups()
-    # A pre-release sorts before its release (semver.org item 11); identifiers compared in order.
-    pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
-    return (int(major), int(minor), int(patch), 0 if pre else 1, pre_key)
+    return key
 
 
 def kubernetes_minor(version: str) -> tuple[int, int]:
@@ -78,18 +77,40 @@ def _binary_sha256(lock: dict, component: str) -> str:
     return by_path.get(binaries[0], "") if binaries else ""
 
 
-def plan(lock: dict, hosts: dict, allow_downgrade=(), allow_minor_skip: bool = False) -> dict:
+def plan(
+    lock: dict,
+    hosts: dict,
+    allow_downgrade=(),
+    allow_minor_skip: bool = False,
+    *,
+    bundle: dict | None = None,
+    applied: dict | None = None,
+    rollback_to: str | None = None,
+) -> dict:
     """Decide the action per host and component, and the refusals.
 
     ``hosts`` maps a host to ``{"components": [...], "records": {component: record}}``, a record
-    being ``{"component", "version", "sha256"}`` as the host keeps it. Returns ``hosts`` (host to
-    component to ``{"running", "bundle", "action"}``), ``components`` (component to the versions
-    running, the bundle's and the hosts to change), ``refused`` (messages) and ``lines`` (the
-    readable plan).
+    being ``{"component", "version", "sha256"}`` as the host keeps it, and optionally
+    ``"bundle_record"`` (the host's record of the last bundle applied, JSON text or mapping).
+    Returns ``hosts`` (host to component to ``{"running", "bundle", "action"}``), ``components``
+    (component to the versions running, the bundle's and the hosts to change), ``refused``
+    (messages) and ``lines`` (the readable plan).
+
+    With ``bundle`` (the verified bundle's record: name, version, created, lock_sha256), the bundle
+    itself is checked against the records of the last bundle applied (``applied``: where each was
+    read to the record or None) by ``island_upgrade_bundle.decide``: an older bundle, or another
+    bundle under the same version, is refused unless ``rollback_to`` names its version. Its
+    decision is ``bundle`` in the result, and its line comes first.
     """
     allow_downgrade = set(allow_downgrade or ())
     bundle_components = lock.get("components") or {}
     result: dict = {"hosts": {}, "components": {}, "refused": [], "lines": []}
+    if bundle is not None:
+        # Each host's own record (``bundle_record`` beside its component records) counts too.
+        on_hosts = {host: (info or {}).get("bundle_record") for host, info in hosts.items()}
+        result["bundle"] = decide(bundle, {**(applied or {}), **on_hosts}, rollback_to)
+        result["refused"] += result["bundle"]["refused"]
+        result["lines"].append(result["bundle"]["line"])
     for host in sorted(hosts):
         info = hosts[host] or {}
         records = info.get("records") or {}

@@ -14,6 +14,12 @@ description:
   - Then loads and validates the lock (schema version 1, see C(docs/bundle-format.md)), checks the
     size of every listed file, then its sha256, and refuses files present in the bundle but not
     listed.
+  - The lock, its signature and the allowed signers are read only as regular files, opened without
+    blocking (a FIFO is refused at once) and, in the bundle, without following a symbolic link. A
+    lock with YAML anchors or aliases, or with a name the bundle builder would not have written
+    (a git repository named C(../x), a refname C(git check-ref-format) refuses, a version with
+    spaces), is refused. Messages escape non-printable characters (U+2028 included) and cut long
+    values.
   - Every problem is collected and reported at once, naming each bad file with its expected and
     actual size or sha256.
   - Files are hashed on a thread pool, largest first, through a fixed-size buffer per worker, so
@@ -104,6 +110,14 @@ bundle:
   returned: success
   type: dict
   sample: {name: island, version: "2026.11.0", created: "2026-11-21T12:00:00Z"}
+lock_sha256:
+  description:
+    - The sha256 of the lock's bytes, the very bytes whose signature was checked and that were
+      parsed. With C(bundle), it identifies the bundle in the records of the last applied bundle
+      (docs/upgrades.md).
+  returned: success
+  type: str
+  sample: 0b2e3c6f1f1a9b9a4b9b2a0e3b7c0d6d1b2c3d4e5f60718293a4b5c6d7e8f901
 files_verified:
   description: Number of files whose size and sha256 match the lock.
   returned: success
@@ -243,6 +257,7 @@ def run(module):
         "changed": False,
         "lock": result.lock,
         "bundle": result.lock["bundle"],
+        "lock_sha256": result.lock_sha256,
         "files_verified": result.files_verified,
         "bytes_verified": result.bytes_verified,
         "seconds": round(result.seconds, 3),

@@ -14,6 +14,8 @@ description:
     written by the island's roles once the component runs it) with the version the verified
     bundle's lock brings, and returns the action per host and component (install, upgrade,
     downgrade, replace, unchanged).
+  - Given the verified bundle's record, refuses a bundle older than the one the island last took
+    (or another bundle under the same version) unless O(rollback_to) names its version.
   - Fails, naming every host, component and version at fault, when the bundle would downgrade a
     component the operator did not allow to go back, when k3s would skip a Kubernetes minor version
     (upstream upgrades one minor at a time), or when a version does not follow its component's scheme.
@@ -28,7 +30,8 @@ options:
   hosts:
     description:
       - Per host, C(components) (the bundle components it carries, from its groups) and C(records)
-        (component name to the host's record, C({component, version, sha256})).
+        (component name to the host's record, C({component, version, sha256})), and optionally
+        C(bundle_record), the host's record of the last bundle applied (its JSON text, or null).
     type: dict
     required: true
   allow_downgrade:
@@ -42,6 +45,26 @@ options:
         from scratch only.
     type: bool
     default: false
+  bundle:
+    description:
+      - The verified bundle's record, C({name, version, created, lock_sha256}) (the fact
+        island_bundle_record set by the bundle role). With it, the bundle itself is checked against
+        O(applied).
+    type: dict
+  applied:
+    description:
+      - Where a record of the last applied bundle was read (C(controller (<path>)), a host name) to
+        that record, or null where there is none.
+      - A bundle older than a record, another bundle under a recorded version, or a bundle of
+        another name is refused unless O(rollback_to) is its version. The same lock, or a newer
+        version, passes; no record at all (day 1) passes.
+    type: dict
+    default: {}
+  rollback_to:
+    description:
+      - The version of the bundle being applied, named by the operator to roll back to it (or to
+        replace a bundle of the same version) on purpose. Any other value is refused.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -73,6 +96,12 @@ lines:
   returned: always
   type: list
   elements: str
+bundle:
+  description:
+    - With O(bundle), the decision about the bundle itself, C({action, refused, line, recorded});
+      C(action) is install (nothing recorded), unchanged, upgrade or rollback.
+  returned: when O(bundle) is given
+  type: dict
 refused:
   description: What the guards refused (the module fails when this is not empty).
   returned: always
@@ -89,6 +118,9 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "dict", "required": True},
     "allow_downgrade": {"type": "list", "elements": "str", "default": []},
     "allow_minor_skip": {"type": "bool", "default": False},
+    "bundle": {"type": "dict"},
+    "applied": {"type": "dict", "default": {}},
+    "rollback_to": {"type": "str"},
 }
 
 
@@ -103,6 +135,9 @@ def run(module):
         module.params["hosts"],
         allow_downgrade=module.params["allow_downgrade"],
         allow_minor_skip=module.params["allow_minor_skip"],
+        bundle=module.params["bundle"],
+        applied=module.params["applied"],
+        rollback_to=module.params["rollback_to"],
     )
     if result["refused"]:
         module.fail_json(

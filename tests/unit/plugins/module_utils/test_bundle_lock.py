@@ -165,7 +165,7 @@ BAD_LOCKS = [
     ),
     (
         "component bad name",
-        lambda lock: lock["components"].update({"K3S!": lock["components"]["k3s"]}),
+        lambda lock: lock["components"].update({"K3S!": copy.deepcopy(lock["components"]["k3s"])}),
         "components.K3S!",
     ),
     (
@@ -206,7 +206,7 @@ BAD_LOCKS = [
     (
         "image reference with scheme",
         lambda lock: lock["images"][0].update(reference="https://x/y:1"),
-        "must be an image reference",
+        "must be a normalised image reference",
     ),
     (
         "image platform",
@@ -220,7 +220,7 @@ BAD_LOCKS = [
     ),
     (
         "duplicate image",
-        lambda lock: lock["images"].append(dict(lock["images"][0])),
+        lambda lock: lock["images"].append(copy.deepcopy(lock["images"][0])),
         "'docker.io/library/alpine:3.20' is listed twice",
     ),
     (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -92,3 +93,26 @@ def test_sha256_file_refuses_what_is_not_a_regular_file(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(OSError, match="not a regular file"):
         sha256_file(fifo)
+
+
+def test_read_regular_reads_up_to_one_byte_past_its_limit(tmp_path):
+    path = tmp_path / "lock"
+    path.write_bytes(b"x" * 3 * island_io.BUFFER_SIZE)
+
+    assert island_io.read_regular(path, 10) == b"x" * 11
+    assert len(island_io.read_regular(path, 5 * island_io.BUFFER_SIZE)) == 3 * island_io.BUFFER_SIZE
+
+
+def test_read_regular_refuses_a_fifo_at_once_and_a_symbolic_link_unless_followed(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: a blocking open would wait forever
+    target = tmp_path / "target"
+    target.write_bytes(b"signers")
+    (tmp_path / "link").symlink_to(target)
+
+    with pytest.raises(OSError, match="not a regular file"):
+        island_io.read_regular(fifo, 100)
+    with pytest.raises(OSError) as caught:
+        island_io.read_regular(tmp_path / "link", 100)
+    assert caught.value.errno == errno.ELOOP
+    assert island_io.read_regular(tmp_path / "link", 100, follow_symlinks=True) == b"signers"

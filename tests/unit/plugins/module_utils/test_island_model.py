@@ -169,7 +169,13 @@ def test_every_port_variable_of_the_model_is_set_in_its_roles_defaults_only():
 
 def test_the_record_directory_and_certificate_paths_are_written_once():
     places = [*ROOT.glob("roles/**/*.yml"), *ROOT.glob("playbooks/*.yml"), *ROOT.glob("plugins/**/*.py")]
-    for needle in (model.RECORD_DIR, "/etc/registry/tls", "/etc/minio/certs", "/etc/gitea/tls"):
+    for needle in (
+        model.RECORD_DIR,
+        model.BUNDLE_RECORD,
+        "/etc/registry/tls",
+        "/etc/minio/certs",
+        "/etc/gitea/tls",
+    ):
         found = [
             p.relative_to(ROOT).as_posix()
             for p in places
