@@ -17,8 +17,8 @@ description:
 options:
   supported_os:
     description:
-      - The releases the island is tested on, per os-release C(ID), each the major C(VERSION_ID)
-        (C(debian: ["12", "13"])). Only C(ID) counts, not C(ID_LIKE): a derivative is another system.
+      - "The releases the island is tested on, per os-release C(ID), each the major C(VERSION_ID)
+        (C(debian: [\"12\", \"13\"])). Only C(ID) counts, not C(ID_LIKE): a derivative is another system."
     type: dict
     required: true
   allow_untested_os:
