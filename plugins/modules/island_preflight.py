@@ -159,8 +159,9 @@ def main():
 
 def run(module):
     problems, facts = run_checks(module.params)
-    # Returned warnings are shown in the run's output as Ansible warnings.
-    return {"changed": False, "problems": problems, "facts": facts, "warnings": facts["warnings"]}
+    for warning in facts["warnings"]:
+        module.warn(warning)  # shown in the run's output, as well as returned in facts
+    return {"changed": False, "problems": problems, "facts": facts}
 
 
 if __name__ == "__main__":
