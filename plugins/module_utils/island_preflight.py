@@ -61,7 +61,8 @@ def check_os(os_release, supported):
     os_id = os_release.get("ID", "unknown")
     version = os_release.get("VERSION_ID", "")
     pretty = os_release.get("PRETTY_NAME", f"{os_id} {version}".strip())
-    releases = [str(release) for release in supported.get(os_id, [])]
+    releases = supported.get(os_id, [])
+    releases = [str(release) for release in (releases if isinstance(releases, list) else [releases])]
     if version and _major(version) in releases:
         return []
     return [

@@ -60,6 +60,11 @@ def test_a_system_no_test_runs_is_refused_naming_it_and_what_is_supported(releas
     assert "preflight_allow_untested_os: true" in problem
 
 
+def test_one_release_may_be_given_alone():
+    assert check_os({"ID": "debian", "VERSION_ID": "12"}, {"debian": "12"}) == []
+    assert check_os(DEBIAN_13, {"debian": "12"}) != []
+
+
 def test_a_derivative_is_not_taken_for_the_system_it_derives_from():
     # Ubuntu says ID_LIKE=debian: other packages and defaults, and no test runs it.
     assert check_os(UBUNTU, SUPPORTED) != []
