@@ -4,7 +4,8 @@ The rulesets under firewall_rulesets/ are the output of the real tools (nftables
 iptables 1.8.9, Debian 12), captured in a throwaway network namespace:
 `unshare --net sh -c 'nft -f X.nft && nft -j list ruleset'` for the nftables ones (the X.nft source
 beside each), and `iptables-restore` then `iptables-save` for the iptables ones. Their shapes are
-Debian's default /etc/nftables.conf, a hand-written drop-policy server, firewalld's zone chains, a
+Debian's default /etc/nftables.conf, a hand-written drop-policy server (and one written with service
+names and transport-header ports), firewalld's zone chains, a
 RHEL-style catch-all reject, ufw's chains, and k3s's own kube-proxy/kube-router rules.
 """
 
@@ -177,3 +178,10 @@ def test_the_operator_can_turn_the_check_off():
     assert firewall_problems(params, runner, which=_which("iptables-save")) == []
     params["firewall_check"] = True
     assert firewall_problems(params, runner, which=_which("iptables-save")) != []
+
+
+def test_service_names_a_transport_header_port_and_a_local_destination_are_understood():
+    # services.nft: `tcp dport { ssh, https }`, `meta l4proto { tcp, udp } th dport 53` and
+    # `fib daddr type local tcp dport 3000`, under a drop policy.
+    blocked = _nft_blocked("services.json")
+    assert set(blocked) == {(5443, "tcp"), (9000, "tcp"), (6443, "tcp"), (10250, "tcp")}
