@@ -5,8 +5,8 @@ iptables 1.8.9, Debian 12), captured in a throwaway network namespace:
 `unshare --net sh -c 'nft -f X.nft && nft -j list ruleset'` for the nftables ones (the X.nft source
 beside each), and `iptables-restore` then `iptables-save` for the iptables ones. Their shapes are
 Debian's default /etc/nftables.conf, a hand-written drop-policy server (and one written with service
-names and transport-header ports), firewalld's zone chains, a
-RHEL-style catch-all reject, ufw's chains, and k3s's own kube-proxy/kube-router rules.
+names and transport-header ports), firewalld's zone chains, a RHEL-style catch-all reject, ufw's
+chains, and k3s's own kube-proxy/kube-router rules.
 """
 
 from __future__ import annotations
