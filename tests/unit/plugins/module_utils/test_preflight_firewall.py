@@ -3,10 +3,11 @@
 The rulesets under firewall_rulesets/ are the output of the real tools (nftables 1.0.6 and
 iptables 1.8.9, Debian 12), captured in a throwaway network namespace:
 `unshare --net sh -c 'nft -f X.nft && nft -j list ruleset'` for the nftables ones (the X.nft source
-beside each), and `iptables-restore` then `iptables-save` for the iptables ones. Their shapes are
-Debian's default /etc/nftables.conf, a hand-written drop-policy server (and one written with service
-names and transport-header ports), firewalld's zone chains, a RHEL-style catch-all reject, ufw's
-chains, and k3s's own kube-proxy/kube-router rules.
+beside each), and `iptables-restore` then `iptables-save` for the iptables ones. Their shapes:
+Debian's default /etc/nftables.conf; a hand-written drop-policy server, and one written with service
+names and transport-header ports; firewalld's zone chains as its nftables backend lays them out; a
+RHEL-style catch-all reject; ufw's chains as its before/after/user rules lay them out; and the
+rules kube-proxy and kube-router (k3s's network policy) add on a k3s node.
 """
 
 from __future__ import annotations
