@@ -55,8 +55,8 @@ _NFT_NETWORK_HEADERS = {"ip", "ip6", "th", "ether", "vlan", "arp", "inet"}
 class Rule:
     """One rule, reduced to what the judgement above needs."""
 
-    def __init__(self, text):
-        self.text = text
+    def __init__(self, text=None):
+        self.text = text  # how the operator wrote it, for the message: iptables' line, nft's comment
         self.protos = None  # None: any protocol
         self.ports = None  # None: any port; else [(low, high)]
         self.verdict = None  # accept, drop, reject, jump, goto, return, or None (no decision)
@@ -83,7 +83,7 @@ class Rule:
 
 class Chain:
     def __init__(self, where, name, hook=None, policy=None):
-        self.where = where  # "inet filter" (nftables family and table) or "iptables" / "ip6tables"
+        self.where = where  # "nftables table inet filter", or "iptables" / "ip6tables"
         self.name = name
         self.hook = hook
         self.policy = policy
@@ -252,15 +252,7 @@ def _nft_values(right):
         items = right
     else:
         items = [right]
-    values = []
-    for item in items:
-        if isinstance(item, dict) and "range" in item:
-            values.append(tuple(item["range"]))
-        elif isinstance(item, dict) and "prefix" in item:
-            values.append(item)
-        else:
-            values.append(item)
-    return values
+    return [tuple(item["range"]) if isinstance(item, dict) and "range" in item else item for item in items]
 
 
 def _nft_payload(rule, payload, values, negated):
@@ -366,8 +358,7 @@ def parse_nft_json(text, skip_tables=()):
             key = (rule["family"], rule["table"], rule["chain"])
             if key not in chains:
                 continue
-            text = rule.get("comment") or json.dumps(rule.get("expr", []))
-            chains[key].rules.append(_nft_rule(rule.get("expr", []), text))
+            chains[key].rules.append(_nft_rule(rule.get("expr", []), rule.get("comment")))
     return chains
 
 
@@ -386,7 +377,10 @@ def _step(rule, chain, traffic, resolve, depth):
     if rule.verdict == "accept":
         return _PASS if rule.narrow else ("accept", f"accepted in {chain.label()}")
     if rule.verdict in ("drop", "reject"):
-        return _PASS if rule.other else (rule.verdict, f"{rule.verdict} rule in {chain.label()}")
+        if rule.other:
+            return _PASS
+        written = f": {rule.text}" if rule.text else ""
+        return rule.verdict, f"{rule.verdict} rule in {chain.label()}{written}"
     if rule.verdict == "return":
         return _PASS if rule.other else (None, None)
     return _follow(rule, chain, traffic, resolve, depth)

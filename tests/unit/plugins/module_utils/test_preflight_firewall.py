@@ -73,7 +73,10 @@ def test_firewalld_zone_chains_reject_what_the_zone_does_not_allow():
 def test_a_rhel_style_catch_all_reject_blocks_the_island_ports():
     blocked = _iptables_blocked("rhel7.iptables-save")
     assert (53, "udp") not in blocked
-    assert blocked[(6443, "tcp")] == "reject rule in chain INPUT of iptables"
+    # The rule is quoted as iptables-save writes it.
+    assert blocked[(6443, "tcp")] == (
+        "reject rule in chain INPUT of iptables: -A INPUT -j REJECT --reject-with icmp-host-prohibited"
+    )
     assert len(blocked) == len(WANTED) - 1
 
 
@@ -114,7 +117,7 @@ def test_the_problem_names_each_blocked_port_its_service_and_the_way_out():
     runner = _runner({"iptables-save": (0, _read("rhel7.iptables-save"), "")})
     [problem] = check_firewall(WANTED[:3], runner=runner, which=_which("iptables-save", "systemctl"))
     assert "would block 2 of the island's ports" in problem
-    assert "53/tcp for CoreDNS (reject rule in chain INPUT of iptables)" in problem
+    assert "53/tcp for CoreDNS (reject rule in chain INPUT of iptables: -A INPUT -j REJECT" in problem
     assert "5443/tcp for the registry" in problem
     assert "53/udp" not in problem
     assert "preflight_firewall_check: false" in problem
