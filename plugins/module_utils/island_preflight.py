@@ -9,9 +9,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import pwd
+import shutil
 import socket
 import subprocess
 import time
+
+from ansible_collections.island.installer.plugins.module_utils.island_preflight_firewall import check_firewall
 
 # TCP state 0A is LISTEN (include/net/tcp_states.h); an unconnected UDP socket bound to a port is 07.
 _TCP_LISTEN = "0A"
@@ -37,33 +40,65 @@ def read_os_release(path="/etc/os-release"):
     return values
 
 
-def _version_tuple(text):
-    parts = []
-    for piece in str(text).split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def _major(version):
+    """The release a VERSION_ID names: Debian's is the major version alone ("12"; a point release
+    does not change it)."""
+    return str(version).split(".")[0]
+
+
+def _supported_names(supported):
+    return ", ".join(
+        f"{name} {version}" for name, versions in sorted(supported.items()) for version in versions
+    )
 
 
 def check_os(os_release, supported):
-    """`supported` maps an os-release ID (or an ID_LIKE entry) to the lowest supported VERSION_ID."""
+    """`supported` maps an os-release ID to the releases (major VERSION_ID) the island is tested on.
+
+    Only the ID counts: a derivative (Ubuntu says ID_LIKE=debian) is another system, with other
+    packages and defaults, and no test runs it. Returns the problem, or [] when the system is supported.
+    """
     os_id = os_release.get("ID", "unknown")
     version = os_release.get("VERSION_ID", "")
     pretty = os_release.get("PRETTY_NAME", f"{os_id} {version}".strip())
-    candidates = [os_id, *os_release.get("ID_LIKE", "").split()]
-    for candidate in candidates:
-        if candidate in supported:
-            minimum = str(supported[candidate])
-            if _version_tuple(version) < _version_tuple(minimum):
-                return [
-                    f"the operating system is {pretty}; the island needs {candidate} {minimum} or "
-                    f"newer: upgrade the host or take it out of the inventory"
-                ]
-            return []
-    names = ", ".join(f"{name} >= {ver}" for name, ver in sorted(supported.items()))
+    releases = supported.get(os_id, [])
+    releases = [str(release) for release in (releases if isinstance(releases, list) else [releases])]
+    if version and _major(version) in releases:
+        return []
     return [
-        f"the operating system is {pretty}, which the island does not support ({names}): use a "
-        f"supported OS or extend preflight_supported_os if you have tested it"
+        f"the operating system is {pretty} (ID={os_id}, VERSION_ID={version or 'unset'}), which the island "
+        f"is not tested on; supported: {_supported_names(supported)}: install a supported system, or set "
+        f"preflight_allow_untested_os: true to go on untested (preflight then warns)"
+    ]
+
+
+def os_problems_and_warnings(os_release, supported, allow_untested):
+    """The OS check as the role applies it: a problem, or a warning when the operator allowed an
+    untested system explicitly."""
+    found = check_os(os_release, supported)
+    if not found or not allow_untested:
+        return found, []
+    pretty = os_release.get("PRETTY_NAME", os_release.get("ID", "unknown"))
+    return [], [
+        f"the operating system is {pretty}, which the island is not tested on (supported: "
+        f"{_supported_names(supported)}); going on because preflight_allow_untested_os is true"
+    ]
+
+
+def check_selinux(enforce_path="/sys/fs/selinux/enforce"):
+    """An enforcing SELinux confines the island's services by policies the bundle does not carry
+    (RHEL-family hosts); read-only, from selinuxfs."""
+    try:
+        with open(enforce_path, encoding="ascii") as handle:
+            enforcing = handle.read().strip() == "1"
+    except OSError:
+        return []
+    if not enforcing:
+        return []
+    return [
+        "SELinux is enforcing, and the bundle carries no SELinux policy for the island's services: "
+        "run the island on a supported system (Debian 12 or 13), or make SELinux permissive on this "
+        "host if you accept running them unconfined"
     ]
 
 
@@ -295,7 +330,13 @@ def run_checks(
 
     os_release = read_os_release(params.get("os_release_path", "/etc/os-release"))
     facts["os"] = {key: os_release.get(key) for key in ("ID", "VERSION_ID", "PRETTY_NAME")}
-    problems += check_os(os_release, params["supported_os"])
+    found, warnings = os_problems_and_warnings(
+        os_release, params["supported_os"], params.get("allow_untested_os", False)
+    )
+    problems += found
+    name = params.get("inventory_name")
+    facts["warnings"] = [f"preflight on {name}: {warning}" if name else warning for warning in warnings]
+    problems += check_selinux(params.get("selinux_enforce_path", "/sys/fs/selinux/enforce"))
 
     facts["architecture"] = machine or os.uname().machine
     problems += check_architecture(facts["architecture"], params["architectures"])
@@ -327,4 +368,14 @@ def run_checks(
         {key: sock[key] for key in ("proto", "address", "port", "comm", "unit")} for sock in sockets
     ]
     problems += check_ports(sockets, params["ports"], params.get("island_address"))
+    problems += firewall_problems(params, runner)
     return problems, facts
+
+
+def firewall_problems(params, runner=subprocess.run, which=shutil.which):
+    """The host firewall check, unless the operator manages the firewall (firewall_check: false)."""
+    if not params.get("firewall_check", True):
+        return []
+    island_ip = _as_ip(params.get("island_address"))
+    family = island_ip.version if island_ip is not None else 4
+    return check_firewall(params["ports"], family=family, runner=runner, which=which)

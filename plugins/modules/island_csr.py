@@ -20,7 +20,7 @@ description:
 version_added: "1.0.0"
 author: Island installer team
 requirements:
-  - cryptography >= 3.4 on the managed host (Debian 12 and RHEL 9 system packages qualify)
+  - cryptography >= 3.4 on the managed host (Debian 12's 38 and Debian 13's 43 qualify)
 options:
   path:
     description: Private key file; its directory must exist.

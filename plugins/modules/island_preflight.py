@@ -8,16 +8,36 @@ DOCUMENTATION = r"""
 module: island_preflight
 short_description: Check that a host can carry its part of the island
 description:
-  - Reads the operating system, CPU architecture, systemd state, clock, free disk space and the
-    sockets that listen on the host, and reports every problem as a sentence that says what was
-    found and what to do.
+  - Reads the operating system, SELinux's mode, CPU architecture, systemd state, clock, free disk
+    space, the sockets that listen on the host and the host firewall's rules (C(nft -j list ruleset),
+    C(iptables-save), C(ip6tables-save), firewalld and ufw), and reports every problem as a sentence
+    that says what was found and what to do.
   - Never changes anything, in check mode or not. The preflight role turns the problems into one
     failure per host.
 options:
   supported_os:
-    description: Lowest supported C(VERSION_ID) per os-release C(ID) (an C(ID_LIKE) entry matches too).
+    description:
+      - "The releases the island is tested on, per os-release C(ID), each the major C(VERSION_ID)
+        (C(debian: [\"12\", \"13\"])). Only C(ID) counts, not C(ID_LIKE): a derivative is another system."
     type: dict
     required: true
+  allow_untested_os:
+    description:
+      - Go on when the system is not in O(supported_os), with a warning that names it, instead of
+        reporting a problem. The operator's explicit choice.
+    type: bool
+    default: false
+  inventory_name:
+    description:
+      - The host's inventory name. Warnings begin with it, since Ansible shows a module's warnings
+        without the host they came from.
+    type: str
+  firewall_check:
+    description:
+      - Report the island ports (O(ports)) the host firewall would drop or reject for a new
+        connection from another host. Off when the operator manages the firewall and has opened them.
+    type: bool
+    default: true
   architectures:
     description: CPU architectures (C(uname -m)) the bundle carries binaries for.
     type: list
@@ -77,7 +97,7 @@ author: Island installer developers
 EXAMPLES = r"""
 - name: Host is fit for the island
   island_preflight:
-    supported_os: {debian: "12", ubuntu: "22.04", rhel: "9"}
+    supported_os: {debian: ["12", "13"]}
     architectures: [x86_64, aarch64]
     controller_time: "{{ now(utc=true).timestamp() }}"
     disk_path: /var/lib
@@ -94,7 +114,9 @@ problems:
   type: list
   elements: str
 facts:
-  description: What was read (os, architecture, systemd, clock_skew_seconds, disk_free_bytes, listeners).
+  description:
+    - What was read (os, architecture, systemd, clock_skew_seconds, disk_free_bytes, listeners), and
+      warnings (the untested system O(allow_untested_os) let through; also shown as the task's warnings).
   returned: always
   type: dict
 """
@@ -117,6 +139,9 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "supported_os": {"type": "dict", "required": True},
+            "allow_untested_os": {"type": "bool", "default": False},
+            "firewall_check": {"type": "bool", "default": True},
+            "inventory_name": {"type": "str"},
             "architectures": {"type": "list", "elements": "str", "required": True},
             "controller_time": {"type": "float"},
             "max_clock_skew": {"type": "float", "default": 5},
@@ -134,6 +159,8 @@ def main():
 
 def run(module):
     problems, facts = run_checks(module.params)
+    for warning in facts["warnings"]:
+        module.warn(warning)  # shown in the run's output, as well as returned in facts
     return {"changed": False, "problems": problems, "facts": facts}
 
 

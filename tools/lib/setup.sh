@@ -102,6 +102,28 @@ island_setup_image() {
   docker tag "$ISLAND_TEST_IMAGE" island-test:latest
 }
 
+# The Debian 13 (trixie) test image, for the scenarios whose platforms name ISLAND_TEST_IMAGE_TRIXIE
+# (molecule/dns). Not part of island_setup: tools/test.sh builds it only when such a scenario runs,
+# as it costs a debootstrap of its own (a few minutes, once: cached in docker keyed by its inputs).
+# A lock keeps two lanes from building it at once.
+island_setup_image_trixie() {
+  local key
+  key=$(cat "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_ROOT/tools/image/packages-trixie.txt" |
+    sha256sum | cut -c1-12)
+  ISLAND_TEST_IMAGE_TRIXIE=island-test-trixie:$key
+  export ISLAND_TEST_IMAGE_TRIXIE
+  mkdir -p "$ISLAND_CACHE"
+  (
+    flock 9
+    if ! docker image inspect "$ISLAND_TEST_IMAGE_TRIXIE" >/dev/null 2>&1; then
+      island_log "Building the Debian 13 test image $ISLAND_TEST_IMAGE_TRIXIE (debootstrap trixie, a few minutes)"
+      bash "$ISLAND_ROOT/tools/image/build.sh" "$ISLAND_TEST_IMAGE_TRIXIE" trixie ||
+        island_die "the Debian 13 test image could not be built"
+    fi
+    docker tag "$ISLAND_TEST_IMAGE_TRIXIE" island-test-trixie:latest
+  ) 9>"$ISLAND_CACHE/image-trixie.lock"
+}
+
 island_setup_ssh_key() {
   ISLAND_SSH_KEY=$ISLAND_CACHE/ssh/id_ed25519
   export ISLAND_SSH_KEY

@@ -11,37 +11,85 @@ from ansible_collections.island.installer.plugins.module_utils.island_preflight 
     check_disk,
     check_os,
     check_ports,
+    check_selinux,
     check_systemd,
     listeners,
+    os_problems_and_warnings,
     run_checks,
     unit_of_cgroup,
 )
 
-SUPPORTED = {"debian": "12", "ubuntu": "22.04", "rhel": "9"}
+SUPPORTED = {"debian": ["12", "13"]}
+
+DEBIAN_13 = {"ID": "debian", "VERSION_ID": "13", "PRETTY_NAME": "Debian GNU/Linux 13 (trixie)"}
+UBUNTU = {"ID": "ubuntu", "ID_LIKE": "debian", "VERSION_ID": "22.04", "PRETTY_NAME": "Ubuntu 22.04.4 LTS"}
+ROCKY = {
+    "ID": "rocky",
+    "ID_LIKE": "rhel centos fedora",
+    "VERSION_ID": "9.4",
+    "PRETTY_NAME": "Rocky Linux 9.4",
+}
 
 
-def test_a_supported_os_passes_and_an_id_like_match_counts():
+def test_debian_12_and_13_are_supported():
     assert check_os({"ID": "debian", "VERSION_ID": "12"}, SUPPORTED) == []
-    assert check_os({"ID": "rocky", "ID_LIKE": "rhel centos fedora", "VERSION_ID": "9.4"}, SUPPORTED) == []
+    assert check_os(DEBIAN_13, SUPPORTED) == []
 
 
-def test_an_old_os_release_is_refused_with_the_version_needed():
-    [problem] = check_os(
-        {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11"}, SUPPORTED
-    )
-    assert "Debian GNU/Linux 11" in problem
-    assert "debian 12 or newer" in problem
+@pytest.mark.parametrize(
+    "release",
+    [
+        UBUNTU,
+        ROCKY,
+        {
+            "ID": "rhel",
+            "ID_LIKE": "fedora",
+            "VERSION_ID": "9.4",
+            "PRETTY_NAME": "Red Hat Enterprise Linux 9.4",
+        },
+        {"ID": "debian", "VERSION_ID": "11", "PRETTY_NAME": "Debian GNU/Linux 11 (bullseye)"},
+        {"ID": "debian", "VERSION_ID": "14", "PRETTY_NAME": "Debian GNU/Linux 14 (forky)"},
+        {"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux forky/sid"},
+    ],
+)
+def test_a_system_no_test_runs_is_refused_naming_it_and_what_is_supported(release):
+    [problem] = check_os(release, SUPPORTED)
+    assert release["PRETTY_NAME"] in problem
+    assert f"ID={release['ID']}" in problem
+    assert "supported: debian 12, debian 13" in problem
+    assert "preflight_allow_untested_os: true" in problem
 
 
-def test_an_unknown_os_is_refused_with_the_supported_list():
-    [problem] = check_os({"ID": "alpine", "VERSION_ID": "3.20"}, SUPPORTED)
-    assert "does not support" in problem
-    assert "debian >= 12" in problem
+def test_one_release_may_be_given_alone():
+    assert check_os({"ID": "debian", "VERSION_ID": "12"}, {"debian": "12"}) == []
+    assert check_os(DEBIAN_13, {"debian": "12"}) != []
 
 
-def test_ubuntu_versions_compare_numerically():
-    assert check_os({"ID": "ubuntu", "VERSION_ID": "24.04"}, SUPPORTED) == []
-    assert check_os({"ID": "ubuntu", "VERSION_ID": "20.04"}, SUPPORTED) != []
+def test_a_derivative_is_not_taken_for_the_system_it_derives_from():
+    # Ubuntu says ID_LIKE=debian: other packages and defaults, and no test runs it.
+    assert check_os(UBUNTU, SUPPORTED) != []
+
+
+def test_the_operator_may_allow_an_untested_system_which_then_warns():
+    assert os_problems_and_warnings(UBUNTU, SUPPORTED, False)[1] == []
+    problems, warnings = os_problems_and_warnings(UBUNTU, SUPPORTED, True)
+    assert problems == []
+    [warning] = warnings
+    assert "Ubuntu 22.04.4 LTS" in warning
+    assert "not tested on" in warning
+    assert "preflight_allow_untested_os is true" in warning
+    assert os_problems_and_warnings(DEBIAN_13, SUPPORTED, True) == ([], [])
+
+
+def test_an_enforcing_selinux_is_refused_and_a_permissive_one_passes(tmp_path):
+    enforce = tmp_path / "enforce"
+    enforce.write_text("1")
+    [problem] = check_selinux(str(enforce))
+    assert "SELinux is enforcing" in problem
+    assert "no SELinux policy" in problem
+    enforce.write_text("0")
+    assert check_selinux(str(enforce)) == []
+    assert check_selinux(str(tmp_path / "absent")) == []
 
 
 def test_a_host_without_systemd_as_pid1_is_refused():
@@ -171,6 +219,7 @@ def test_all_checks_run_and_report_together(tmp_path):
         "disk_required_bytes": 2**31,
         "island_address": "10.0.0.5",
         "ports": [{"port": 9000, "proto": "tcp", "service": "MinIO", "bind": "any", "units": []}],
+        "firewall_check": False,
     }
     problems, facts = run_checks(
         params,
@@ -206,3 +255,27 @@ def test_without_the_unit_the_services_user_identifies_its_own_port():
 def test_the_socket_owner_is_read_from_the_socket_table(listening_tcp):
     [found] = [s for s in listeners() if s["port"] == listening_tcp and s["proto"] == "tcp"]
     assert found["user"] == __import__("pwd").getpwuid(os.getuid()).pw_name
+
+
+def test_an_allowed_untested_system_warns_with_the_host_name_instead_of_failing(tmp_path):
+    release = tmp_path / "os-release"
+    release.write_text('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\nPRETTY_NAME="Ubuntu 24.04.1 LTS"\n')
+    params = {
+        "os_release_path": str(release),
+        "selinux_enforce_path": str(tmp_path / "no-selinux"),
+        "supported_os": SUPPORTED,
+        "allow_untested_os": True,
+        "inventory_name": "node-7",
+        "architectures": ["x86_64"],
+        "max_clock_skew": 5,
+        "disk_path": "/srv",
+        "disk_required_bytes": 1,
+        "ports": [],
+        "firewall_check": False,
+    }
+    problems, facts = run_checks(
+        params, available_at=lambda path: (path, 2**30), found_listeners=list, pid1_reader=lambda: "bash"
+    )
+    assert not [p for p in problems if "operating system" in p]
+    [warning] = facts["warnings"]
+    assert warning.startswith("preflight on node-7: the operating system is Ubuntu 24.04.1 LTS")
