@@ -405,14 +405,6 @@ def load_encrypted_key(data, passphrase, what):
         ) from None
 
 
-def encrypted_key_pem(key, passphrase):
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
-    )
-
-
 def plain_key_pem(key):
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -15,6 +15,7 @@ import os
 import re
 
 from ansible_collections.island.installer.plugins.module_utils import island_pki as pki
+from ansible_collections.island.installer.plugins.module_utils import island_pki_keyenc as keyenc
 from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
 from ansible_collections.island.installer.plugins.module_utils.island_pki import NameOID, serialization, x509
 
@@ -238,17 +239,22 @@ def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, no
 class CaPair:
     """A CA certificate with its (decrypted, in memory only) key and the files they live in."""
 
-    def __init__(self, cert, key, cert_path, key_path, created=False):
+    def __init__(self, cert, key, cert_path, key_path, *, created=False, protection=None):
         self.cert = cert
         self.key = key
         self.cert_path = cert_path
         self.key_path = key_path
         self.created = created
+        # How the key on disk is encrypted (island_pki_keyenc.Protection); None for a new pair.
+        self.protection = protection
 
     def write(self, passphrase):
         # Key first: a certificate on disk always has its key beside it.
-        atomic_write(self.key_path, pki.encrypted_key_pem(self.key, passphrase), 0o600)
+        self.write_key(passphrase)
         atomic_write(self.cert_path, self.cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+    def write_key(self, passphrase):
+        atomic_write(self.key_path, keyenc.encrypted_key_pem(self.key, passphrase), 0o600)
 
 
 def _load_pair(cert_path, key_path, passphrase, what):
@@ -270,7 +276,7 @@ def _load_pair(cert_path, key_path, passphrase, what):
             f"{what} key {key_path} does not match certificate {cert_path}; "
             "restore the matching pair from a backup"
         )
-    return CaPair(cert, key, cert_path, key_path)
+    return CaPair(cert, key, cert_path, key_path, protection=keyenc.key_protection(key_data))
 
 
 def _check_ca_dir(path):
@@ -400,6 +406,22 @@ def _trusted_roots(spec, existing, planned):
     return gens, certs
 
 
+def _reencrypt_weak_keys(result, pairs, passphrase, check_mode):
+    """A CA key under a weak encryption (an older installer's PBKDF2 at 2,048 iterations) is
+    encrypted again under the current one, with the same passphrase; the key itself is unchanged,
+    so every certificate stays valid."""
+    for pair in pairs:
+        if pair.created or pair.protection is None or not pair.protection.weak:
+            continue
+        result.change(
+            f"re-encrypted CA key {pair.key_path}: was {pair.protection.describe()} "
+            f"({pair.protection.reason}), now {keyenc.DESCRIPTION}",
+            pair.key_path,
+        )
+        if not check_mode:
+            pair.write_key(passphrase)
+
+
 def _fix_key_modes(result, pairs, check_mode):
     """Drifted permissions on existing CA key files are fixed and reported, not tolerated."""
     for pair in pairs:
@@ -454,6 +476,7 @@ def ensure_ca(spec, check_mode=False, now=None):
         result.change(f"created {spec.intermediate_label}", intermediate.cert_path, intermediate.key_path)
         if not check_mode:
             intermediate.write(spec.passphrase)
+    _reencrypt_weak_keys(result, [*planned.values(), intermediate], spec.passphrase, check_mode)
     _fix_key_modes(result, [*planned.values(), intermediate], check_mode)
     if bundle_now != result.trust_bundle.encode("ascii"):
         listed = ", ".join(f"R{g}" for g in result.trusted_generations)

@@ -22,12 +22,41 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
 
 
 class CsrResult:
-    def __init__(self, csr_pem, key_created, reason, attribute_changes_):
+    def __init__(self, csr_pem, key_created, reason, attribute_changes_, pending=None):
         self.csr_pem = csr_pem
         self.key_created = key_created
         self.reason = reason
         self.attribute_changes = attribute_changes_
-        self.changed = key_created or bool(attribute_changes_)
+        # "created", "kept" or "removed": the next key of a rotation (``pending_key_path``).
+        self.pending = pending
+        self.changed = key_created or bool(attribute_changes_) or pending in ("created", "removed")
+
+
+def pending_key_path(path):
+    """Where a rotation keeps the host's next key until its certificate is installed with it."""
+    return path + ".next"
+
+
+def rotation_due(certificate_path, key, renew_before_days, now=None):
+    """A reason to rotate the key with the renewal, or None: the certificate at
+    ``certificate_path`` belongs to ``key`` and expires within ``renew_before_days`` (the
+    expiry rule of island_cert_sign's renewal decision)."""
+    if key is None or not certificate_path:
+        return None
+    data = pki.read_file(certificate_path, "certificate file")
+    if data is None:
+        return None
+    try:
+        cert = pki.load_certificates(data, certificate_path)[0]
+    except (pki.PkiError, IndexError):
+        return None
+    if pki.public_key_der(cert.public_key()) != pki.public_key_der(key.public_key()):
+        return None
+    left = pki.cert_not_after(cert) - (now or pki.utcnow())
+    if left.days >= renew_before_days:
+        return None
+    when = f"expired {-left.days} days ago" if left.total_seconds() <= 0 else f"expires in {left.days} days"
+    return f"key rotated with the renewal: certificate {when} (threshold {renew_before_days})"
 
 
 def load_host_key(path):
@@ -55,14 +84,59 @@ def build_csr(key, sans):
 
 
 def ensure_key_and_csr(
-    path, sans, *, key_type=pki.DEFAULT_KEY_TYPE, mode=0o600, uid=None, gid=None, check_mode=False
+    path,
+    sans,
+    *,
+    key_type=pki.DEFAULT_KEY_TYPE,
+    mode=0o600,
+    uid=None,
+    gid=None,
+    check_mode=False,
+    rotate_certificate_path=None,
+    renew_before_days=30,
+    now=None,
 ):
     """On the host: keep (or make) the private key at ``path`` and return a fresh CSR for ``sans``.
 
     The key is made when missing or of another key type than asked; an unusable key file is an
     error, never silently replaced. The key itself is never returned. In check mode with no key
     yet, the CSR comes from a throw-away key so the controller can still predict the change.
+
+    With ``rotate_certificate_path`` (the certificate of this key), a key whose certificate is
+    due for renewal is rotated: a new key is made beside it (``pending_key_path``, same mode and
+    owner) and the CSR comes from it. The service keeps its current key until
+    ``ensure_certificate_file`` installs the new certificate, which moves the new key into place
+    first; until then a rerun keeps the same next key. Without rotation, a leftover next key is
+    removed.
     """
+    result = _ensure_key_and_csr(
+        path, sans, key_type=key_type, mode=mode, uid=uid, gid=gid, check_mode=check_mode
+    )
+    pending_path = pending_key_path(path)
+    due = None
+    if rotate_certificate_path and not result.key_created:
+        due = rotation_due(rotate_certificate_path, load_host_key(path), renew_before_days, now)
+    if due is None:
+        if os.path.lexists(pending_path):
+            if not check_mode:
+                os.unlink(pending_path)
+            result.pending = "removed"
+            result.changed = True
+        return result
+    pending = load_host_key(pending_path)
+    state = "kept"
+    if pending is None or pki.key_type_of(pending) != key_type:
+        pending = pki.generate_private_key(key_type)
+        state = "created"
+        if not check_mode:
+            atomic_write(pending_path, pki.plain_key_pem(pending), mode, uid, gid)
+    csr_pem = (
+        build_csr(pending, pki.parse_sans(sans)).public_bytes(serialization.Encoding.PEM).decode("ascii")
+    )
+    return CsrResult(csr_pem, False, due, result.attribute_changes, pending=state)
+
+
+def _ensure_key_and_csr(path, sans, *, key_type, mode, uid, gid, check_mode):
     sans = pki.parse_sans(sans)
     if key_type not in pki.KEY_TYPES:
         raise pki.ParameterError(f"unknown key type {key_type!r}; choose one of {', '.join(pki.KEY_TYPES)}")
@@ -121,17 +195,28 @@ def _checked_chain(certificate, chain, key_path):
                 f"chain is out of order: {child.subject.rfc4514_string()} was not issued by "
                 f"{parent.subject.rfc4514_string()}; pass the issuing intermediate as chain"
             )
-    if key_path is not None:
-        key = load_host_key(key_path)
-        if key is None:
-            raise pki.CertificateFileError(f"private key {key_path} does not exist; run island_csr first")
-        if pki.public_key_der(key) != pki.public_key_der(sequence[0].public_key()):
-            names = ", ".join(pki.format_san(s) for s in pki.sans_of(sequence[0]))
-            raise pki.CertificateFileError(
-                f"certificate for {names} does not match private key {key_path} (was the key replaced "
-                "after the CSR was made?); rerun island_csr and sign again"
-            )
     return sequence
+
+
+def _key_to_promote(sequence, key_path):
+    """None when the certificate matches the key at ``key_path``; the next key's path when it
+    matches the key a rotation made (island_csr); else an error."""
+    if key_path is None:
+        return None
+    key = load_host_key(key_path)
+    if key is None:
+        raise pki.CertificateFileError(f"private key {key_path} does not exist; run island_csr first")
+    wanted = pki.public_key_der(sequence[0].public_key())
+    if pki.public_key_der(key) == wanted:
+        return None
+    pending = load_host_key(pending_key_path(key_path))
+    if pending is not None and pki.public_key_der(pending) == wanted:
+        return pending_key_path(key_path)
+    names = ", ".join(pki.format_san(s) for s in pki.sans_of(sequence[0]))
+    raise pki.CertificateFileError(
+        f"certificate for {names} does not match private key {key_path} (was the key replaced "
+        "after the CSR was made?); rerun island_csr and sign again"
+    )
 
 
 def _describe_file(current, path):
@@ -154,6 +239,7 @@ def ensure_certificate_file(
     one in the chain, so a mixed-up certificate is refused before it can break a service.
     """
     sequence = _checked_chain(certificate, chain, key_path)
+    promote = _key_to_promote(sequence, key_path)
     content = "".join(pki.cert_pem(c) for c in sequence).encode("ascii")
     try:
         current = pki.read_file(path, "certificate file")
@@ -167,6 +253,11 @@ def ensure_certificate_file(
             pki.fix_attributes(path, mode, uid, gid)
         return InstallResult(bool(changes), None, before, after, changes)
     reason = "no certificate file yet" if current is None else "certificate content differs"
+    if promote is not None:
+        reason += f"; the rotated key {promote} replaces {key_path}"
     if not check_mode:
+        if promote is not None:
+            # Key first, as the CA does: the new certificate is never on disk without its key.
+            os.replace(promote, key_path)
         atomic_write(path, content, mode, uid, gid)
     return InstallResult(True, reason, before, after, {})

@@ -13,8 +13,12 @@ description:
   - Both CA certificates carry critical name constraints limiting them to O(domains) (DNS subtrees)
     and O(ip_ranges) (IP subtrees). With no O(ip_ranges), all IP addresses are excluded. A leaked
     island CA therefore cannot impersonate anything outside the island.
-  - Keys are ECDSA P-256 by default, encrypted at rest with O(passphrase) (PEM, PKCS#8, best
-    available encryption) and stored 0600; every file is written atomically.
+  - Keys are ECDSA P-256 by default, encrypted at rest with O(passphrase) (PEM, PKCS#8, PBES2 with
+    scrypt N=2^14 r=8 p=5 and AES-256-CBC, readable by openssl) and stored 0600; every file is
+    written atomically.
+  - An existing key under a weaker encryption (an older installer's PBKDF2 at 2,048 iterations,
+    PBKDF2 under 600,000 iterations, weaker scrypt, or OpenSSL's traditional PEM encryption) is
+    re-encrypted with the same passphrase and reported; the key and the certificates stay.
   - Everything that exists is read and checked before anything is written, so a wrong passphrase,
     a corrupt or half-present CA, or a constraint change fails with a message naming the file and
     what to do, and leaves the directory untouched.

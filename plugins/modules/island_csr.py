@@ -48,6 +48,26 @@ options:
     description: Octal mode (a quoted string such as V("0600"), or an octal YAML number) of the key file.
     type: raw
     default: "0600"
+  rotate_with_renewal:
+    description:
+      - Make a new private key when the certificate at O(certificate_path) (the certificate of
+        this key) expires within O(renew_before_days), and return the CSR of the new key, so the
+        renewal also rotates the key.
+      - The new key waits beside the current one as C(<path>.next) (same mode and owner) until
+        M(island_cert) installs the certificate issued for it, which moves it into place first; the
+        service keeps its current key and certificate until then, and a rerun keeps the same next
+        key. Without rotation due, a leftover C(<path>.next) is removed.
+    type: bool
+    default: false
+  certificate_path:
+    description: The certificate of this key, read for O(rotate_with_renewal).
+    type: path
+  renew_before_days:
+    description:
+      - With O(rotate_with_renewal), how many days before its expiry the certificate is renewed
+        with a new key; give it the value of O(island_cert_sign#module:renew_before_days).
+    type: int
+    default: 30
 attributes:
   check_mode:
     support: full
@@ -84,6 +104,13 @@ key_created:
   description: Whether a new private key was (or in check mode would be) made.
   returned: always
   type: bool
+key_rotation:
+  description:
+    - With O(rotate_with_renewal), the next key C(<path>.next) - V(created) (the CSR is its own),
+      V(kept) (made by an earlier run, still waiting for its certificate), or V(removed) (left over,
+      no rotation due); null otherwise.
+  returned: always
+  type: str
 reason:
   description: Why the key was made or its file attributes fixed; null when nothing changed.
   returned: always
@@ -145,8 +172,14 @@ def run(module):
         uid=uid,
         gid=gid,
         check_mode=module.check_mode,
+        rotate_certificate_path=p["certificate_path"] if p["rotate_with_renewal"] else None,
+        renew_before_days=p["renew_before_days"],
     )
     reasons = [result.reason] if result.reason else []
+    if result.pending == "created":
+        reasons.append(f"new key {p['path']}.next waits for its certificate")
+    elif result.pending == "removed":
+        reasons.append(f"leftover next key {p['path']}.next removed (no rotation due)")
     reasons += [f"{attr} {old} -> {new}" for attr, (old, new) in sorted(result.attribute_changes.items())]
     after = dict(before)
     if result.key_created:
@@ -158,6 +191,7 @@ def run(module):
         "changed": result.changed,
         "csr": result.csr_pem,
         "key_created": result.key_created,
+        "key_rotation": result.pending,
         "reason": "; ".join(reasons) or None,
         "public_key_sha256": hashlib.sha256(public_key_der(csr.public_key())).hexdigest(),
         "diff": {"before": before, "after": after},
@@ -170,8 +204,12 @@ def main():
             "path": {"type": "path", "required": True},
             "subject_alt_names": {"type": "list", "elements": "str", "required": True},
             "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
+            "rotate_with_renewal": {"type": "bool", "default": False},
+            "certificate_path": {"type": "path"},
+            "renew_before_days": {"type": "int", "default": 30},
         }
         | file_attributes("0600"),
+        required_if=[("rotate_with_renewal", True, ("certificate_path",))],
         supports_check_mode=True,
     )
     run_module(module, run, PkiError, missing=missing_cryptography())

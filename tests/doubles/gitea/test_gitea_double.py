@@ -3,13 +3,14 @@ with Gitea's status codes, and serves git over HTTPS to the real git client."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.doubles import run_double
+from tests.support.doubles import SYSTEM_PYTHON, double_path, run_double
 from tests.support.doubles.gitea import ADMIN, Gitea, double_env, needs_gitea_double
 
 pytestmark = needs_gitea_double()
@@ -84,12 +85,6 @@ def _bad_settings(tmp):
             "write it into app.ini",
         ),
         ("lfs-secret-would-be-written", {"server": {"LFS_START_SERVER": "true"}}, (), "LFS_JWT_SECRET"),
-        (
-            "hs256-without-jwt-secret",
-            {"oauth2": {"JWT_SIGNING_ALGORITHM": "HS256"}},
-            [("oauth2", "JWT_SECRET_URI")],
-            "JWT_SECRET",
-        ),
         ("run-user-differs", {"": {"RUN_USER": "git-nobody"}}, (), "Expect user 'git-nobody'"),
         ("http-port-not-a-port", {"server": {"HTTP_PORT": "http"}}, (), "HTTP_PORT"),
     ]
@@ -491,3 +486,90 @@ def test_min_password_length_comes_from_app_ini(tmp_path, gitea_pki):
         assert status == 400 and err["message"] == "password must be at least 20 characters"
     finally:
         server.stop()
+
+
+# --- [oauth2] JWT_SECRET (modules/setting/oauth2.go loadOAuth2From, 1.26 line) -------------------
+def _read_only_web(server):
+    """`gitea web` with app.ini read-only to the double, as the gitea role installs it (root:gitea
+    0640): a bind mount read-only when running as root (root writes through any mode), else 0440."""
+    command = [SYSTEM_PYTHON, str(double_path("gitea")), "web", "--config", str(server.config),
+               "--work-path", str(server.work)]  # fmt: skip
+    if os.geteuid() != 0:
+        server.config.chmod(0o440)
+        return subprocess.run(
+            command, check=False, env=double_env(), capture_output=True, text=True, timeout=30
+        )
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"root cannot make app.ini read-only here (unshare --mount: {probe.stderr!r})")
+    wrapped = ["unshare", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"',
+               str(server.config), *command]  # fmt: skip
+    return subprocess.run(wrapped, check=False, env=double_env(), capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "oauth2",
+    [
+        pytest.param({}, id="rs256-default-no-secret"),
+        pytest.param({"JWT_SIGNING_ALGORITHM": "RS256"}, id="rs256-no-secret"),
+        pytest.param({"JWT_SIGNING_ALGORITHM": "HS256"}, id="hs256-no-secret"),
+        pytest.param(
+            {"JWT_SECRET": "0123456789abcdef0123456789abcdef0123456789abcdef"}, id="hex-not-base64url-32"
+        ),
+        pytest.param({"JWT_SECRET": base64.urlsafe_b64encode(bytes(32)).decode()}, id="padded-base64url"),
+    ],
+)
+def test_without_a_valid_jwt_secret_gitea_exits_when_app_ini_is_read_only(tmp_path, gitea_pki, oauth2):
+    server = Gitea(
+        tmp_path / "g", pki=gitea_pki, overrides={"oauth2": oauth2}, drop=[("oauth2", "JWT_SECRET_URI")]
+    )
+    before = server.config.read_bytes()
+    proc = _read_only_web(server)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        f'save oauth2.JWT_SECRET failed: failed to save "{server.config}": open {server.config}: '
+        in proc.stderr
+    )
+    assert "permission denied" in proc.stderr or "read-only file system" in proc.stderr
+    assert server.config.read_bytes() == before
+
+
+def test_without_a_jwt_secret_gitea_writes_one_into_a_writable_app_ini(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki, drop=[("oauth2", "JWT_SECRET_URI")])
+    server.config.chmod(0o644)
+    proc = server.cli("admin", "user", "list", "--admin")
+    assert proc.returncode == 0, proc.stderr
+    text = server.config.read_text()
+    oauth2 = text.split("[oauth2]", 1)[1].split("[", 1)[0]
+    secret = next(
+        line.split("=", 1)[1].strip() for line in oauth2.splitlines() if line.startswith("JWT_SECRET =")
+    )
+    assert len(base64.urlsafe_b64decode(secret + "=")) == 32
+    assert server.config.stat().st_mode & 0o777 == 0o600
+    # The next start reads it and writes nothing.
+    after = server.config.read_bytes()
+    assert server.cli("admin", "user", "list", "--admin").returncode == 0
+    assert server.config.read_bytes() == after
+
+
+def test_with_oauth2_disabled_no_jwt_secret_is_needed(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides={"oauth2": {"ENABLED": "false"}},
+                   drop=[("oauth2", "JWT_SECRET_URI")])  # fmt: skip
+    before = server.config.read_bytes()
+    proc = server.cli("admin", "user", "list", "--admin", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert server.config.read_bytes() == before
+
+
+def test_the_role_s_generated_jwt_secret_file_is_accepted_on_a_read_only_app_ini(tmp_path, gitea_pki):
+    """The gitea role writes `gitea generate secret JWT_SECRET` into a file and names it by
+    JWT_SECRET_URI in a read-only app.ini: Gitea starts and writes nothing."""
+    server = Gitea(tmp_path / "g", pki=gitea_pki)
+    made = run_double("gitea", ["generate", "secret", "JWT_SECRET"])
+    assert made.returncode == 0, made.stderr
+    server.secrets["jwt_secret"].write_text(made.stdout)
+    before = server.config.read_bytes()
+    server.config.chmod(0o440)
+    proc = server.cli("admin", "user", "list", "--admin", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert server.config.read_bytes() == before

@@ -6,6 +6,7 @@ Used by tests/doubles/gitea and tests/integration (the Gitea modules, the receip
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -38,7 +39,10 @@ def write_secrets(directory):
     out = {}
     for name in ("secret_key", "internal_token", "jwt_secret", "lfs_jwt_secret"):
         path = directory / name
-        path.write_text(os.urandom(24).hex() + "\n")
+        # JWT secrets in the format `gitea generate secret JWT_SECRET` prints (unpadded base64url
+        # of 32 bytes): Gitea replaces any other value and writes it into app.ini.
+        jwt = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        path.write_text((jwt if "jwt" in name else os.urandom(24).hex()) + "\n")
         path.chmod(0o600)
         out[name] = path
     return out
