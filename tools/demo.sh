@@ -61,6 +61,21 @@ demo_hosts() {
     fi
   done < <(demo_inventory)
   demo_known_hosts "$network"
+  demo_kernel_parameters "$network"
+}
+
+# Test-only, as in molecule/shared/prepare.yml: the containers share this machine's kernel, whose
+# /proc/sys is read-only in them, so the k3s role's /etc/sysctl.d/90-kubelet.conf cannot be applied
+# there (systemd-sysctl skips itself). The k3s double reads that directory instead, as if it had been
+# applied, through the env file its unit reads: a node starts only if the role wrote every value.
+demo_kernel_parameters() {
+  local network=$1 kind name address
+  while read -r kind name address; do
+    [ "$kind" = host ] || continue
+    docker exec "$network-$name" sh -c 'for unit in k3s k3s-agent; do
+      printf "%s\n" "# test-only: see tools/demo.sh" "ISLAND_TEST_SYSCTL_D=/etc/sysctl.d" >"/etc/default/$unit"
+    done'
+  done < <(demo_inventory)
 }
 
 demo_up() {
