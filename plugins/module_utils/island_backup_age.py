@@ -69,7 +69,7 @@ def parse_recipients(recipients):
     need_pyrage()
     if not recipients:
         raise BackupInputError(
-            "no recipient: give the age public key (age1...) the backup is encrypted to; "
+            "no recipient: give recipients, the age public keys (age1...) the backup is encrypted to; "
             "age-keygen -y key.txt prints the one of an identity file"
         )
     out, problems = [], []
