@@ -322,6 +322,9 @@ def manifest_problems(manifest):
         if part.get("kind") not in ("file", "directory") or not isinstance(entries, list):
             problems.append(f"part {name}: kind {part.get('kind')!r} is neither file nor directory")
             continue
+        if not MODE_RE.match(str(part.get("mode"))) or not isinstance(part.get("source", ""), str):
+            problems.append(f"part {name}: {MANIFEST} gives it a bad mode or source")
+            continue
         paths = set()
         for entry in entries:
             bad = _entry_problem(entry, paths, part["kind"] == "file")

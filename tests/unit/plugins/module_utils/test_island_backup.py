@@ -350,3 +350,26 @@ def test_an_identity_file_readable_by_others_is_refused(key):
     os.chmod(key[0], 0o644)
     with pytest.raises(BackupInputError, match=f"mode 0644; it holds a private key.*chmod 600 {key[0]}"):
         load_identities(str(key[0]))
+
+
+def test_a_manifest_of_the_wrong_shape_is_refused_naming_the_fault(backup):
+    good = backup["manifest"]
+    assert island_backup.manifest_problems(good) == []
+
+    def with_ca(**changes):
+        return {**good, "parts": [{**good["parts"][0], **changes}, *good["parts"][1:]]}
+
+    entries = sorted(good["parts"][0]["entries"], key=lambda entry: entry["type"] != "file")  # a file first
+    cases = {
+        "format_version 2": {**good, "format_version": 2},
+        "no list of parts": {**good, "parts": "ca"},
+        "part name None": {**good, "parts": [5]},
+        "bad mode or source": with_ca(source=5),
+        "neither file nor directory": with_ca(kind="link"),
+        "bad size or sha256": with_ca(entries=[{**entries[0], "size": -1}, *entries[1:]]),
+        "listed twice": with_ca(entries=[entries[0], entries[0]]),
+        "does not match its entries": with_ca(entries=entries[1:]),
+    }
+    for fault, manifest in cases.items():
+        problems = island_backup.manifest_problems(manifest)
+        assert len(problems) == 1 and fault in problems[0], (fault, problems)
