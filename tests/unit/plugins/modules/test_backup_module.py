@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.island.installer.plugins.modules import island_backup
 
 from tests.support.modules import ModuleFail, run_module
-from tests.support.playbook import ansible_doc
+from tests.support.playbook import ansible_doc, run_json_play
 
 
 @pytest.fixture
@@ -124,3 +124,29 @@ def test_module_documentation_renders_with_ansible_doc():
     assert doc["doc"]["attributes"]["check_mode"]["support"] == "full"
     assert set(doc["doc"]["options"]) == set(island_backup.ARGUMENT_SPEC)
     assert doc["examples"].strip() and doc["return"]
+
+
+def test_through_ansible_playbook_the_identity_never_appears_in_the_output(tmp_path, island):
+    with open(island["key"]) as handle:
+        identity = handle.read()
+    create = {"action": "create", "directory": island["media"], "parts": island["parts"]}
+    tasks = [
+        {
+            "island.installer.island_backup": {**create, "recipients": [island["recipient"]]},
+            "register": "made",
+        },
+        {
+            "island.installer.island_backup": {
+                "action": "verify",
+                "archive": "{{ made.path }}",
+                "identity": identity,
+            }
+        },
+    ]
+    (tmp_path / "play.yml").write_text(
+        json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    )
+    proc, results = run_json_play(tmp_path / "play.yml", "-v")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert results[0]["changed"] is True and results[1]["sha256"] == results[0]["sha256"]
+    assert "AGE-SECRET-KEY-1" not in proc.stdout + proc.stderr
