@@ -61,7 +61,7 @@ MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.json.sha256"
 PARTS = "parts"
 ARCHIVE_RE = re.compile(r"^island-backup-(\d{8}T\d{6}Z)\.tar\.age$")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MODE_RE = re.compile(r"^0[0-7]{3}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_LIMIT = 64 * 1024 * 1024
@@ -292,7 +292,7 @@ def create(directory, parts, recipients, *, island_name=None, island_domain=None
     mtime = int(created.timestamp())
     with atomic_open(path, mode=0o600) as handle:
         size, digest = encrypt(
-            lambda out: _write_tar(manifest, manifest_bytes, mtime, out), handle, age_recipients
+            lambda out: _write_tar(manifest, manifest_bytes, mtime, out), handle, age_recipients, path
         )
     result["size"], result["sha256"] = size, digest
     result["msg"] += f" written, sha256 {result['sha256']}"
@@ -541,6 +541,9 @@ def extract(archive, dest, identities, check_mode=False):
             )
         reader.finish_stage()
         os.rename(stage, dest)
+    except OSError as exc:  # the staging directory's disk, not the archive
+        shutil.rmtree(stage, ignore_errors=True)
+        raise BackupInputError(f"cannot extract {archive} to {dest} ({exc})") from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -209,17 +209,20 @@ def through_pipe(produce, consume):
     return result
 
 
-def encrypt(produce, out, recipients):
-    """Encrypt what ``produce(writer)`` writes to ``out`` (a binary file); the ciphertext's size and sha256.
+def encrypt(produce, out, recipients, path):
+    """Encrypt what ``produce(writer)`` writes to ``out``, the binary file ``path``; its size and sha256.
 
     pyrage's Rust writer flushes its last buffer when it is dropped and ignores an error there, so
     a write error (a full disk) is kept by :class:`HashingStream` and raised here.
     """
     need_pyrage()
     sink = HashingStream(out)
-    through_pipe(produce, lambda stream: pyrage.encrypt_io(stream, sink, recipients))
+    try:
+        through_pipe(produce, lambda stream: pyrage.encrypt_io(stream, sink, recipients))
+    except (pyrage.EncryptError, OSError) as exc:
+        raise BackupInputError(f"cannot write {path} ({sink.error or exc})") from None
     if sink.error is not None:
-        raise BackupInputError(f"cannot write the backup ({sink.error})")
+        raise BackupInputError(f"cannot write {path} ({sink.error})")
     return sink.size, sink.digest.hexdigest()
 
 

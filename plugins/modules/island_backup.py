@@ -99,7 +99,8 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - Runs on the controller; needs C(pyrage) (in requirements.txt).
+  - Runs on the controller (C(delegate_to: localhost)) with the controller's Python, which has C(pyrage)
+    (in requirements.txt) - set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}) there.
   - age encryption to a public recipient does not authenticate the writer; compare the archive's
     C(sha256) returned by C(verify) with the one C(create) returned to know it is the same file.
   - Supports check mode.
@@ -183,6 +184,8 @@ msg:
   type: str
 """
 
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_backup import (
     BackupError,
@@ -236,7 +239,9 @@ def main():
     )
     missing = None
     if module.params["action"] != "prune":
-        missing = missing_library("pyrage", PYRAGE_IMPORT_ERROR, hint=" (requirements.txt)")
+        hint = f" (requirements.txt). This ran with {sys.executable}; on the controller, run the task with "
+        hint += "ansible_python_interpreter: '{{ ansible_playbook_python }}'"
+        missing = missing_library("pyrage", PYRAGE_IMPORT_ERROR, hint=hint)
     run_module(module, run, BackupError, missing=missing, details=_problems)
 
 

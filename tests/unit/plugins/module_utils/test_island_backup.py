@@ -8,6 +8,7 @@ decrypt, change the plaintext tar, encrypt again to the same recipient.
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
 import io
 import json
@@ -31,6 +32,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_backup imp
 from ansible_collections.island.installer.plugins.module_utils.island_backup_age import (
     BackupDecryptError,
     BackupIntegrityError,
+    encrypt,
 )
 
 NOW = datetime.datetime(2026, 12, 3, 2, 43, 33, tzinfo=datetime.UTC)
@@ -373,3 +375,25 @@ def test_a_manifest_of_the_wrong_shape_is_refused_naming_the_fault(backup):
     for fault, manifest in cases.items():
         problems = island_backup.manifest_problems(manifest)
         assert len(problems) == 1 and fault in problems[0], (fault, problems)
+
+
+@pytest.mark.parametrize("fail_at", ["middle", "last flush"])
+def test_a_full_disk_while_encrypting_is_an_error_even_in_the_last_flush(key, fail_at):
+    """pyrage 1.4.0 drops its output buffer's last flush error (a Rust BufWriter dropped); not here."""
+    recipients = island_backup.parse_recipients([key[1]])
+    payload = os.urandom(4 * 64 * 1024 + 100)  # the last age chunk, 100 + 16 bytes, stays in pyrage's buffer
+
+    class Full(io.RawIOBase):
+        calls = 0
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.calls += 1
+            if (fail_at == "middle" and self.calls == 3) or (fail_at == "last flush" and len(data) == 116):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+    with pytest.raises(BackupInputError, match=r"cannot write media/x.tar.age \(.*No space left on device"):
+        encrypt(lambda out: out.write(payload), Full(), recipients, "media/x.tar.age")
