@@ -99,8 +99,8 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - Runs on the controller (C(delegate_to: localhost)) with the controller's Python, which has C(pyrage)
-    (in requirements.txt) - set C(ansible_python_interpreter) to C({{ ansible_playbook_python }}) there.
+  - Runs on the controller (delegated to localhost) with the controller's Python, which has C(pyrage)
+    (in requirements.txt); set C(ansible_python_interpreter) to the C(ansible_playbook_python) there.
   - age encryption to a public recipient does not authenticate the writer; compare the archive's
     C(sha256) returned by C(verify) with the one C(create) returned to know it is the same file.
   - Supports check mode.
