@@ -397,3 +397,17 @@ def test_a_full_disk_while_encrypting_is_an_error_even_in_the_last_flush(key, fa
 
     with pytest.raises(BackupInputError, match=r"cannot write media/x.tar.age \(.*No space left on device"):
         encrypt(lambda out: out.write(payload), Full(), recipients, "media/x.tar.age")
+
+
+def test_an_ssh_ed25519_key_works_as_recipient_and_identity(tmp_path, parts):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    out = tmp_path / "media"
+    out.mkdir()
+    made = create(str(out), parts, [(tmp_path / "id_ed25519.pub").read_text()], now=NOW)
+    assert verify(made["path"], load_identities(str(key)))["parts"] == ["ca", "receipt", "etcd-snapshot"]
+    listing = subprocess.run(
+        ["age", "-d", "-i", str(key), made["path"]], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(listing)) as tar:
+        assert tar.getnames()[:2] == ["manifest.json", "manifest.json.sha256"]
