@@ -64,7 +64,7 @@ def fsync_directory(directory):
         os.close(dir_fd)
 
 
-def _open_regular(path, follow_symlinks=False):
+def open_regular(path, follow_symlinks=False):
     """A read-only descriptor of ``path``, which must be a regular file.
 
     Opened with ``O_NONBLOCK`` (a FIFO opens at once instead of waiting for a writer) and, unless
@@ -91,7 +91,7 @@ def read_regular(path, limit, follow_symlinks=False):
     Never blocks on a FIFO or reads a device; a symbolic link is refused unless ``follow_symlinks``
     (ELOOP), anything but a regular file raises ``OSError(EINVAL, "not a regular file")``.
     """
-    fd = _open_regular(path, follow_symlinks)
+    fd = open_regular(path, follow_symlinks)
     with open(fd, "rb", buffering=0) as handle:
         chunks = []
         left = limit + 1
@@ -116,7 +116,7 @@ def sha256_file(path, buffer=None, follow_symlinks=False):
     view = memoryview(buffer)
     digest = hashlib.sha256()
     size = 0
-    fd = _open_regular(path, follow_symlinks)
+    fd = open_regular(path, follow_symlinks)
     with open(fd, "rb", buffering=0) as handle:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
