@@ -645,3 +645,19 @@ def test_live_answers_before_the_object_layer_and_cluster_only_after(tmp_path, r
         for node in (first, second):
             if node:
                 node.stop()
+
+
+def test_a_missing_config_env_file_starts_with_the_default_credentials_as_upstream(tmp_path, runnable):
+    """Why the minio role guards its unit: upstream ignores a missing MINIO_CONFIG_ENV_FILE."""
+    port = free_port()
+    args = ["--address", f"127.0.0.1:{port}", "--certs-dir", str(tmp_path / "no-certs"), str(tmp_path / "d")]
+    env = {"MINIO_CONFIG_ENV_FILE": str(tmp_path / "missing.env")}
+    double = Double(args, port=port, scheme="http", env=env, log=tmp_path / "log")
+    try:
+        assert "Detected default credentials 'minioadmin:minioadmin'" in (tmp_path / "log").read_text()
+        admin = MinioAdmin(
+            endpoint=f"127.0.0.1:{port}", credentials=StaticProvider("minioadmin", "minioadmin"), secure=False
+        )
+        assert json.loads(admin.user_list()) == {}
+    finally:
+        double.stop()
