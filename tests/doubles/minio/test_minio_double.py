@@ -549,18 +549,27 @@ def wait_for(predicate, timeout=20.0):
         time.sleep(0.2)
 
 
-def dir_on(device_of_root, tmp_path):
-    """A fresh directory on the root filesystem (device_of_root) or on another one, or skip."""
-    root_dev = os.stat("/").st_dev
-    candidates = [tmp_path, Path("/var/tmp"), Path("/dev/shm"), Path("/run/user") / str(os.getuid())]
-    for base in candidates:
-        if (
-            base.is_dir()
-            and os.access(base, os.W_OK)
-            and (os.stat(base).st_dev == root_dev) == device_of_root
-        ):
-            return Path(tempfile.mkdtemp(prefix="minio-drives-", dir=base))
-    pytest.skip(f"no writable directory {'on' if device_of_root else 'off'} the root filesystem here")
+@pytest.fixture
+def dir_on(tmp_path):
+    """dir_on(True): a fresh directory on the root filesystem; dir_on(False): on another one; or skip.
+    Removed after the test."""
+    made = []
+
+    def make(device_of_root):
+        root_dev = os.stat("/").st_dev
+        for base in (tmp_path, Path("/var/tmp"), Path("/dev/shm"), Path("/run/user") / str(os.getuid())):
+            if (
+                base.is_dir()
+                and os.access(base, os.W_OK)
+                and (os.stat(base).st_dev == root_dev) == device_of_root
+            ):
+                made.append(Path(tempfile.mkdtemp(prefix="minio-drives-", dir=base)))
+                return made[-1]
+        pytest.skip(f"no writable directory {'on' if device_of_root else 'off'} the root filesystem here")
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def plain_double(tmp_path, drives, **kwargs):
@@ -569,8 +578,8 @@ def plain_double(tmp_path, drives, **kwargs):
     return Double(args, port=port, scheme="http", log=tmp_path / "log", **kwargs)
 
 
-def test_drives_on_the_root_filesystem_never_initialise_and_say_why(tmp_path, runnable):
-    base = dir_on(True, tmp_path)
+def test_drives_on_the_root_filesystem_never_initialise_and_say_why(tmp_path, runnable, dir_on):
+    base = dir_on(True)
     double = plain_double(tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False, ready="/minio/health/live")
     try:
         wait_for(lambda: "drive is part of root drive" in (tmp_path / "log").read_text())
@@ -590,25 +599,24 @@ def test_drives_on_the_root_filesystem_never_initialise_and_say_why(tmp_path, ru
         double.stop()
 
 
-def test_a_single_drive_on_the_root_filesystem_is_allowed_as_upstream(tmp_path, runnable):
-    base = dir_on(True, tmp_path)
+def test_a_single_drive_on_the_root_filesystem_is_allowed_as_upstream(tmp_path, runnable, dir_on):
+    base = dir_on(True)
     double = plain_double(tmp_path, [str(base / "data")], ci_cd=False)  # waits for cluster health
     double.stop()
     assert "root drive" not in (tmp_path / "log").read_text()
 
 
-def test_each_drive_on_its_own_filesystem_initialises(tmp_path, runnable):
-    base = dir_on(False, tmp_path)
+def test_each_drive_on_its_own_filesystem_initialises(tmp_path, runnable, dir_on):
+    base = dir_on(False)
+    double = plain_double(tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False)  # waits for cluster health
     try:
-        double = plain_double(tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False)
-        assert double.status("/minio/health/cluster") == 200
-        double.stop()
+        assert (base / "disk1" / ".minio.sys" / "format.json").exists()
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        double.stop()
 
 
-def test_the_root_drive_threshold_decides_by_size_instead(tmp_path, runnable):
-    base = dir_on(True, tmp_path)
+def test_the_root_drive_threshold_decides_by_size_instead(tmp_path, runnable, dir_on):
+    base = dir_on(True)
     # MINIO_ROOTDRIVE_THRESHOLD_SIZE: a drive is a root drive when its filesystem is at most that big.
     double = plain_double(
         tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False, env={"MINIO_ROOTDRIVE_THRESHOLD_SIZE": "1KiB"}
