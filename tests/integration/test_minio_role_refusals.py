@@ -75,7 +75,7 @@ def test_a_distributed_deployments_drives_on_the_root_filesystem_are_refused_on_
         assert f"minio on {host}: MinIO drives on the root filesystem: {on_root}." in output
 
 
-@pytest.mark.parametrize("src", ["../../secrets", "/etc", "seed/../../x", "./seed", ""])
+@pytest.mark.parametrize("src", ["../../secrets", "/etc", "seed/../../x"])
 def test_a_seed_source_outside_the_bundles_files_is_refused(tmp_path, src):
     extra = {"minio_buckets": [{"name": "data"}], "minio_seed": [{"bucket": "data", "src": src}]}
     output = refused(_run(tmp_path, "minio", extra))
