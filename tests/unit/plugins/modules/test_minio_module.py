@@ -397,7 +397,7 @@ def test_a_minio_that_has_not_initialised_is_waited_for_then_converged(tmp_path)
         # What the role did before: live answers, the API does not (503 XMinioServerNotInitialized).
         assert first.status("/minio/health/live") == 200
         # (the SDK's retries give up on the 503s within a second).
-        with pytest.raises((ApiError, EndpointUnreachable), match="503|XMinioServerNotInitialized"):
+        with pytest.raises((ApiError, EndpointUnreachable), match=r"503|XMinioServerNotInitialized"):
             MinioState(connect(first)).apply(buckets=[{"name": "early"}])
         timer = threading.Timer(3, lambda: nodes.append(start_peer()))
         timer.start()
