@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.island.installer.plugins.module_utils.island_minio_layout import layout
+from ansible_collections.island.installer.plugins.module_utils.island_minio_layout import host_drives, layout
 
 
 def island_minio_layout(hosts, drives_per_host, drive_path, domain, port):
@@ -12,6 +12,14 @@ def island_minio_layout(hosts, drives_per_host, drive_path, domain, port):
     return layout(hosts, drives_per_host, drive_path, domain, port)
 
 
+def island_minio_host_drives(groups, hostvars, host):
+    """`groups | island_minio_host_drives(hostvars, inventory_hostname)`: {drives, drive_total}."""
+    return host_drives(groups, hostvars, host)
+
+
 class FilterModule:
     def filters(self):
-        return {"island_minio_layout": island_minio_layout}
+        return {
+            "island_minio_layout": island_minio_layout,
+            "island_minio_host_drives": island_minio_host_drives,
+        }

@@ -28,6 +28,9 @@ import hashlib
 import json
 import mimetypes
 import os
+import stat
+import tempfile
+import time
 from dataclasses import dataclass, field
 
 try:
@@ -67,6 +70,14 @@ class PolicyInvalid(MinioStateError):
 
 class SpecError(MinioStateError):
     pass
+
+
+class NotReady(MinioStateError):
+    pass
+
+
+class SeedRefused(MinioStateError):
+    """A seed object is not the file the bundle's lock names, or lies outside the bundle."""
 
 
 class ApiError(MinioStateError):
@@ -160,6 +171,40 @@ class Connection:
         )
         self.s3 = self.s3_as(access_key, secret_key)
         self.admin = self.admin_as(access_key, secret_key)
+
+    def wait_ready(self, timeout, interval=2.0):
+        """Wait, at most ``timeout`` seconds, until MinIO has initialised and has write quorum.
+
+        MinIO answers /minio/health/live as soon as it listens, before its object layer exists;
+        until then every S3 and admin call fails with 503 XMinioServerNotInitialized.
+        /minio/health/cluster answers 200 only once the object layer (with IAM and bucket metadata)
+        is up and the deployment has write quorum, for every layout, a single drive included
+        (minio/minio RELEASE.2025-09-07T16-13-09Z cmd/healthcheck-handler.go ClusterCheckHandler
+        and checkHealth). The probe is unauthenticated and changes nothing.
+        """
+        url = f"https://{self.endpoint}/minio/health/cluster"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                response = self.http.request("GET", url, retries=False, preload_content=True)
+                status, detail = response.status, response.headers.get("x-minio-server-status", "")
+            except urllib3.exceptions.SSLError as exc:
+                raise self._transport_error(exc, "wait until it is ready") from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                status, detail = None, str(exc)
+            if status == 200:
+                return
+            if time.monotonic() >= deadline:
+                state = f"HTTP {status}" if status else "no answer"
+                if detail:
+                    state += f" ({detail})"
+                raise NotReady(
+                    f"MinIO at {self.endpoint} did not become ready within {timeout}s: {url} answered "
+                    f"{state}. It has not initialised or lacks write quorum: check that every node runs "
+                    "and that each drive is its own filesystem (MinIO refuses drives on the root "
+                    "filesystem), in the MinIO journal (journalctl -u minio); ready_timeout sets the wait"
+                )
+            time.sleep(min(interval, max(deadline - time.monotonic(), 0)))
 
     def s3_as(self, access_key, secret_key):
         return Minio(
@@ -298,9 +343,22 @@ class MinioState:
         self.result = Result(check_mode)
         self.user_secrets = {}
 
-    def apply(self, *, policies=(), users=(), service_accounts=(), buckets=(), objects=()):
+    def apply(
+        self,
+        *,
+        policies=(),
+        users=(),
+        service_accounts=(),
+        buckets=(),
+        objects=(),
+        seed_root=None,
+        ready_timeout=0,
+    ):
         docs = {p["name"]: parse_policy(p["name"], p["policy"]) for p in policies}
         self._validate_spec(users, service_accounts, buckets)
+        seeds = [(spec, check_seed(spec, seed_root)) for spec in objects]  # before anything changes
+        if ready_timeout > 0:
+            self.conn.wait_ready(ready_timeout)
         self.conn.verify_login()
         for name, doc in docs.items():
             self.policy(name, doc)
@@ -310,8 +368,8 @@ class MinioState:
             self.service_account(sa)
         for bucket in buckets:
             self.bucket(bucket)
-        for seed in objects:
-            self.seed(seed)
+        for spec, files in seeds:
+            self.seed(spec, files)
         return self.result
 
     def _validate_spec(self, users, service_accounts, buckets):
@@ -532,11 +590,10 @@ class MinioState:
         return config is not None
 
     # -- seed objects ----------------------------------------------------------------------------
-    def seed(self, spec):
+    def seed(self, spec, files):
+        """Upload the files check_seed() accepted whose object differs."""
         conn = self.conn
-        bucket, src, prefix = spec["bucket"], spec["src"], spec.get("prefix") or ""
-        if not os.path.isdir(src):
-            raise SpecError(f"objects: source directory {src} does not exist")
+        bucket, prefix = spec["bucket"], spec.get("prefix") or ""
         declared = self.result.before["buckets"].get(bucket)
         if declared is not None:  # managed in this run: created already, unless in check mode
             bucket_exists = declared["exists"] or not self.check_mode
@@ -544,28 +601,43 @@ class MinioState:
             bucket_exists = conn.call(f"check bucket {bucket}", conn.s3.bucket_exists, bucket_name=bucket)
             if not bucket_exists:
                 raise SpecError(f"objects: bucket {bucket!r} does not exist; list it under buckets")
-        for path in sorted(_files_under(src)):
-            rel = os.path.relpath(path, src).replace(os.sep, "/")
-            key = prefix + rel
-            sha256, md5 = _digests(path)
+        for seed_file in files:
+            key = prefix + seed_file.rel
             have = self._stat(bucket, key) if bucket_exists else None
             label = f"{bucket}/{key}"
             self.result.before["objects"][label] = have["sha256"] if have else None
-            self.result.after["objects"][label] = sha256
-            if have and (have["sha256"] == sha256 or (not have["sha256"] and have["etag"] == md5)):
+            self.result.after["objects"][label] = seed_file.sha256
+            if have and (
+                have["sha256"] == seed_file.sha256 or (not have["sha256"] and have["etag"] == seed_file.md5)
+            ):
                 continue
             reason = "uploaded" if have is None else "content differs"
             self.result.change("object", label, "upload", reason)
             if not self.check_mode:
-                conn.call(
-                    f"upload {path} to {label}",
-                    conn.s3.fput_object,
-                    bucket_name=bucket,
-                    object_name=key,
-                    file_path=path,
-                    content_type=mimetypes.guess_type(path)[0] or "application/octet-stream",
-                    metadata={SEED_METADATA_KEY: sha256},
+                self._upload(bucket, key, seed_file)
+
+    def _upload(self, bucket, key, seed_file):
+        """Upload a private copy of the file, made and checked in one read, so the bytes MinIO gets
+        are the ones whose sha256 was checked even if the file changes meanwhile."""
+        with tempfile.TemporaryFile(prefix="island-minio-seed-") as copy:
+            digest = _copy_digest(seed_file.path, copy)
+            if digest != seed_file.sha256:
+                raise SeedRefused(
+                    f"objects: {seed_file.path} changed after it was checked (sha256 {digest}, checked "
+                    f"{seed_file.sha256}); nothing of it was uploaded: verify the bundle again"
                 )
+            size = copy.tell()
+            copy.seek(0)
+            self.conn.call(
+                f"upload {seed_file.path} to {bucket}/{key}",
+                self.conn.s3.put_object,
+                bucket_name=bucket,
+                object_name=key,
+                data=copy,
+                length=size,
+                content_type=mimetypes.guess_type(seed_file.path)[0] or "application/octet-stream",
+                metadata={SEED_METADATA_KEY: seed_file.sha256},
+            )
 
     def _stat(self, bucket, key):
         try:
@@ -602,13 +674,87 @@ def _is_admin_404(exc):
     return isinstance(cause, MinioAdminException) and admin_status(cause) == 404
 
 
+@dataclass(frozen=True)
+class SeedFile:
+    path: str
+    rel: str
+    sha256: str
+    md5: str
+
+
+def check_seed(spec, seed_root=None):
+    """The files of one seed object spec, checked before anything changes.
+
+    With ``seed_root`` (the bundle's files/), ``src`` must lie inside it once symbolic links are
+    resolved. Every entry below ``src`` must be a regular file or directory (a symbolic link, FIFO or
+    device is refused, so nothing leads outside). With ``spec["sha256"]`` (relative path to sha256,
+    from the bundle's lock), the files must be exactly those listed, each with its listed sha256.
+    """
+    src = spec["src"]
+    if seed_root is not None:
+        root = os.path.realpath(seed_root)
+        real = os.path.realpath(src)
+        if os.path.commonpath([root, real]) != root:
+            raise SeedRefused(
+                f"objects: source {src} is outside {seed_root} (it resolves to {real}); seed objects "
+                "come from the bundle's files/ only: name a directory below it, without '..'"
+            )
+    if os.path.islink(src) or not os.path.isdir(src):
+        raise SpecError(f"objects: source directory {src} does not exist (or is not a plain directory)")
+    files = []
+    for path in sorted(_files_under(src)):
+        sha256, md5 = _digests(path)
+        files.append(SeedFile(path, os.path.relpath(path, src).replace(os.sep, "/"), sha256, md5))
+    expected = spec.get("sha256")
+    if expected is not None:
+        problems = []
+        for seed_file in files:
+            want = expected.get(seed_file.rel)
+            if want is None:
+                problems.append(f"{seed_file.path} is not listed in the bundle's lock")
+            elif want != seed_file.sha256:
+                problems.append(f"{seed_file.path} has sha256 {seed_file.sha256}, the lock names {want}")
+        found = {seed_file.rel for seed_file in files}
+        problems += [
+            f"{os.path.join(src, rel)} is listed in the lock but missing"
+            for rel in sorted(expected)
+            if rel not in found
+        ]
+        if problems:
+            raise SeedRefused(
+                f"objects: the seed files of {src} are not the bundle's: "
+                + "; ".join(problems)
+                + ". Nothing was uploaded: verify the bundle (playbooks/verify.yml) and copy it again"
+            )
+    return files
+
+
 def _files_under(root):
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in filenames:
+        for name in [*dirnames, *filenames]:
             path = os.path.join(dirpath, name)
-            if os.path.isfile(path) and not os.path.islink(path):
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise SeedRefused(
+                    f"objects: {path} is not a regular file or directory (a symbolic link, FIFO or "
+                    "device); seed objects are plain files"
+                )
+            if stat.S_ISREG(mode):
                 yield path
+
+
+def _copy_digest(path, target):
+    """Copy the regular file ``path`` (never through a symbolic link) into ``target``; its sha256."""
+    sha = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SeedRefused(f"objects: {path} is not a regular file")
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            sha.update(chunk)
+            target.write(chunk)
+    return sha.hexdigest()
 
 
 def _digests(path):

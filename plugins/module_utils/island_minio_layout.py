@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.island.installer.plugins.module_utils.island_model import setting
+
 _NUMBERED = re.compile(r"^(.*?)([0-9]+)$")
 
 
@@ -72,4 +74,18 @@ def layout(hosts, drives_per_host, drive_path: str, domain, port) -> dict:
         "drive_total": drive_total,
         "set_sizes": set_sizes(drive_total, len(hosts) if distributed else count),
         "hosts_in_sequence": in_sequence,
+    }
+
+
+def host_drives(groups, hostvars, host) -> dict:
+    """A host's MinIO drives and its deployment's drive count, from the inventory and the minio role's
+    defaults (the deployment is the host's minio_group); no drives when the host is not in it."""
+    group = setting("minio", "minio_group", hostvars, host)
+    hosts = list(groups.get(group, []))
+    if host not in hosts:
+        return {"drives": [], "drive_total": 0}
+    per_host = int(setting("minio", "minio_drives_per_host", hostvars, host))
+    return {
+        "drives": drives(setting("minio", "minio_drive_path", hostvars, host), per_host),
+        "drive_total": per_host * len(hosts),
     }

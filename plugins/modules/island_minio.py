@@ -137,7 +137,10 @@ options:
         type: bool
         default: false
   objects:
-    description: Seed objects, uploaded from a local directory (on the host running the module) into a bucket.
+    description:
+      - Seed objects, uploaded from a local directory (on the host running the module) into a bucket.
+      - Every seed is checked before anything changes; each file is uploaded from a private copy
+        whose sha256 is checked again, so MinIO receives exactly the bytes that were checked.
     type: list
     elements: dict
     default: []
@@ -147,13 +150,33 @@ options:
         type: str
         required: true
       src:
-        description: Local directory; every regular file below it becomes an object.
+        description:
+          - Local directory; every regular file below it becomes an object. A symbolic link, FIFO
+            or device below it fails the task. Inside O(seed_root) when that is set.
         type: path
         required: true
       prefix:
         description: Put in front of each file's relative path to form the object key.
         type: str
         default: ""
+      sha256:
+        description:
+          - The files expected below O(objects[].src), by relative path, with their sha256 (from the
+            bundle's lock). When set, a file not listed, a file with another sha256, or a listed
+            file that is missing fails the task before anything changes.
+        type: dict
+  seed_root:
+    description:
+      - When set, every O(objects[].src) must lie inside this directory once symbolic links are
+        resolved (the bundle's C(files/)); a source outside it fails the task before anything changes.
+    type: path
+  ready_timeout:
+    description:
+      - Seconds to wait, before any API call, until C(/minio/health/cluster) answers 200. MinIO
+        answers C(/minio/health/live) before it has initialised, and refuses every API call with
+        C(XMinioServerNotInitialized) until then. C(0) does not wait.
+    type: int
+    default: 120
 notes:
   - Supports check mode and diff mode.
   - Run it where the minio SDK is installed, for example on the controller with
@@ -309,8 +332,11 @@ ARGUMENT_SPEC = argument_spec(
                 "bucket": {"type": "str", "required": True},
                 "src": {"type": "path", "required": True},
                 "prefix": {"type": "str", "default": ""},
+                "sha256": {"type": "dict"},
             }
         ),
+        "seed_root": {"type": "path"},
+        "ready_timeout": {"type": "int", "default": 120},
     },
     TLS,
 )
@@ -337,6 +363,8 @@ def run(module):
         service_accounts=p["service_accounts"],
         buckets=p["buckets"],
         objects=p["objects"],
+        seed_root=p["seed_root"],
+        ready_timeout=p["ready_timeout"],
     )
     output = {
         "changed": result.changed,

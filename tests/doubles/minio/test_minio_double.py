@@ -6,7 +6,13 @@ import importlib.machinery
 import importlib.util
 import io
 import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -456,11 +462,12 @@ def test_distributed_nodes_check_each_other_for_cluster_health(tmp_path, runnabl
             port=port,
             ca_file=ca_file,
             log=tmp_path / f"log{port}",
+            ready=ready,
         )
-        for port in (p1, p2)
+        for port, ready in ((p1, "/minio/health/live"), (p2, "/minio/health/cluster"))
     ]
     try:
-        assert nodes[0].status("/minio/health/cluster") == 200
+        wait_for(lambda: nodes[0].status("/minio/health/cluster") == 200)
         nodes[1].stop()
         # 4 drives, write quorum 3: one node's 2 drives are not enough.
         assert nodes[0].status("/minio/health/cluster") == 503
@@ -530,3 +537,135 @@ def test_short_password_from_the_config_env_file_is_refused(tmp_path):
 def test_invalid_environment_and_console_port_are_refused(tmp_path, extra_args, env, message):
     err = refused(["--address", ":9000", *extra_args, str(tmp_path / "d")], env=env)
     assert message in err
+
+
+# ---- drives on the root filesystem, and readiness (cmd/xl-storage.go, cmd/healthcheck-handler.go) ----
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def dir_on(tmp_path):
+    """dir_on(True): a fresh directory on the root filesystem; dir_on(False): on another one; or skip.
+    Removed after the test."""
+    made = []
+
+    def make(device_of_root):
+        root_dev = os.stat("/").st_dev
+        for base in (tmp_path, Path("/var/tmp"), Path("/dev/shm"), Path("/run/user") / str(os.getuid())):
+            if (
+                base.is_dir()
+                and os.access(base, os.W_OK)
+                and (os.stat(base).st_dev == root_dev) == device_of_root
+            ):
+                made.append(Path(tempfile.mkdtemp(prefix="minio-drives-", dir=base)))
+                return made[-1]
+        pytest.skip(f"no writable directory {'on' if device_of_root else 'off'} the root filesystem here")
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def plain_double(tmp_path, drives, **kwargs):
+    port = free_port()
+    args = ["--address", f"127.0.0.1:{port}", "--certs-dir", str(tmp_path / "no-certs"), *drives]
+    return Double(args, port=port, scheme="http", log=tmp_path / "log", **kwargs)
+
+
+def test_drives_on_the_root_filesystem_never_initialise_and_say_why(tmp_path, runnable, dir_on):
+    base = dir_on(True)
+    double = plain_double(tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False, ready="/minio/health/live")
+    try:
+        wait_for(lambda: "drive is part of root drive" in (tmp_path / "log").read_text())
+        log = (tmp_path / "log").read_text()
+        assert f"Unable to use the drive {base}/disk1: drive is part of root drive, will not be used" in log
+        assert f"Unable to use the drive {base}/disk2: drive is part of root drive, will not be used" in log
+        time.sleep(1.5)  # the double retries every second, as upstream keeps retrying
+        # live answers (the server listens), cluster and every API call do not: never initialised.
+        assert double.status("/minio/health/live") == 200
+        assert double.status("/minio/health/cluster") == 503
+        with pytest.raises(urllib.error.HTTPError) as refused_call:
+            urllib.request.urlopen(double.url("/"), timeout=5)  # noqa: S310
+        assert refused_call.value.code == 503
+        assert b"XMinioServerNotInitialized" in refused_call.value.read()
+        assert not (base / "disk1" / ".minio.sys").exists()  # left unformatted
+    finally:
+        double.stop()
+
+
+def test_a_single_drive_on_the_root_filesystem_is_allowed_as_upstream(tmp_path, runnable, dir_on):
+    base = dir_on(True)
+    double = plain_double(tmp_path, [str(base / "data")], ci_cd=False)  # waits for cluster health
+    double.stop()
+    assert "root drive" not in (tmp_path / "log").read_text()
+
+
+def test_each_drive_on_its_own_filesystem_initialises(tmp_path, runnable, dir_on):
+    base = dir_on(False)
+    double = plain_double(tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False)  # waits for cluster health
+    try:
+        assert (base / "disk1" / ".minio.sys" / "format.json").exists()
+    finally:
+        double.stop()
+
+
+def test_the_root_drive_threshold_decides_by_size_instead(tmp_path, runnable, dir_on):
+    base = dir_on(True)
+    # MINIO_ROOTDRIVE_THRESHOLD_SIZE: a drive is a root drive when its filesystem is at most that big.
+    double = plain_double(
+        tmp_path, [f"{base}/disk{{1...2}}"], ci_cd=False, env={"MINIO_ROOTDRIVE_THRESHOLD_SIZE": "1KiB"}
+    )
+    double.stop()
+    err = refused([f"{base}/x{{1...2}}"], env={"MINIO_ROOTDRIVE_THRESHOLD_SIZE": "lots"})
+    assert "Invalid lots value in root drive threshold environment variable" in err
+
+
+def test_live_answers_before_the_object_layer_and_cluster_only_after(tmp_path, runnable):
+    """A distributed node whose peer is not up: live 200 (x-minio-server-status: offline), cluster and
+    the admin API 503 until the peer comes, as cmd/healthcheck-handler.go and ErrServerNotInitialized."""
+    ca_file, certs = make_pki(tmp_path)
+    p1, p2 = free_port(), free_port()
+    drives = [f"https://127.0.0.1:{p}{tmp_path}/n{i}d1" for i, p in ((1, p1), (2, p2))]
+    args = ["--certs-dir", str(certs), *drives]
+    first = Double(
+        ["--address", f"127.0.0.1:{p1}", *args], port=p1, ca_file=ca_file, ready="/minio/health/live"
+    )
+    second = None
+    try:
+        live = urllib.request.urlopen(first.url("/minio/health/live"), context=first.ssl_context())  # noqa: S310
+        assert live.headers["x-minio-server-status"] == "offline"
+        assert first.status("/minio/health/cluster") == 503
+        with pytest.raises(minio.error.MinioAdminException) as not_ready:
+            admin_client(first).user_list()
+        assert "XMinioServerNotInitialized" in str(not_ready.value)
+        second = Double(
+            ["--address", f"127.0.0.1:{p2}", *args], port=p2, ca_file=ca_file, ready="/minio/health/live"
+        )
+        wait_for(lambda: first.status("/minio/health/cluster") == 200)
+        assert json.loads(admin_client(first).user_list()) == {}
+    finally:
+        for node in (first, second):
+            if node:
+                node.stop()
+
+
+def test_a_missing_config_env_file_starts_with_the_default_credentials_as_upstream(tmp_path, runnable):
+    """Why the minio role guards its unit: upstream ignores a missing MINIO_CONFIG_ENV_FILE."""
+    port = free_port()
+    args = ["--address", f"127.0.0.1:{port}", "--certs-dir", str(tmp_path / "no-certs"), str(tmp_path / "d")]
+    env = {"MINIO_CONFIG_ENV_FILE": str(tmp_path / "missing.env")}
+    double = Double(args, port=port, scheme="http", env=env, log=tmp_path / "log")
+    try:
+        assert "Detected default credentials 'minioadmin:minioadmin'" in (tmp_path / "log").read_text()
+        admin = MinioAdmin(
+            endpoint=f"127.0.0.1:{port}", credentials=StaticProvider("minioadmin", "minioadmin"), secure=False
+        )
+        assert json.loads(admin.user_list()) == {}
+    finally:
+        double.stop()

@@ -73,25 +73,46 @@ def run_double(args, env=None, timeout=30):
     return launcher.run_double("minio", args, python=python, env=full_env, timeout=timeout)
 
 
-class Double:
-    """A running double; stop() ends it (by its own pid)."""
+# MinIO refuses drives on the root filesystem in every layout but a single drive, except in CI/CD
+# mode (cmd/xl-storage.go getDiskInfo, RELEASE.2025-09-07T16-13-09Z; see the double's Drives). The
+# tests' drives are directories under pytest's tmp_path, so a test double runs in that mode unless
+# the test says otherwise (``ci_cd=False``: the root drive tests, with drives on / and elsewhere).
+CI_CD = {"MINIO_CI_CD": "on"}
 
-    def __init__(self, args, *, env=None, port, scheme="https", ca_file=None, log=None):
+
+class Double:
+    """A running double; stop() ends it (by its own pid). start() returns once ``ready`` answers 200:
+    by default /minio/health/cluster, so the object layer is up (MinIO answers
+    /minio/health/live before it has initialised); a node of a distributed deployment whose peers
+    are not running yet waits on /minio/health/live instead."""
+
+    def __init__(
+        self,
+        args,
+        *,
+        env=None,
+        port,
+        scheme="https",
+        ca_file=None,
+        log=None,
+        ready="/minio/health/cluster",
+        ci_cd=True,
+    ):
         self.port, self.scheme, self.ca_file = port, scheme, ca_file
-        self.args, self.env = args, env or {}
+        self.args, self.env, self.ready = args, {**(CI_CD if ci_cd else {}), **(env or {})}, ready
         self.log = Path(log) if log else None
         self.proc = None
         self.start()
 
     def start(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_") and k != "CI"}
         if "MINIO_CONFIG_ENV_FILE" not in self.env:
             env.update({"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD})
         env.update(self.env)
         self.proc = launcher.DoubleProcess(
             "minio", ["server", *self.args], python=double_python(), env=env, log=self.log
         )
-        self.proc.start(lambda: self.status("/minio/health/live") == 200)
+        self.proc.start(lambda: self.status(self.ready) == 200)
 
     def ssl_context(self):
         return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None

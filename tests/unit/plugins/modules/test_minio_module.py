@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
+import threading
 import uuid
 
 import pytest
 
-from tests.support.doubles.minio import ROOT_PASSWORD, ROOT_USER, make_pki, tls_double
+from tests.support.doubles.minio import (
+    ROOT_PASSWORD,
+    ROOT_USER,
+    Double,
+    double_python_problem,
+    make_pki,
+    tls_double,
+)
 from tests.support.net import free_port
 
 pytest.importorskip("minio")
 from ansible_collections.island.installer.plugins.module_utils.island_minio import (
+    ApiError,
     Connection,
     CredentialsError,
     EndpointUnreachable,
     MinioState,
+    NotReady,
     PolicyInvalid,
+    SeedRefused,
     SpecError,
     TLSFailure,
+    check_seed,
     normalise_policy,
     parse_policy,
 )
@@ -347,3 +361,137 @@ def test_playbook_failure_names_the_fault_without_a_traceback(double, tag, tmp_p
     out = run_playbook(tmp_path, extra, expect_rc=2)
     assert "refused the credentials (SignatureDoesNotMatch)" in out
     assert "not-the-root-password" not in out
+
+
+# ---- readiness: MinIO answers /minio/health/live before it has initialised -------------------------
+
+
+def lone_distributed_node(tmp_path):
+    """The first node of a two-node deployment, running alone: it listens but cannot initialise
+    until its peer comes (start_peer)."""
+    problem = double_python_problem()
+    if problem:
+        pytest.skip(problem)
+    ca_file, certs = make_pki(tmp_path)
+    p1, p2 = free_port(), free_port()
+    drives = [f"https://127.0.0.1:{p}{tmp_path}/n{i}" for i, p in ((1, p1), (2, p2))]
+    args = ["--certs-dir", str(certs), *drives]
+
+    def node(port, ready):
+        return Double(
+            ["--address", f"127.0.0.1:{port}", *args],
+            port=port,
+            ca_file=ca_file,
+            ready=ready,
+            log=tmp_path / f"minio-{port}.log",
+        )
+
+    first = node(p1, "/minio/health/live")
+    return first, lambda: node(p2, "/minio/health/live")
+
+
+def test_a_minio_that_has_not_initialised_is_waited_for_then_converged(tmp_path):
+    first, start_peer = lone_distributed_node(tmp_path)
+    nodes = [first]
+    try:
+        # What the role did before: live answers, the API does not (503 XMinioServerNotInitialized).
+        assert first.status("/minio/health/live") == 200
+        # (the SDK's retries give up on the 503s within a second).
+        with pytest.raises((ApiError, EndpointUnreachable), match=r"503|XMinioServerNotInitialized"):
+            MinioState(connect(first)).apply(buckets=[{"name": "early"}])
+        timer = threading.Timer(3, lambda: nodes.append(start_peer()))
+        timer.start()
+        result = MinioState(connect(first)).apply(buckets=[{"name": "early"}], ready_timeout=60)
+        timer.join()
+        assert [c["name"] for c in result.changes] == ["early"]
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_a_minio_that_never_initialises_fails_after_the_timeout_naming_the_cause(tmp_path):
+    first, _ = lone_distributed_node(tmp_path)
+    try:
+        with pytest.raises(
+            NotReady, match=r"did not become ready within 3s: .*HTTP 503 \(offline\).*root filesystem"
+        ):
+            MinioState(connect(first)).apply(buckets=[{"name": "never"}], ready_timeout=3)
+    finally:
+        first.stop()
+
+
+# ---- seed objects: confined to the bundle, and exactly the files the lock names --------------------
+
+
+def sha256_of(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def seed_tree(tmp_path):
+    """A bundle's files/ with one seed directory (a, sub/b) and a secret next to the bundle."""
+    files = tmp_path / "bundle" / "files"
+    (files / "seed" / "sub").mkdir(parents=True)
+    (files / "seed" / "a").write_bytes(b"alpha")
+    (files / "seed" / "sub" / "b").write_bytes(b"beta")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "root-password").write_text("hunter22")
+    lock = {"a": sha256_of(b"alpha"), "sub/b": sha256_of(b"beta")}
+    return files, lock
+
+
+def test_seed_files_matching_the_lock_are_accepted(tmp_path):
+    files, lock = seed_tree(tmp_path)
+    found = check_seed({"bucket": "b", "src": str(files / "seed"), "sha256": lock}, str(files))
+    assert [(f.rel, f.sha256) for f in found] == sorted(lock.items())
+
+
+@pytest.mark.parametrize("src", ["../../secrets", "/etc", "link-out"])
+def test_a_seed_source_outside_the_bundle_is_refused(tmp_path, src):
+    files, _ = seed_tree(tmp_path)
+    (files / "link-out").symlink_to(tmp_path / "secrets")
+    with pytest.raises(SeedRefused, match=r"is outside .*files .*the bundle's files/ only"):
+        check_seed({"bucket": "b", "src": os.path.join(str(files), src)}, str(files))
+
+
+def test_a_symbolic_link_inside_a_seed_directory_is_refused(tmp_path):
+    files, _ = seed_tree(tmp_path)
+    (files / "seed" / "sub" / "escape").symlink_to(tmp_path / "secrets" / "root-password")
+    with pytest.raises(SeedRefused, match=r"sub/escape is not a regular file or directory"):
+        check_seed({"bucket": "b", "src": str(files / "seed")}, str(files))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda seed: (seed / "a").write_bytes(b"tampered"),
+            r"seed/a has sha256 [0-9a-f]{64}, the lock names",
+        ),
+        (lambda seed: (seed / "extra").write_bytes(b"x"), r"seed/extra is not listed in the bundle's lock"),
+        (lambda seed: (seed / "sub" / "b").unlink(), r"seed/sub/b is listed in the lock but missing"),
+    ],
+)
+def test_seed_files_that_differ_from_the_lock_are_refused_before_anything_changes(
+    double, tag, tmp_path, change, message
+):
+    files, lock = seed_tree(tmp_path)
+    change(files / "seed")
+    spec = desired(tag)
+    spec["objects"] = [{"bucket": f"data-{tag}", "src": str(files / "seed"), "sha256": lock}]
+    with pytest.raises(SeedRefused, match=message):
+        apply(double, seed_root=str(files), **spec)
+    # Refused before anything changed: not even the spec's bucket or policy exists.
+    assert not connect(double).s3.bucket_exists(bucket_name=f"data-{tag}")
+
+
+def test_a_seed_file_changed_after_its_check_is_not_uploaded(double, tag, tmp_path):
+    files, lock = seed_tree(tmp_path)
+    apply(double, buckets=[{"name": f"data-{tag}"}])
+    spec = {"bucket": f"data-{tag}", "src": str(files / "seed"), "sha256": lock}
+    checked = check_seed(spec, str(files))
+    (files / "seed" / "a").write_bytes(b"swapped after the check")
+    state = MinioState(connect(double))
+    with pytest.raises(SeedRefused, match=r"seed/a changed after it was checked"):
+        state.seed(spec, checked)
+    names = [o.object_name for o in connect(double).s3.list_objects(f"data-{tag}", recursive=True)]
+    assert "a" not in names
