@@ -71,7 +71,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.doubles.build import double_source, inline_base
+from tests.support.doubles.build import double_source, inline_base, package
 from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
@@ -173,7 +173,7 @@ def double_binary(name: str, version: str) -> bytes:
     where = f"tests/doubles/{name}/{name}"
     constant, pinned = DOUBLE_VERSION_LINES[name]
     if version == pinned:
-        return inline_base(script, where)
+        return package(name, inline_base(script, where))
     old = f'{constant} = "{pinned}"\n'.encode()
     lines = script.splitlines(keepends=True)
     found = lines.count(old)
@@ -184,7 +184,7 @@ def double_binary(name: str, version: str) -> bytes:
             "double's version constant"
         )
     replaced = b"".join(f'{constant} = "{version}"\n'.encode() if line == old else line for line in lines)
-    return inline_base(replaced, where)
+    return package(name, inline_base(replaced, where))
 
 
 def registry_binary(version: str) -> bytes:

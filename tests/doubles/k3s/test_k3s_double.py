@@ -24,8 +24,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from tests.bundle.testbundle import double_binary
 from tests.support.doubles import run_double
-from tests.support.doubles.k3s import DOUBLE, Node, messages, run, wait_for, write_yaml
+from tests.support.doubles.k3s import DOUBLE, Node, cli_env, messages, run, wait_for, write_yaml
 from tests.support.net import free_port
 from tests.support.pki import server_pki
 
@@ -86,6 +87,7 @@ def test_kubectl_symlink_runs_the_kubectl_command(tmp_path):
         "k3s",
         ["--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
         executable=tmp_path / "kubectl",
+        env=cli_env(),
     )
     assert result.returncode == 1
     assert f"error: stat {tmp_path / 'absent.yaml'}: no such file or directory" in result.stderr
@@ -590,10 +592,8 @@ NEXT_VERSION = "v1.37.1+k3s1"
 
 def upgraded_double(directory: Path, version: str = NEXT_VERSION) -> Path:
     """The double with its K3S_VERSION line replaced, as the upgrade test bundle carries it."""
-    text = DOUBLE.read_text()
-    old = next(line for line in text.splitlines() if line.startswith("K3S_VERSION = "))
     copy = directory / f"k3s-{version}"
-    copy.write_text(text.replace(old, f'K3S_VERSION = "{version}"'))
+    copy.write_bytes(double_binary("k3s", version))
     return copy
 
 
@@ -823,7 +823,11 @@ def test_events_show_each_node_drained_restarted_on_the_new_version_and_uncordon
     assert any("node/a1" in line and "Node a1 status is now: NodeReady" in line for line in table_out[1:])
     unknown = s1.kubectl("get", "events", "-A", "--field-selector", "spec.nodeName=a1")
     assert unknown.returncode == 1
-    assert unknown.stderr == "Error from server (BadRequest): field label not supported: spec.nodeName\n"
+    # the real kubectl wraps the API server's message (kubectl v1.35 resource.Builder)
+    assert unknown.stderr == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=events" that match label selector "", '
+        'field selector "spec.nodeName=a1": field label not supported: spec.nodeName\n'
+    )
 
 
 def test_etcd_snapshot_save_names_the_snapshot_and_ls_lists_it(tmp_path, nodes):
