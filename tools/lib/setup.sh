@@ -20,6 +20,8 @@ island_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 ISLAND_DEBIAN_PACKAGES=(
   docker.io debootstrap python3-venv python3-dev gcc git openssl openssh-client curl
   skopeo docker-registry bind9-dnsutils
+  # the test bundle's airgap archive is .tar.zst, compressed as k3s's package-airgap does
+  zstd
   python3-dnspython python3-flask python3-yaml python3-cryptography
   # the Gitea double's tests on PostgreSQL: a throwaway server and the double's driver
   postgresql python3-psycopg2
