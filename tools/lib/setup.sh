@@ -88,9 +88,7 @@ island_setup_kubectl() {
   [ "$(cat "$dir/.island-key" 2>/dev/null)" = "$key" ] && [ -x "$dir/kubectl" ] && return 0
   island_log "Fetching the real kubectl for the k3s double (.cache/kubectl, key $key)"
   work=$(mktemp -d)
-  # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
-  python3 - "$pin" "$work" "$dir" <<'PY' || island_die "kubectl for the k3s double could not be fetched (see above)"
+  python3 - "$pin" "$work" "$dir" <<'PY' || { rm -rf "$work"; island_die "kubectl for the k3s double could not be fetched (see above)"; }
 import hashlib, io, subprocess, sys, tarfile, zipfile
 from pathlib import Path
 pin, work, target = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
@@ -114,6 +112,7 @@ tmp.write_bytes(kubectl)
 tmp.chmod(0o755)
 tmp.replace(target / "kubectl")
 PY
+  rm -rf "$work"
   echo "$key" >"$dir/.island-key"
 }
 
