@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.island.installer.plugins.module_utils.island_model import setting
+from ansible_collections.island.installer.plugins.module_utils.island_model import COMPONENT_GROUPS, setting
 
 _NUMBERED = re.compile(r"^(.*?)([0-9]+)$")
 
@@ -79,8 +79,9 @@ def layout(hosts, drives_per_host, drive_path: str, domain, port) -> dict:
 
 def host_drives(groups, hostvars, host) -> dict:
     """A host's MinIO drives and its deployment's drive count, from the inventory and the minio role's
-    defaults (the deployment is the host's minio_group); no drives when the host is not in it."""
-    group = setting("minio", "minio_group", hostvars, host)
+    defaults (the deployment is the host's minio_group, by default the island model's MinIO group);
+    no drives when the host is not in it."""
+    group = setting("minio", "minio_group", hostvars, host) or COMPONENT_GROUPS["minio"][0]
     hosts = list(groups.get(group, []))
     if host not in hosts:
         return {"drives": [], "drive_total": 0}
