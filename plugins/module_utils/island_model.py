@@ -39,11 +39,14 @@ GROUPS = (
 _DNS, _REGISTRY, _MINIO, _GITEA, _SERVERS, _AGENTS = (group["name"] for group in GROUPS)
 
 
-def _port(key, service, *, var=None, port=None, proto="tcp", group=None, units=(), users=(), bind=None):
+def _port(
+    key, service, *, var=None, port=None, proto="tcp", group=None, units=(), users=(), bind=None, switch=None
+):
     """A port a component binds: set by the role variable ``var`` (its default in the role's
-    defaults/main.yml), or fixed at ``port`` where no variable exists."""
+    defaults/main.yml), or fixed at ``port`` where no variable exists; bound only while the role's
+    boolean ``switch`` is on, if it has one."""
     entry = {"key": key, "service": service, "var": var, "port": port, "proto": proto, "group": group}
-    entry.update(units=list(units), users=list(users), bind=bind)
+    entry.update(units=list(units), users=list(users), bind=bind, switch=switch)
     return entry
 
 
@@ -112,6 +115,7 @@ COMPONENTS = (
                 "MinIO's console",
                 var="minio_console_port",
                 group=_MINIO,
+                switch="minio_console",
                 units=["minio.service"],
                 users=["minio"],
             ),
@@ -263,6 +267,14 @@ def address(hostvars, host: str) -> str:
     return str(values.get("island_address") or values.get("ansible_host") or host)
 
 
+def _switched_on(entry: dict, role: str, hostvars, host, roles_dir: str) -> bool:
+    """Whether the host binds the port: always, or while its role's ``switch`` variable is true."""
+    if entry.get("switch") is None:
+        return True
+    value = setting(role, entry["switch"], hostvars, host, roles_dir)
+    return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
+
+
 def port_value(entry: dict, role: str, hostvars, host=None, roles_dir: str = _ROLES_DIR) -> int:
     """A port's value on a host: the inventory's setting of its variable, else the role's default."""
     if entry["var"] is None:
@@ -348,11 +360,12 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
             "address": address(hostvars, host),
             "components": host_components(groups, host),
             "ports": [
-                {k: v for k, v in e.items() if k not in ("key", "var", "group") and v is not None}
+                {k: v for k, v in e.items() if k not in ("key", "var", "group", "switch") and v is not None}
                 | {"port": port_value(e, c["role"], hostvars, host, roles_dir)}
                 for c in carried
                 for e in c["ports"]
                 if host in groups.get(e["group"], [])
+                and _switched_on(e, c["role"], hostvars, host, roles_dir)
             ],
             "certificates": [
                 {"service": c["name"], "path": _tls(c)["certificate"]} for c in carried if c["tls"]

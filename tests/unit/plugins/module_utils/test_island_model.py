@@ -64,6 +64,13 @@ def test_preflight_checks_the_ports_the_inventory_sets_not_the_defaults():
     }
 
 
+def test_minios_console_port_is_checked_only_while_the_console_is_on():
+    off = model.island(GROUPS, _hostvars(), "island.internal")
+    assert 9001 not in [port for port, _, _ in _ports(off, "infra1")]
+    on = model.island(GROUPS, _hostvars(minio_console=True), "island.internal")
+    assert (9001, "tcp", "MinIO's console") in _ports(on, "infra1")
+
+
 def test_each_host_gets_only_the_ports_of_its_groups():
     island = model.island(GROUPS, _hostvars(), "island.internal")
     assert [p for p, _, _ in _ports(island, "s1")] == [6443, 2379, 2380, 10250]
