@@ -18,7 +18,6 @@ TASK_FILES = [
     ROOT / "roles" / "common" / "tasks" / "service.yml",
     ROOT / "roles" / "common" / "tasks" / "component.yml",
     ROOT / "roles" / "common" / "tasks" / "record.yml",
-    ROOT / "roles" / "common" / "tasks" / "secret.yml",
     ROOT / "roles" / "pki" / "tasks" / "issue.yml",
 ]
 
