@@ -67,10 +67,13 @@ run_pytest() {
 # A scenario whose platforms name ISLAND_TEST_IMAGE_TRIXIE runs on Debian 13: its image is built
 # first (once; cached in docker), in the scenario's lane and log, so no other lane waits for it.
 run_scenario() {
-  local scenario=$1 log=$ISLAND_CACHE/logs/molecule-$1.log started=$SECONDS command=(molecule test -s "$1")
+  local scenario=$1 log=$ISLAND_CACHE/logs/molecule-$1.log started=$SECONDS
+  # Scenarios run on the molecule venv's ansible-core 2.18 (requirements-molecule.txt says why).
+  local command=(env "PATH=$ISLAND_MOLECULE_VENV/bin:$PATH" "VIRTUAL_ENV=$ISLAND_MOLECULE_VENV"
+    molecule test -s "$1")
   [ "$scenario" != demo ] || command=(run_demo)
   local label="molecule $scenario"
-  [ "$scenario" != pytest ] || { command=(pytest); log=$ISLAND_CACHE/logs/pytest.log label=pytest; }
+  [ "$scenario" != pytest ] || { command=(pytest --durations=25); log=$ISLAND_CACHE/logs/pytest.log label=pytest; }
   : >"$log"
   if grep -qs ISLAND_TEST_IMAGE_TRIXIE "molecule/$scenario/molecule.yml"; then
     command=(run_on_trixie "${command[@]}")
@@ -131,7 +134,7 @@ run_molecule() {
 }
 
 # The README's demo command works from a clean machine, and the island it converges reports zero
-# changes in --check. (A second real run on the same topology is the island scenario's idempotence.)
+# changes in --check. (A further real run on that topology, with zero changes, ends the island scenario.)
 run_demo() {
   island_log "Demo island: up, --check with zero changes, down"
   trap 'tools/demo.sh down' RETURN

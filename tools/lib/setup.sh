@@ -64,6 +64,33 @@ island_setup_venv() {
   export ISLAND_VENV
 }
 
+# The molecule scenarios' controller: ansible-core 2.18 (requirements-molecule.txt says why), the
+# other pins as in .cache/venv. The collections come from .cache/venv's `ansible` package
+# (ISLAND_VENV_COLLECTIONS, which .config/molecule/config.yml adds to ANSIBLE_COLLECTIONS_PATH).
+# Needs island_setup_venv first.
+island_setup_molecule_venv() {
+  local key venv=$ISLAND_CACHE/molecule-venv site
+  key=$( { python3 --version; cat "$ISLAND_ROOT"/requirements*.txt; } | sha256sum | cut -c1-16)
+  if [ "$(cat "$venv/.island-key" 2>/dev/null)" != "$key" ]; then
+    island_log "Creating the molecule scenarios' virtual environment (.cache/molecule-venv, key $key)"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip >/dev/null 2>&1
+    grep -h -v -e '^#' -e '^$' -e '^-r ' -e '^ansible==' -e '^ansible-core==' -e '^ansible-lint==' \
+      -e '^resolvelib==' "$ISLAND_ROOT/requirements.txt" "$ISLAND_ROOT/requirements-dev.txt" >"$venv.requirements"
+    grep -v -e '^#' -e '^$' "$ISLAND_ROOT/requirements-molecule.txt" >>"$venv.requirements"
+    "$venv/bin/pip" install -q -r "$venv.requirements" 2> >(grep -v "is ignored: it is neither" >&2) ||
+      island_die "pip could not install the molecule venv's packages (above); check requirements-molecule.txt"
+    rm -f "$venv.requirements"
+    echo "$key" >"$venv/.island-key"
+  fi
+  site=$("$venv/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '%s\n' "$ISLAND_ROOT/collections" "$ISLAND_ROOT" >"$site/island-installer.pth"
+  ISLAND_MOLECULE_VENV=$venv
+  ISLAND_VENV_COLLECTIONS=$("$ISLAND_VENV/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  export ISLAND_MOLECULE_VENV ISLAND_VENV_COLLECTIONS
+}
+
 # The test doubles run on Debian's /usr/bin/python3 (as in the test image); the ones that need
 # PyPI packages get a venv on top of the system site-packages, for the tests that run them here.
 island_setup_doubles_venv() {
@@ -179,6 +206,7 @@ island_setup() {
   mkdir -p "$ISLAND_CACHE"
   island_setup_debian
   island_setup_venv
+  island_setup_molecule_venv
   island_setup_doubles_venv
   island_setup_kubectl
   island_setup_docker
