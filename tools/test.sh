@@ -107,7 +107,7 @@ run_molecule() {
   stage_begin "lanes ($lanes at once)"
   # Rough minutes per scenario with two lanes busy on a 2-core machine (measured by this script's
   # table), to balance the lanes (unknown: 5).
-  declare -A cost=([island]=27 [pytest]=7 [demo]=5 [minio]=6 [registry]=6 [gitea]=5 [dns]=3 [pki]=2 [preflight]=1)
+  declare -A cost=([island]=12 [pytest]=10 [demo]=5 [minio]=5 [registry]=5 [gitea]=4 [dns]=3 [pki]=2 [preflight]=2)
   local ordered lane_of=() load=() i best scenario
   ordered=$(for scenario in "${scenarios[@]}"; do echo "${cost[$scenario]:-5} $scenario"; done | sort -rn | cut -d' ' -f2)
   for ((i = 0; i < lanes; i++)); do load[i]=0; lane_of[i]=""; done
