@@ -84,7 +84,9 @@ def timed_run(inventory: Path, name: str, *args: str) -> dict:
         "ANSIBLE_CALLBACKS_ENABLED": "island.installer.island_profile",
         "ISLAND_PROFILE_JSON": str(profile),
     }
-    command = ["ansible-playbook", "-i", str(inventory / "hosts.yml"), "playbooks/site.yml", *args]
+    # the ansible-playbook of the venv running this script (.cache/venv), whatever PATH says
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    command = [playbook, "-i", str(inventory / "hosts.yml"), "playbooks/site.yml", *args]
     start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
