@@ -72,6 +72,8 @@ def test_a_backup_without_a_directory_or_a_recipient_is_refused_before_anything_
     assert "Nothing was taken" in output
     output = refused(backup(island, *create_args(island)[2:], "-e", f"backup_dir={island['backups']}/absent"))
     assert f"the backup directory {island['backups']}/absent does not exist" in output
+    output = refused(backup(island, *create_args(island), "-e", f"island_pki_dir={island['backups']}/no-ca"))
+    assert f"nothing to back up at {island['backups']}/no-ca" in output
     output = refused(backup(island, *create_args(island), "--check"))
     assert "backup.yml has no check mode" in output
     assert archives(island) == []
