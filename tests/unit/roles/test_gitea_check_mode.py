@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[3]
 TASK_FILES = [
     *sorted((ROOT / "roles" / "gitea" / "tasks").glob("*.yml")),
     ROOT / "roles" / "common" / "tasks" / "service.yml",
-    ROOT / "roles" / "common" / "tasks" / "component.yml",
     ROOT / "roles" / "common" / "tasks" / "record.yml",
     ROOT / "roles" / "pki" / "tasks" / "issue.yml",
 ]
