@@ -82,6 +82,10 @@ class ActionModule(ActionBase):
                 self._remove_tmp_path(self._connection._shell.tmpdir)
         if outcome.get("failed") and outcome.get("msg"):
             outcome["msg"] = f"{host}: {outcome['msg']}"
+        # Rendered content may hold a secret (k3s's join token): the result names it by sha256 only.
+        for entry in (outcome.get("invocation") or {}).get("module_args", {}).get("files") or []:
+            if entry.get("content") is not None:
+                entry["content"] = f"(rendered content, sha256 {entry.get('sha256')})"
         result.update(outcome)
         return result
 
