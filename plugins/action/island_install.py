@@ -43,42 +43,15 @@ class ActionModule(ActionBase):
             "prune": self._task.args.get("prune") or [],
             "read": self._task.args.get("read") or [],
         }
-        made_tmp = False
+        made_tmp = self._connection._shell.tmpdir is None
         try:
             outcome = self._execute_module(
                 module_name=self._task.action, module_args=module_args, task_vars=task_vars
             )
             if not outcome.get("failed") and outcome.get("transfer") and not self._task.check_mode:
-                made_tmp = self._connection._shell.tmpdir is None
-                tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-                staged = []
-                for index, entry in enumerate(module_args["files"]):
-                    if entry["dest"] in outcome["transfer"]:
-                        remote = self._connection._shell.join_path(tmpdir, f"island-install-{index}")
-                        self._transfer_file(os.path.join(self._bundle_dir(), entry["src"]), remote)
-                        entry["staged"] = remote
-                        staged.append(remote)
-                self._fixup_perms2([tmpdir, *staged])
-                first = outcome
-                outcome = self._execute_module(
-                    module_name=self._task.action, module_args=module_args, task_vars=task_vars
-                )
-                if not outcome.get("failed"):
-                    # The first call's changes (directories, rendered files) count too.
-                    outcome["changed"] = outcome.get("changed") or first.get("changed")
-                    done = {f["dest"]: f for f in first.get("files", []) if f.get("changed")}
-                    for placed in outcome.get("files", []):
-                        if placed["dest"] in done and not placed["changed"]:
-                            placed.update(changed=True, reason=done[placed["dest"]]["reason"])
-                    placed = outcome.get("files", [])
-                    outcome["changed_files"] = [f["dest"] for f in placed if f["changed"]]
-                    outcome["replaced"] = [f["dest"] for f in placed if f["reason"] in ("absent", "content")]
-                    outcome["directories"] = first.get("directories", [])
-                    outcome["pruned"] = first.get("pruned", [])
-                    if "diff" in first:
-                        outcome["diff"] = first["diff"]
+                outcome = self._transfer_and_apply(module_args, outcome, task_vars)
         finally:
-            if made_tmp:
+            if made_tmp and self._connection._shell.tmpdir is not None:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
         if outcome.get("failed") and outcome.get("msg"):
             outcome["msg"] = f"{host}: {outcome['msg']}"
@@ -88,6 +61,37 @@ class ActionModule(ActionBase):
                 entry["content"] = f"(rendered content, sha256 {entry.get('sha256')})"
         result.update(outcome)
         return result
+
+    def _transfer_and_apply(self, module_args, first, task_vars):
+        """Copy the bundle files the host lacks into a temporary directory there; call the module again."""
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        staged = []
+        for index, entry in enumerate(module_args["files"]):
+            if entry["dest"] in first["transfer"]:
+                remote = self._connection._shell.join_path(tmpdir, f"island-install-{index}")
+                self._transfer_file(os.path.join(self._bundle_dir(), entry["src"]), remote)
+                entry["staged"] = remote
+                staged.append(remote)
+        self._fixup_perms2([tmpdir, *staged])
+        outcome = self._execute_module(
+            module_name=self._task.action, module_args=module_args, task_vars=task_vars
+        )
+        if outcome.get("failed"):
+            return outcome
+        # The first call's changes (directories, rendered files, pruned files) count too.
+        outcome["changed"] = outcome.get("changed") or first.get("changed")
+        done = {f["dest"]: f for f in first.get("files", []) if f.get("changed")}
+        placed = outcome.get("files", [])
+        for entry in placed:
+            if entry["dest"] in done and not entry["changed"]:
+                entry.update(changed=True, reason=done[entry["dest"]]["reason"])
+        outcome["changed_files"] = [f["dest"] for f in placed if f["changed"]]
+        outcome["replaced"] = [f["dest"] for f in placed if f["reason"] in ("absent", "content")]
+        outcome["directories"] = first.get("directories", [])
+        outcome["pruned"] = first.get("pruned", [])
+        if "diff" in first:
+            outcome["diff"] = first["diff"]
+        return outcome
 
     def _bundle_dir(self):
         bundle_dir = self._task.args.get("bundle_dir")
