@@ -74,8 +74,19 @@ options:
     type: list
     elements: path
     default: []
+attributes:
+  check_mode:
+    support: full
+    description: Reports every file, directory and pruned file that would change; writes nothing.
+  diff_mode:
+    support: full
+    description: Rendered files show their text before and after; bundle files their sha256.
+  action:
+    support: full
+    description: The action plugin resolves the lock, hashes rendered content and copies bundle files.
 notes:
-  - Supports check mode and diff mode. Not for secrets (O(files[].content) is a module argument).
+  - Rendered content is a module argument; a task writing a secret has C(no_log) (the result names
+    rendered content by sha256 only).
 """
 
 EXAMPLES = r"""

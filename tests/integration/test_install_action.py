@@ -5,9 +5,10 @@ rerun reports no change; a file the lock does not list is refused, naming it."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
-from tests.support.playbook import run_local_tasks
+from tests.support.playbook import ansible_doc, run_local_tasks
 
 
 def _task(tmp_path: Path, unit_text: str, lock_path: str = "bin/tool") -> list:
@@ -82,3 +83,17 @@ def test_a_file_the_lock_does_not_list_is_refused_before_anything_changes(tmp_pa
     assert "the bundle's lock lists no file bin/tool" in output
     assert "build the bundle with this component" in output
     assert sorted(p.name for p in live.iterdir()) == ["record.json", "tool.old"]
+
+
+def test_the_documentation_renders_and_names_every_option_the_action_accepts():
+    from ansible_collections.island.installer.plugins.action.island_install import FILE_KEYS, ActionModule
+    from ansible_collections.island.installer.plugins.modules import island_install
+
+    proc = ansible_doc("--json", "island_install")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["island_install"]["doc"]
+    assert set(doc["options"]) == set(ActionModule._VALID_ARGS)
+    # the module takes what the action sends: the task's options less the controller's own
+    assert set(island_install.ARGUMENT_SPEC) == set(ActionModule._VALID_ARGS) - {"bundle_dir", "lock"}
+    assert set(doc["options"]["files"]["suboptions"]) == FILE_KEYS
+    assert doc["attributes"]["check_mode"]["support"] == doc["attributes"]["diff_mode"]["support"] == "full"

@@ -154,7 +154,11 @@ def test_every_no_log_file_written_on_a_host_has_a_masked_diff():
                 diffed |= {f["path"] for f in task["vars"]["common_secret_diff_files"]}
         for task in tasks:
             module = next(
-                (m for m in ("ansible.builtin.copy", "ansible.builtin.template", "island_install") if m in task),
+                (
+                    m
+                    for m in ("ansible.builtin.copy", "ansible.builtin.template", "island_install")
+                    if m in task
+                ),
                 None,
             )
             if module is None or not task.get("no_log") or task.get("delegate_to") == "localhost":
@@ -162,7 +166,9 @@ def test_every_no_log_file_written_on_a_host_has_a_masked_diff():
             if module == "island_install":
                 # A no_log island_install lists its files literally, so that each can be checked here.
                 files = task[module].get("files") or []
-                dests = [f["dest"] for f in files] if isinstance(files, list) else [f"(not a list: {files!r})"]
+                dests = (
+                    [f["dest"] for f in files] if isinstance(files, list) else [f"(not a list: {files!r})"]
+                )
             else:
                 dests = _dests(task, module)
             for dest in dests:
