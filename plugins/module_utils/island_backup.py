@@ -53,7 +53,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_io import 
     sha256_file,
 )
 
-__all__ = ["BackupError", "create", "extract", "load_identities", "prune", "verify"]
+__all__ = ["BackupError", "create", "extract", "load_identities", "prune", "restore", "verify"]
 
 FORMAT = "island-backup"
 FORMAT_VERSION = 1
@@ -549,6 +549,93 @@ def extract(archive, dest, identities, check_mode=False):
         raise
     fsync_directory(parent)
     result["msg"] = f"backup {archive} verified and extracted to {dest}"
+    return result
+
+
+def _restore_targets(manifest, parts, paths):
+    """``{part: absolute target}`` for the parts to restore, and every problem with them at once."""
+    available = {part["name"]: part for part in manifest["parts"]}
+    names = list(parts) if parts else [name for name in available if name != "etcd-snapshot"]
+    problems, targets = [], {}
+    for name in names:
+        if name not in available:
+            problems.append(f"part {name} is not in this backup (it holds {', '.join(available)})")
+            continue
+        target = (paths or {}).get(name) or available[name].get("source")
+        if not target:
+            problems.append(f"part {name}: the backup records no path for it; give one in paths")
+            continue
+        target = os.path.abspath(target)
+        if os.path.islink(target) or (
+            os.path.lexists(target) and (not os.path.isdir(target) or os.listdir(target))
+        ):
+            problems.append(
+                f"part {name}: {target} exists; a restore never overwrites state: move it away, or leave"
+                " the part out (restore_parts) or give it another path (restore_paths)"
+            )
+            continue
+        if available[name]["kind"] == "file" and os.path.isdir(target):
+            problems.append(f"part {name} is a file and {target} is a directory: give the file's path")
+            continue
+        targets[name] = target
+    for name in set(paths or {}) - set(names):
+        problems.append(f"a path is given for part {name}, which is not restored")
+    return targets, problems
+
+
+def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
+    """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
+
+    ``parts``: the part names to restore (default: every part but ``etcd-snapshot``, which the
+    cluster's own restore uses); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
+    ``source`` its manifest records. A target that exists (other than an empty directory) is
+    refused before anything is written: a restore never overwrites state. The archive is extracted
+    (checked member by member) into a staging directory beside the first target, then each part is
+    moved into place with its modes, and the staging directory is removed.
+    """
+    verified = verify(archive, identities)
+    targets, problems = _restore_targets(verified["manifest"], parts, paths)
+    if problems:
+        raise BackupInputError(f"nothing was restored from {archive}: " + "; ".join(problems))
+    restored = [{"part": name, "path": path} for name, path in targets.items()]
+    result = {
+        "changed": bool(restored),
+        "path": archive,
+        "sha256": verified["sha256"],
+        "parts": list(targets),
+        "restored": restored,
+    }
+    if check_mode:
+        result["msg"] = f"backup {archive} verified; would restore " + ", ".join(
+            f"{name} to {path}" for name, path in targets.items()
+        )
+        return result
+    first_parent = os.path.dirname(next(iter(targets.values())))
+    os.makedirs(first_parent, mode=0o700, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=".island-backup-restore.", dir=first_parent)
+    try:
+        reader, _, _ = _read_archive(archive, identities, stage)
+        if reader.manifest_sha256 != verified["manifest_sha256"]:
+            raise BackupIntegrityError(
+                archive, ["the archive changed between its verification and its restore"]
+            )
+        reader.finish_stage()
+        for name, target in targets.items():
+            parent = os.path.dirname(target)
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+            if os.path.isdir(target):
+                os.rmdir(target)  # empty (checked above)
+            shutil.move(os.path.join(stage, PARTS, name), target)
+            fsync_directory(parent)
+    except OSError as exc:
+        raise BackupInputError(
+            f"cannot restore {archive} ({exc}); check which of {sorted(targets.values())} are in place"
+        ) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    result["msg"] = f"backup {archive} verified; restored " + ", ".join(
+        f"{name} to {path}" for name, path in targets.items()
+    )
     return result
 
 

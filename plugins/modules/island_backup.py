@@ -25,6 +25,11 @@ description:
   - C(extract) verifies, then extracts into O(dest) (absent or an empty directory, mode 0700)
     through a staging directory beside it, renamed into place at the end; nothing is written at
     O(dest) if the archive is refused.
+  - C(restore) verifies, then puts the parts O(names) (default every part but C(etcd-snapshot)) back
+    at the paths their manifest records (the controller they were taken on), or at O(paths). A
+    target that exists, other than an empty directory, is refused before anything is written; the
+    parts are checked member by member into a staging directory, then moved into place with their
+    modes.
   - C(prune) keeps the O(keep) newest archives of O(directory) (by the time in their names) and
     removes the older ones; other files are left alone.
 version_added: "0.1.0"
@@ -34,7 +39,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [create, verify, extract, prune]
+    choices: [create, verify, extract, restore, prune]
   directory:
     description: The backup directory (C(create), C(prune)), typically removable media; it must exist.
     type: path
@@ -72,21 +77,30 @@ options:
     description: C(create) - the island's domain, recorded in the manifest.
     type: str
   archive:
-    description: C(verify), C(extract) - the archive to read.
+    description: C(verify), C(extract), C(restore) - the archive to read.
     type: path
   identity_file:
     description:
-      - C(verify), C(extract) - a file holding the age identity (C(AGE-SECRET-KEY-1...) lines as
+      - C(verify), C(extract), C(restore) - a file holding the age identity (C(AGE-SECRET-KEY-1...) lines as
         C(age-keygen) writes them, or an unencrypted OpenSSH private key). It must not be readable
         by group or others (mode 0600). Never put on a command line.
     type: path
   identity:
     description:
-      - C(verify), C(extract) - the identity's text instead of O(identity_file) (from a vault).
+      - C(verify), C(extract), C(restore) - the identity's text instead of O(identity_file) (from a vault).
     type: str
   dest:
     description: C(extract) - the directory to extract into; absent or empty, its parent must exist.
     type: path
+  names:
+    description: C(restore) - the parts to restore; default every part but C(etcd-snapshot).
+    type: list
+    elements: str
+    default: []
+  paths:
+    description: C(restore) - a path for a part that goes elsewhere than where it was taken from.
+    type: dict
+    default: {}
   keep:
     description: C(prune) - how many of the newest archives to keep (at least 1).
     type: int
@@ -134,13 +148,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+restored:
+  description: C(restore) - each part restored (or, in check mode, that would be), with its path.
+  returned: restore
+  type: list
+  elements: dict
 path:
   description: The archive written, read or verified.
-  returned: create, verify, extract
+  returned: create, verify, extract, restore
   type: str
 sha256:
   description: The sha256 of the archive file (the ciphertext); not returned by C(create) in check mode.
-  returned: create, verify, extract
+  returned: create, verify, extract, restore
   type: str
 size:
   description: The archive's size in bytes.
@@ -155,8 +174,8 @@ manifest_sha256:
   returned: create, verify, extract
   type: str
 parts:
-  description: The parts' names.
-  returned: create, verify, extract
+  description: The parts' names (C(restore) - the parts restored).
+  returned: create, verify, extract, restore
   type: list
   elements: str
 dest:
@@ -193,6 +212,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_backup imp
     extract,
     load_identities,
     prune,
+    restore,
     verify,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_backup_age import PYRAGE_IMPORT_ERROR
@@ -202,7 +222,11 @@ from ansible_collections.island.installer.plugins.module_utils.island_module imp
 )
 
 ARGUMENT_SPEC = {
-    "action": {"type": "str", "required": True, "choices": ["create", "verify", "extract", "prune"]},
+    "action": {
+        "type": "str",
+        "required": True,
+        "choices": ["create", "verify", "extract", "restore", "prune"],
+    },
     "directory": {"type": "path"},
     "parts": {
         "type": "list",
@@ -217,6 +241,8 @@ ARGUMENT_SPEC = {
     "identity_file": {"type": "path"},
     "identity": {"type": "str", "no_log": True},
     "dest": {"type": "path"},
+    "names": {"type": "list", "elements": "str", "default": []},
+    "paths": {"type": "dict", "default": {}},
     "keep": {"type": "int"},
 }
 IDENTITY = ("identity_file", "identity")
@@ -227,6 +253,8 @@ REQUIRED_IF = [
     ("action", "verify", IDENTITY, True),
     ("action", "extract", ("archive", "dest")),
     ("action", "extract", IDENTITY, True),
+    ("action", "restore", ("archive",)),
+    ("action", "restore", IDENTITY, True),
 ]
 
 
@@ -266,6 +294,10 @@ def run(module):
     identities = load_identities(params["identity_file"], params["identity"])
     if action == "verify":
         return verify(params["archive"], identities)
+    if action == "restore":
+        return restore(
+            params["archive"], identities, parts=params["names"], paths=params["paths"], check_mode=check
+        )
     return extract(params["archive"], params["dest"], identities, check_mode=check)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -123,3 +124,87 @@ def test_only_the_newest_archives_are_kept(island):
         assert result.returncode == 0, result.stdout + result.stderr
     assert len(archives(island)) == 1
     assert "removed as older than the 1 newest: ['" in result.stdout
+
+
+RESTORE = ROOT / "playbooks" / "restore.yml"
+
+
+def _tree(root: Path) -> dict:
+    """Every path under ``root`` with its mode and, for a file, its bytes."""
+    return {
+        str(path.relative_to(root)): (
+            stat.S_IMODE(path.stat().st_mode),
+            path.read_bytes() if path.is_file() else None,
+        )
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def test_a_new_controller_gets_back_the_same_state_and_a_restore_never_overwrites(island, tmp_path):
+    assert backup(island, *create_args(island)).returncode == 0
+    [archive] = archives(island)
+    state, inventory = tmp_path / "state", tmp_path / "inventory"
+    before = {"state": _tree(state), "inventory": _tree(inventory)}
+    restore = ["-e", f"restore_archive={archive}", "-e", f"restore_identity_file={island['key']}"]
+
+    # the controller's disk is lost
+    shutil.rmtree(state)
+    shutil.rmtree(inventory)
+    preview = run_playbook(RESTORE, *restore, "--check")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert f"would restore ca to {state}/pki" in preview.stdout
+    assert not state.exists() and not inventory.exists()
+
+    result = run_playbook(RESTORE, *restore)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {"state": _tree(state), "inventory": _tree(inventory)} == before
+    assert not list(state.glob(".island-backup-restore.*"))
+
+    # a second restore refuses, naming what exists, and changes nothing
+    (state / "secrets" / "k3s-token").write_text("K10newer\n")
+    output = refused(run_playbook(RESTORE, *restore))
+    assert f"{state}/secrets exists; a restore never overwrites state" in output
+    assert "Nothing was restored" in output or "nothing was restored" in output
+    assert (state / "secrets" / "k3s-token").read_text() == "K10newer\n"
+
+    # one part, elsewhere
+    elsewhere = tmp_path / "elsewhere" / "secrets"
+    one = [
+        *restore,
+        "-e",
+        "restore_parts=secrets",
+        "-e",
+        json.dumps({"restore_paths": {"secrets": str(elsewhere)}}),
+    ]
+    result = run_playbook(RESTORE, *one)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (elsewhere / "k3s-token").read_text() == "K10secret\n"
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o700
+
+
+def test_a_restore_without_its_inputs_or_with_another_identity_is_refused(island, tmp_path):
+    assert backup(island, *create_args(island)).returncode == 0
+    [archive] = archives(island)
+    output = refused(run_playbook(RESTORE, "-e", f"restore_archive={archive}"))
+    assert "restore.yml needs restore_archive" in output and "restore_identity_file" in output
+    other = tmp_path / "other-key.txt"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    shutil.rmtree(tmp_path / "state")
+    output = refused(
+        run_playbook(RESTORE, "-e", f"restore_archive={archive}", "-e", f"restore_identity_file={other}")
+    )
+    assert str(archive) in output
+    assert not (tmp_path / "state").exists()
+    output = refused(
+        run_playbook(
+            RESTORE,
+            "-e",
+            f"restore_archive={archive}",
+            "-e",
+            f"restore_identity_file={island['key']}",
+            "-e",
+            "restore_parts=ca,nosuch",
+        )
+    )
+    assert "part nosuch is not in this backup" in output
+    assert not (tmp_path / "state").exists()
