@@ -428,6 +428,43 @@ def check_lock(bundle):
         )
 
 
+def etcd_snapshot_entry(server, listing, error=""):
+    """The newest etcd snapshot of the cluster, from ``k3s etcd-snapshot ls -o json`` on ``server``.
+
+    ``listing`` is that command's output, as text or parsed (an ETCDSnapshotFileList; k3s lists each
+    snapshot once per place it is kept, a ``file://`` copy on its node and an ``s3://`` copy in the
+    bucket, under the same ``spec.snapshotName``), ``error`` its error text when it failed. The
+    entry names the newest snapshot ready to use (by ``status.creationTime``, then name) with every
+    location it has, and how many snapshots the cluster holds; ``state`` is ``present``, ``none``
+    or ``unreadable``.
+    """
+    entry = {"server": server}
+    try:
+        parsed = None if error else (listing if isinstance(listing, dict) else json.loads(listing))
+        items = None if parsed is None else parsed["items"]
+    except (TypeError, ValueError, KeyError) as exc:
+        items, error = None, f"k3s etcd-snapshot ls -o json printed no snapshot list ({exc})"
+    if items is None:
+        return {**entry, "state": UNREADABLE, "detail": (error or "").strip()[:500]}
+    by_name = {}
+    for item in items:
+        spec, status = item.get("spec") or {}, item.get("status") or {}
+        if not spec.get("snapshotName") or status.get("readyToUse") is False:
+            continue
+        snap = by_name.setdefault(
+            spec["snapshotName"],
+            {"name": spec["snapshotName"], "created": status.get("creationTime"), "locations": []},
+        )
+        snap["locations"].append(spec.get("location"))
+        if status.get("size") is not None:
+            snap["size"] = int(status["size"])
+    if not by_name:
+        return {**entry, "state": "none", "count": 0}
+    newest = max(by_name.values(), key=lambda s: (s["created"] or "", s["name"]))
+    newest["locations"] = sorted(loc for loc in newest["locations"] if loc)
+    return {**entry, "state": PRESENT, "count": len(by_name), "newest": newest}
+
+
 def build_document(
     *,
     bundle,
@@ -438,11 +475,16 @@ def build_document(
     git,
     certificates,
     ca,
+    etcd_snapshot=None,
 ):
-    """The receipt as a plain dict. Every input is already gathered; nothing here reads the clock."""
+    """The receipt as a plain dict. Every input is already gathered; nothing here reads the clock.
+
+    ``etcd_snapshot`` (etcd_snapshot_entry) is given when the island has a k3s server."""
     components = bundle.get("components") or {}
     hosts_doc = {h["name"]: host_entry(h, components, component_groups) for h in hosts}
+    extra = {"etcd_snapshot": etcd_snapshot} if etcd_snapshot is not None else {}
     return {
+        **extra,
         "schema_version": SCHEMA_VERSION,
         "island_domain": domain,
         "bundle": {"name": bundle["bundle"]["name"], "version": bundle["bundle"]["version"]},

@@ -141,6 +141,21 @@ options:
   gitea_token_file:
     description: File holding the API token (C(island_secrets_dir/gitea-admin-token)).
     type: path
+  etcd_snapshot_server:
+    description:
+      - The k3s server whose C(k3s etcd-snapshot ls -o json) is given in O(etcd_snapshot_list); the
+        receipt then records the cluster's newest etcd snapshot (C(etcd_snapshot)). Empty for an
+        island without k3s servers (no C(etcd_snapshot) in the receipt).
+    type: str
+    default: ""
+  etcd_snapshot_list:
+    description: The output of C(k3s etcd-snapshot ls -o json) on O(etcd_snapshot_server), as text or parsed.
+    type: raw
+    default: ""
+  etcd_snapshot_error:
+    description: The error of that command when it failed (the receipt records the snapshot as unreadable).
+    type: str
+    default: ""
 notes:
   - Runs on the controller; needs C(cryptography) (in requirements.txt) and git (for C(git ls-remote)).
   - Supports check mode and diff mode.
@@ -203,6 +218,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt im
     certificate_entry,
     check_lock,
     check_no_secrets,
+    etcd_snapshot_entry,
     git_entries,
     image_entries,
     query_gitea,
@@ -256,6 +272,9 @@ def _attention(doc):
         for c in doc["certificates"]
         if c["state"] != PRESENT
     )
+    snapshot = doc.get("etcd_snapshot")
+    if snapshot and snapshot["state"] != PRESENT:
+        out.append(f"etcd snapshot {snapshot['state']} on {snapshot['server']}")
     return out
 
 
@@ -307,6 +326,11 @@ def run(module):
         git=git_entries(bundle.get("git") or [], served_git, p["gitea_owner"]),
         certificates=certificates,
         ca=ca,
+        etcd_snapshot=(
+            etcd_snapshot_entry(p["etcd_snapshot_server"], p["etcd_snapshot_list"], p["etcd_snapshot_error"])
+            if p["etcd_snapshot_server"]
+            else None
+        ),
     )
     doc = carry_forward(doc, bundle.get("components"), previous)
     data = render(doc)
@@ -368,6 +392,10 @@ def main():
             "gitea_owner": {"type": "str", "default": "island"},
             "gitea_token": {"type": "str", "no_log": True},
             "gitea_token_file": {"type": "path"},
+            "etcd_snapshot_server": {"type": "str", "default": ""},
+            # raw: ansible-core 2.16-2.18 hand over JSON text from a template as the parsed mapping
+            "etcd_snapshot_list": {"type": "raw", "default": ""},
+            "etcd_snapshot_error": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )

@@ -29,6 +29,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_receipt im
     certificate_entry,
     check_no_secrets,
     component_summary,
+    etcd_snapshot_entry,
     git_entries,
     host_entry,
     image_entries,
@@ -465,3 +466,88 @@ def test_check_mode_before_the_first_run_warns_instead_of_failing(tmp_path, isla
     preview = run_module(island_receipt, args, check_mode=True)
     assert preview["changed"] and "would be written after the real run" in preview["msg"]
     assert not (tmp_path / "island-receipt.json").exists()
+
+
+def _snapshot(name, node, location, created, *, size=4096, ready=True):
+    return {
+        "spec": {"snapshotName": name, "nodeName": node, "location": location},
+        "status": {"creationTime": created, "size": str(size), "readyToUse": ready},
+    }
+
+
+def test_the_newest_etcd_snapshot_is_recorded_with_every_place_it_is_kept():
+    listing = {
+        "items": [
+            _snapshot(
+                "island-install-server1-100",
+                "server1",
+                "file:///db/island-install-server1-100",
+                "2026-12-03T10:00:00Z",
+            ),
+            _snapshot(
+                "island-install-server1-100",
+                "s3",
+                "s3://k3s-etcd/island-install-server1-100",
+                "2026-12-03T10:00:00Z",
+            ),
+            _snapshot(
+                "etcd-snapshot-server1-200",
+                "s3",
+                "s3://k3s-etcd/etcd-snapshot-server1-200",
+                "2026-12-03T12:00:00Z",
+                size=8192,
+            ),
+            _snapshot(
+                "etcd-snapshot-server1-200",
+                "server1",
+                "file:///db/etcd-snapshot-server1-200",
+                "2026-12-03T12:00:00Z",
+                size=8192,
+            ),
+            _snapshot(
+                "broken-server1-300", "server1", "file:///db/broken", "2026-12-03T13:00:00Z", ready=False
+            ),
+        ]
+    }
+    entry = etcd_snapshot_entry("server1", json.dumps(listing))
+    assert entry == {
+        "server": "server1",
+        "state": "present",
+        "count": 2,
+        "newest": {
+            "name": "etcd-snapshot-server1-200",
+            "created": "2026-12-03T12:00:00Z",
+            "size": 8192,
+            "locations": ["file:///db/etcd-snapshot-server1-200", "s3://k3s-etcd/etcd-snapshot-server1-200"],
+        },
+    }
+    # ansible-core 2.16-2.18 hand the module the listing already parsed: the same entry
+    assert etcd_snapshot_entry("server1", listing) == entry
+
+
+def test_no_snapshot_and_a_listing_that_failed_are_recorded_as_such():
+    assert etcd_snapshot_entry("server1", '{"items": []}') == {
+        "server": "server1",
+        "state": "none",
+        "count": 0,
+    }
+    failed = etcd_snapshot_entry("server1", "", "etcd database not found in /var/lib/rancher/k3s/server\n")
+    assert failed == {
+        "server": "server1",
+        "state": UNREADABLE,
+        "detail": "etcd database not found in /var/lib/rancher/k3s/server",
+    }
+    assert etcd_snapshot_entry("server1", "not json")["state"] == UNREADABLE
+
+
+def test_the_receipt_records_the_snapshot_only_for_an_island_with_k3s_and_names_a_missing_one(
+    tmp_path, island_pki
+):
+    ca_dir, svc = island_pki
+    args = module_args(tmp_path, ca_dir, svc)
+    without = run_module(island_receipt, args, check_mode=True)
+    assert "etcd_snapshot" not in without["receipt"]
+    args.update(etcd_snapshot_server="server1", etcd_snapshot_list='{"items": []}')
+    written = run_module(island_receipt, args)
+    assert written["receipt"]["etcd_snapshot"] == {"server": "server1", "state": "none", "count": 0}
+    assert "etcd snapshot none on server1" in written["msg"]
