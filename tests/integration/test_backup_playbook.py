@@ -116,6 +116,19 @@ def test_a_backup_holds_the_controllers_state_opens_with_age_verifies_and_refuse
     archive.write_bytes(pyrage.encrypt(changed.getvalue(), [recipient]))
     output = refused(backup(island, *verify))
     assert "secrets" in output and "k3s-token" in output
+    # restore.yml refuses it too, before anything is written
+    elsewhere = archive.parent / "restored-secrets"
+    restore = ["-e", f"restore_archive={archive}", "-e", f"restore_identity_file={island['key']}"]
+    restore += [
+        "-e",
+        "restore_parts=secrets",
+        "-e",
+        json.dumps({"restore_paths": {"secrets": str(elsewhere)}}),
+    ]
+    output = refused(run_playbook(RESTORE, *restore))
+    assert "k3s-token" in output
+    assert not elsewhere.exists()
+    assert not list(archive.parent.glob(".island-backup-restore.*"))
 
 
 def test_only_the_newest_archives_are_kept(island):
