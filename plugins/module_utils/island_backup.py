@@ -517,6 +517,27 @@ def verify(archive, identities):
     }
 
 
+def _stage_verified(archive, identities, parent, manifest_sha256, purpose):
+    """Decrypt ``archive`` again into a new staging directory in ``parent``, checking every member
+    as it is written, and return the directory; it must be the archive verified just before (its
+    manifest's sha256). On any failure nothing is left behind."""
+    stage = tempfile.mkdtemp(prefix=f".island-backup-{purpose}.", dir=parent)
+    try:
+        reader, _, _ = _read_archive(archive, identities, stage)
+        if reader.manifest_sha256 != manifest_sha256:
+            raise BackupIntegrityError(
+                archive, [f"the archive changed between its verification and its {purpose}"]
+            )
+        reader.finish_stage()
+    except OSError as exc:  # the staging directory's disk, not the archive
+        shutil.rmtree(stage, ignore_errors=True)
+        raise BackupInputError(f"cannot {purpose} {archive} in {parent} ({exc})") from None
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stage
+
+
 def extract(archive, dest, identities, check_mode=False):
     """Verify ``archive``, then extract it to ``dest`` (absent or empty), all or nothing."""
     dest = os.path.abspath(dest)
@@ -532,21 +553,12 @@ def extract(archive, dest, identities, check_mode=False):
     if check_mode:
         result["msg"] = f"backup {archive} verified; would be extracted to {dest}"
         return result
-    stage = tempfile.mkdtemp(prefix=".island-backup-extract.", dir=parent)
+    stage = _stage_verified(archive, identities, parent, result["manifest_sha256"], "extract")
     try:
-        reader, _, _ = _read_archive(archive, identities, stage)
-        if reader.manifest_sha256 != result["manifest_sha256"]:
-            raise BackupIntegrityError(
-                archive, ["the archive changed between its verification and its extraction"]
-            )
-        reader.finish_stage()
         os.rename(stage, dest)
     except OSError as exc:  # the staging directory's disk, not the archive
         shutil.rmtree(stage, ignore_errors=True)
         raise BackupInputError(f"cannot extract {archive} to {dest} ({exc})") from None
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     fsync_directory(parent)
     result["msg"] = f"backup {archive} verified and extracted to {dest}"
     return result
@@ -612,14 +624,8 @@ def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
         return result
     first_parent = os.path.dirname(next(iter(targets.values())))
     os.makedirs(first_parent, mode=0o700, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=".island-backup-restore.", dir=first_parent)
+    stage = _stage_verified(archive, identities, first_parent, verified["manifest_sha256"], "restore")
     try:
-        reader, _, _ = _read_archive(archive, identities, stage)
-        if reader.manifest_sha256 != verified["manifest_sha256"]:
-            raise BackupIntegrityError(
-                archive, ["the archive changed between its verification and its restore"]
-            )
-        reader.finish_stage()
         for name, target in targets.items():
             parent = os.path.dirname(target)
             os.makedirs(parent, mode=0o700, exist_ok=True)
