@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import grp
 import hashlib
 import os
-import pwd
 import stat
 
 from ansible_collections.island.installer.plugins.module_utils.island_io import (
     BUFFER_SIZE,
     atomic_open,
     open_regular,
+    parse_mode,
     read_regular,
+    resolve_owner,
     sha256_file,
 )
 
@@ -42,35 +42,6 @@ DIFF_LIMIT = 256 * 1024
 
 class InstallError(Exception):
     """A file could not be put in place; the message names it and what to do."""
-
-
-def _mode(value, what):
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        raise InstallError(f"{what}: mode {value!r} is not an octal mode such as '0644'") from None
-
-
-def _uid(owner, what):
-    if not owner:
-        return None
-    try:
-        return pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise InstallError(f"{what}: the owner {owner!r} is not a user on this host") from None
-
-
-def _gid(group, what):
-    if not group:
-        return None
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise InstallError(f"{what}: the group {group!r} is not a group on this host") from None
 
 
 def _current_sha256(path):
@@ -107,8 +78,8 @@ def _set_attributes(path, mode, uid, gid):
 
 def _directory(entry, check_mode):
     path = entry["path"]
-    mode = _mode(entry.get("mode"), path)
-    uid, gid = _uid(entry.get("owner"), path), _gid(entry.get("group"), path)
+    mode = parse_mode(entry.get("mode"), what=path)
+    uid, gid = resolve_owner(entry.get("owner"), entry.get("group"), what=path)
     if not os.path.lexists(path):
         if not check_mode:
             os.makedirs(path, exist_ok=True)
@@ -168,8 +139,8 @@ def _copy_checked(staged, dest, sha256, *, mode, uid, gid, src):
 def _file(entry, check_mode, diff):
     dest = entry["dest"]
     sha256 = entry["sha256"]
-    mode = _mode(entry.get("mode"), dest)
-    uid, gid = _uid(entry.get("owner"), dest), _gid(entry.get("group"), dest)
+    mode = parse_mode(entry.get("mode"), what=dest)
+    uid, gid = resolve_owner(entry.get("owner"), entry.get("group"), what=dest)
     content = entry.get("content")
     label = entry.get("src") or dest
     current = _current_sha256(dest)

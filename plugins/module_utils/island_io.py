@@ -1,4 +1,5 @@
-"""File helpers written once: the atomic write, reading a regular file, and the sha256 of a file.
+"""File helpers written once: the atomic write, reading a regular file, the sha256 of a file, and the
+owner, group and mode a file is to have.
 
 Note that this module util is PRIVATE to this repository; it can change at any time.
 
@@ -12,12 +13,54 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import hashlib
 import os
+import pwd
+import re
 import stat
 import tempfile
 
 BUFFER_SIZE = 1024 * 1024
+
+
+class FileAttributeError(ValueError):
+    """An owner, group or mode that cannot apply on this host; the message names it and what to do.
+    Every module that sets them catches it in its run_module."""
+
+
+def resolve_owner(owner=None, group=None, what=None):
+    """User and group names (or numeric ids) -> ``(uid, gid)``; None or "" stays None. ``what`` (a
+    path, say) starts the message of an error."""
+    uid = _resolve_id(owner, "user", lambda name: pwd.getpwnam(name).pw_uid, what)
+    gid = _resolve_id(group, "group", lambda name: grp.getgrnam(name).gr_gid, what)
+    return uid, gid
+
+
+def _resolve_id(value, kind, lookup, what):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value) if str(value).isdigit() else lookup(value)
+    except KeyError:
+        prefix = f"{what}: " if what else ""
+        raise FileAttributeError(
+            f"{prefix}{kind} {value!r} does not exist on this host; create the service {kind} first"
+        ) from None
+
+
+def parse_mode(mode, default=None, what=None):
+    """A mode as "0640", "640" or the number YAML makes of an unquoted 0640 -> int; None or "" is
+    ``default``. Anything else (symbolic modes, 8s and 9s, out of range) is refused."""
+    if mode in (None, ""):
+        return default
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 0o7777:
+        return mode  # an unquoted YAML 0600 arrives as the number 384
+    text = str(mode).strip()
+    if isinstance(mode, bool) or not re.match(r"^0?[0-7]{3,4}$", text):
+        prefix = f"{what}: " if what else ""
+        raise FileAttributeError(f"{prefix}mode {mode!r} must be octal, such as '0600'")
+    return int(text, 8)
 
 
 @contextlib.contextmanager

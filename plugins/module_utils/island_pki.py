@@ -24,10 +24,8 @@ helpers below.
 from __future__ import annotations
 
 import datetime
-import grp
 import ipaddress
 import os
-import pwd
 import re
 import stat
 
@@ -327,35 +325,6 @@ def fix_attributes(path, mode, uid=None, gid=None):
     if "mode" in changes:
         os.chmod(path, mode)
     return changes
-
-
-def resolve_owner(owner=None, group=None):
-    """User and group names (or numeric ids) -> ``(uid, gid)``; None stays None."""
-    uid = _resolve_id(owner, "user", lambda name: pwd.getpwnam(name).pw_uid)
-    gid = _resolve_id(group, "group", lambda name: grp.getgrnam(name).gr_gid)
-    return uid, gid
-
-
-def _resolve_id(value, kind, lookup):
-    if value in (None, ""):
-        return None
-    try:
-        return int(value) if str(value).isdigit() else lookup(value)
-    except KeyError:
-        raise ParameterError(
-            f"{kind} {value!r} does not exist on this host; create the service {kind} first"
-        ) from None
-
-
-def parse_mode(mode, default=0o600):
-    if mode in (None, ""):
-        return default
-    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 0o7777:
-        return mode  # an unquoted YAML 0600 arrives as the number 384
-    text = str(mode).strip()
-    if not re.match(r"^0?[0-7]{3,4}$", text):
-        raise ParameterError(f"mode {mode!r} must be octal, such as '0600'")
-    return int(text, 8)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -96,12 +96,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
     file_attributes,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    FileAttributeError,
+    parse_mode,
+    resolve_owner,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     PkiError,
     missing_cryptography,
-    parse_mode,
-    resolve_owner,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_host import ensure_certificate_file
 
@@ -141,7 +144,7 @@ def main():
         | file_attributes("0644"),
         supports_check_mode=True,
     )
-    run_module(module, run, PkiError, missing=missing_cryptography())
+    run_module(module, run, (PkiError, FileAttributeError), missing=missing_cryptography())
 
 
 if __name__ == "__main__":

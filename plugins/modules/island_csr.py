@@ -129,6 +129,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
     file_attributes,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    FileAttributeError,
+    parse_mode,
+    resolve_owner,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     KEY_TYPES,
@@ -136,9 +141,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     key_type_of,
     load_csr,
     missing_cryptography,
-    parse_mode,
     public_key_der,
-    resolve_owner,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
     ensure_key_and_csr,
@@ -212,7 +215,7 @@ def main():
         required_if=[("rotate_with_renewal", True, ("certificate_path",))],
         supports_check_mode=True,
     )
-    run_module(module, run, PkiError, missing=missing_cryptography())
+    run_module(module, run, (PkiError, FileAttributeError), missing=missing_cryptography())
 
 
 if __name__ == "__main__":

@@ -140,6 +140,7 @@ read:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_install import InstallError, converge
+from ansible_collections.island.installer.plugins.module_utils.island_io import FileAttributeError
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
 ARGUMENT_SPEC = {
@@ -181,7 +182,7 @@ ARGUMENT_SPEC = {
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run_module(module, run, InstallError)
+    run_module(module, run, (InstallError, FileAttributeError))
 
 
 def run(module):

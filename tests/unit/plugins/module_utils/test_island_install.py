@@ -9,6 +9,7 @@ import os
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_install import InstallError, converge
+from ansible_collections.island.installer.plugins.module_utils.island_io import FileAttributeError
 
 
 def _sha(data: bytes) -> str:
@@ -138,9 +139,9 @@ def test_files_are_read_back_and_a_missing_one_reads_as_none(tmp_path):
 
 
 def test_an_unknown_owner_or_a_bad_mode_is_named(tmp_path):
-    with pytest.raises(InstallError, match=r"the owner 'no-such-user' is not a user on this host"):
+    with pytest.raises(FileAttributeError, match=r"/f: user 'no-such-user' does not exist on this host"):
         converge([], [dict(_content(tmp_path / "f", "x"), owner="no-such-user")], [])
-    with pytest.raises(InstallError, match=r"mode 'rwx' is not an octal mode"):
+    with pytest.raises(FileAttributeError, match=r"/f: mode 'rwx' must be octal"):
         converge([], [_content(tmp_path / "f", "x", mode="rwx")], [])
     (tmp_path / "plain").write_text("")
     with pytest.raises(InstallError, match=r"exists and is not a directory"):

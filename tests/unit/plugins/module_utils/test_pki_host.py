@@ -12,7 +12,12 @@ import pwd
 import stat
 
 import pytest
-from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
+from ansible_collections.island.installer.plugins.module_utils.island_io import (
+    FileAttributeError,
+    atomic_write,
+    parse_mode,
+    resolve_owner,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     CertificateFileError,
     KeyFileError,
@@ -22,9 +27,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     cert_pem,
     key_type_of,
     load_csr,
-    parse_mode,
     public_key_der,
-    resolve_owner,
     sans_of,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
@@ -129,7 +132,7 @@ def test_bad_names_are_refused_on_the_host_already(tmp_path):
 
 
 def test_an_unknown_service_user_is_a_clear_error():
-    with pytest.raises(ParameterError, match="user 'no-such-island-user' does not exist"):
+    with pytest.raises(FileAttributeError, match="user 'no-such-island-user' does not exist"):
         resolve_owner("no-such-island-user", None)
 
 
@@ -229,5 +232,5 @@ def test_modes_are_accepted_as_octal_strings_or_as_the_number_yaml_makes_of_0600
     assert parse_mode("0600") == parse_mode("600") == parse_mode(384) == 0o600
     assert parse_mode(None, 0o644) == 0o644
     for bad in ("u=rw", "0800", 70000, True):
-        with pytest.raises(ParameterError, match="must be octal"):
+        with pytest.raises(FileAttributeError, match="must be octal"):
             parse_mode(bad)

@@ -1,7 +1,7 @@
 """A file of the bundle goes live on a host only once its sha256 THERE is the lock's (issue 15, item 8):
-roles/common/tasks/install.yml stages the bundle's file beside its place, checks the staged copy
-against the lock on the host, and renames it into place. A bundle file changed after verification
-never reaches the live path, and leaves no staged copy behind."""
+island_install (the roles' one way to put a bundle file in place) stages the bundle's file beside its
+place, checks the staged copy against the lock on the host, and renames it into place. A bundle file
+changed after verification never reaches the live path, and leaves no staged copy behind."""
 
 from __future__ import annotations
 
@@ -14,19 +14,17 @@ from tests.support.playbook import run_local_tasks
 def _tasks(bundle: Path, dest: Path, lock_sha256: str) -> list:
     return [
         {
-            "name": "The file is installed through the common role",
-            "ansible.builtin.include_role": {"name": "common", "tasks_from": "install"},
-            "vars": {
-                "island_bundle_dir": str(bundle),
-                "island_bundle": {"files": [{"path": "bin/tool", "sha256": lock_sha256, "size": 1}]},
-                "common_install_path": "bin/tool",
-                "common_install_dest": str(dest),
-                "common_install_mode": "0755",
+            "name": "The file is installed from the bundle",
+            "island_install": {
+                "bundle_dir": str(bundle),
+                "lock": [{"path": "bin/tool", "sha256": lock_sha256, "size": 1}],
+                "files": [{"src": "bin/tool", "dest": str(dest), "mode": "0755"}],
             },
+            "register": "_installed",
         },
         {
             "name": "The result is shown",
-            "ansible.builtin.debug": {"msg": "CHANGED={{ common_install_changed }}"},
+            "ansible.builtin.debug": {"msg": "CHANGED={{ _installed.replaced | length > 0 }}"},
         },
     ]
 
