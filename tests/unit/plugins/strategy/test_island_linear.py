@@ -1,0 +1,99 @@
+"""The island_linear strategy: linear over Mitogen when it is installed, Ansible's linear otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[4]
+PLUGIN = ROOT / "plugins" / "strategy" / "island_linear.py"
+
+
+def run_playbook(tmp_path: Path, strategy: str | None) -> subprocess.CompletedProcess:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- name: Which interpreter runs the modules\n"
+        "  hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - name: The module's parent process is read\n"
+        "      ansible.builtin.shell: >-\n"
+        "        tr '\\0' ' ' < /proc/$PPID/cmdline; echo;\n"
+        "        tr '\\0' ' ' < /proc/$(ps -o ppid= -p $PPID | tr -d ' ')/cmdline\n"
+        "      register: parent\n"
+        "      changed_when: false\n"
+        "    - name: It is shown\n"
+        "      ansible.builtin.debug: {var: parent.stdout}\n"
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    env.pop("ANSIBLE_STRATEGY", None)
+    if strategy:
+        env["ANSIBLE_STRATEGY"] = strategy
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            *("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"),
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_project_runs_its_modules_in_mitogens_persistent_interpreter(tmp_path):
+    run = run_playbook(tmp_path, None)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "mitogen" in run.stdout.lower()
+    assert "mitogen package is not installed" not in run.stdout + run.stderr
+
+
+def test_ansible_strategy_linear_runs_without_mitogen(tmp_path):
+    run = run_playbook(tmp_path, "linear")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "mitogen" not in run.stdout.lower()
+
+
+def test_without_the_mitogen_package_it_is_ansibles_linear_with_a_warning():
+    # ansible_mitogen made unimportable (None in sys.modules), the plugin loaded from its file.
+    code = textwrap.dedent(
+        f"""\
+        import importlib.util, sys
+        sys.modules["ansible_mitogen"] = None
+        spec = importlib.util.spec_from_file_location("island_linear", {str(PLUGIN)!r})
+        plugin = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plugin)
+        from ansible.plugins.strategy.linear import StrategyModule as Linear
+        assert plugin.MITOGEN is False
+        assert plugin.StrategyModule.__mro__[1] is Linear, plugin.StrategyModule.__mro__
+        print("fallback ok")
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "fallback ok" in run.stdout
+
+
+def test_with_mitogen_installed_the_strategy_carries_mitogens_mixin():
+    from ansible.plugins.strategy.linear import StrategyModule as Linear
+    from ansible_mitogen.strategy import StrategyMixin
+
+    code = textwrap.dedent(
+        f"""\
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("island_linear", {str(PLUGIN)!r})
+        plugin = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plugin)
+        print(plugin.MITOGEN, [c.__module__ + "." + c.__name__ for c in plugin.StrategyModule.__mro__])
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("True")
+    assert f"{StrategyMixin.__module__}.StrategyMixin" in run.stdout
+    assert f"{Linear.__module__}.StrategyModule" in run.stdout
