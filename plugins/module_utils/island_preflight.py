@@ -40,6 +40,24 @@ def read_os_release(path="/etc/os-release"):
     return values
 
 
+# The OS families the roles keep per-family settings for (roles/pki/vars/<family>.yml), as Ansible's
+# own distribution facts name them (ansible/module_utils/facts/system/distribution.py OS_FAMILY_MAP,
+# ansible-core 2.19), recognised by os-release's ID or ID_LIKE.
+OS_FAMILIES = {
+    "Debian": ("debian", "ubuntu", "raspbian", "linuxmint", "devuan", "kali", "pop"),
+    "RedHat": ("rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "scientific"),
+}
+
+
+def os_family(os_release):
+    """The Ansible OS family of an os-release, or None when it is none of OS_FAMILIES."""
+    ids = [os_release.get("ID", "")] + os_release.get("ID_LIKE", "").split()
+    for family, members in OS_FAMILIES.items():
+        if any(value.lower() in members for value in ids if value):
+            return family
+    return None
+
+
 def _major(version):
     """The release a VERSION_ID names: Debian's is the major version alone ("12"; a point release
     does not change it)."""
@@ -330,6 +348,7 @@ def run_checks(
 
     os_release = read_os_release(params.get("os_release_path", "/etc/os-release"))
     facts["os"] = {key: os_release.get(key) for key in ("ID", "VERSION_ID", "PRETTY_NAME")}
+    facts["os"]["family"] = os_family(os_release)
     found, warnings = os_problems_and_warnings(
         os_release, params["supported_os"], params.get("allow_untested_os", False)
     )

@@ -119,6 +119,12 @@ facts:
       warnings (the untested system O(allow_untested_os) let through; also shown as the task's warnings).
   returned: always
   type: dict
+ansible_facts:
+  description:
+    - C(os_family) as C(setup) names it (Debian, RedHat), recognised from os-release's ID or ID_LIKE,
+      so that no later role gathers facts for it; absent for another family.
+  returned: when the family is recognised
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -161,7 +167,12 @@ def run(module):
     problems, facts = run_checks(module.params)
     for warning in facts["warnings"]:
         module.warn(warning)  # shown in the run's output, as well as returned in facts
-    return {"changed": False, "problems": problems, "facts": facts}
+    result = {"changed": False, "problems": problems, "facts": facts}
+    if facts["os"]["family"]:
+        # What `setup` would say, so that no role gathers facts for it again (the pki role's trust
+        # store paths are per family).
+        result["ansible_facts"] = {"os_family": facts["os"]["family"]}
+    return result
 
 
 if __name__ == "__main__":

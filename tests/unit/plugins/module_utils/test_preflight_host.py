@@ -14,6 +14,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_preflight 
     check_selinux,
     check_systemd,
     listeners,
+    os_family,
     os_problems_and_warnings,
     run_checks,
     unit_of_cgroup,
@@ -29,6 +30,15 @@ ROCKY = {
     "VERSION_ID": "9.4",
     "PRETTY_NAME": "Rocky Linux 9.4",
 }
+
+
+def test_the_os_family_is_setups_name_for_it_from_id_or_id_like():
+    # the names Ansible's setup gives (module_utils/facts/system/distribution.py OS_FAMILY_MAP)
+    assert os_family(DEBIAN_13) == "Debian"
+    assert os_family(UBUNTU) == "Debian"
+    assert os_family(ROCKY) == "RedHat"
+    assert os_family({"ID": "opensuse-leap", "ID_LIKE": "suse opensuse"}) is None
+    assert os_family({}) is None
 
 
 def test_debian_12_and_13_are_supported():
