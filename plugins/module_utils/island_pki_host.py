@@ -141,7 +141,8 @@ def _ensure_key_and_csr(path, sans, *, key_type, mode, uid, gid, check_mode):
     if key_type not in pki.KEY_TYPES:
         raise pki.ParameterError(f"unknown key type {key_type!r}; choose one of {', '.join(pki.KEY_TYPES)}")
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
+    # In check mode the directory may be one the same call would create (island_csr's directory).
+    if not os.path.isdir(directory) and not (check_mode and not os.path.lexists(directory)):
         raise pki.KeyFileError(
             f"directory {directory} for private key {path} does not exist; create it first"
         )

@@ -23,9 +23,18 @@ requirements:
   - cryptography >= 3.4 on the managed host (Debian 12's 38 and Debian 13's 43 qualify)
 options:
   path:
-    description: Private key file; its directory must exist.
+    description: Private key file; its directory must exist unless O(directory) is given.
     type: path
     required: true
+  directory:
+    description:
+      - The owner, group and mode of the key's directory, which is created (or set to them) first.
+        Without it the directory must exist and is left as it is.
+    type: dict
+    suboptions:
+      owner: {description: Owner of the directory., type: str}
+      group: {description: Group of the directory., type: str}
+      mode: {description: Octal mode of the directory (for example V("0750"))., type: raw}
   subject_alt_names:
     description:
       - Names the certificate is for, written V(DNS:<name>) or V(IP:<address>).
@@ -60,7 +69,9 @@ options:
     type: bool
     default: false
   certificate_path:
-    description: The certificate of this key, read for O(rotate_with_renewal).
+    description:
+      - The certificate of this key, read for O(rotate_with_renewal) and returned as RV(certificate),
+        for M(island_cert_sign) to decide whether it is still good.
     type: path
   renew_before_days:
     description:
@@ -120,6 +131,10 @@ public_key_sha256:
   description: SHA-256 of the public key (DER SubjectPublicKeyInfo), to match certificates to keys.
   returned: always
   type: str
+certificate:
+  description: The text of O(certificate_path) (public), null when there is none yet.
+  returned: when O(certificate_path) is given
+  type: str
 """
 
 import hashlib
@@ -129,6 +144,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
     file_attributes,
 )
+from ansible_collections.island.installer.plugins.module_utils.island_install import InstallError
+from ansible_collections.island.installer.plugins.module_utils.island_install import converge as install
 from ansible_collections.island.installer.plugins.module_utils.island_io import (
     FileAttributeError,
     parse_mode,
@@ -166,6 +183,13 @@ def run(module):
     p = module.params
     mode = parse_mode(p["mode"], 0o600)
     uid, gid = resolve_owner(p["owner"], p["group"])
+    # The key's directory first (island_install), in this same call.
+    placed = install(
+        [{"path": os.path.dirname(p["path"]), **p["directory"]}] if p["directory"] else [],
+        [],
+        [],
+        check_mode=module.check_mode,
+    )
     before = _key_state(p["path"])
     result = ensure_key_and_csr(
         p["path"],
@@ -178,7 +202,8 @@ def run(module):
         rotate_certificate_path=p["certificate_path"] if p["rotate_with_renewal"] else None,
         renew_before_days=p["renew_before_days"],
     )
-    reasons = [result.reason] if result.reason else []
+    reasons = [f"directory {d['path']}: {d['reason']}" for d in placed["directories"] if d["changed"]]
+    reasons += [result.reason] if result.reason else []
     if result.pending == "created":
         reasons.append(f"new key {p['path']}.next waits for its certificate")
     elif result.pending == "removed":
@@ -190,8 +215,8 @@ def run(module):
     for attr, (_old, new) in result.attribute_changes.items():
         after[{"owner": "uid", "group": "gid"}.get(attr, attr)] = new
     csr = load_csr(result.csr_pem, "CSR")
-    return {
-        "changed": result.changed,
+    outcome = {
+        "changed": result.changed or placed["changed"],
         "csr": result.csr_pem,
         "key_created": result.key_created,
         "key_rotation": result.pending,
@@ -199,12 +224,19 @@ def run(module):
         "public_key_sha256": hashlib.sha256(public_key_der(csr.public_key())).hexdigest(),
         "diff": {"before": before, "after": after},
     }
+    if p["certificate_path"]:
+        try:
+            outcome["certificate"] = install([], [], [p["certificate_path"]])["read"][p["certificate_path"]]
+        except InstallError:
+            outcome["certificate"] = ""  # unreadable: the CA sees no good certificate and issues one
+    return outcome
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
+            "directory": {"type": "dict", "options": file_attributes(None)},
             "subject_alt_names": {"type": "list", "elements": "str", "required": True},
             "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
             "rotate_with_renewal": {"type": "bool", "default": False},
@@ -215,7 +247,7 @@ def main():
         required_if=[("rotate_with_renewal", True, ("certificate_path",))],
         supports_check_mode=True,
     )
-    run_module(module, run, (PkiError, FileAttributeError), missing=missing_cryptography())
+    run_module(module, run, (PkiError, FileAttributeError, InstallError), missing=missing_cryptography())
 
 
 if __name__ == "__main__":

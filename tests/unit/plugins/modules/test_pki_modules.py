@@ -213,20 +213,17 @@ PLAYBOOK = """
         ip_ranges: [127.0.0.0/8]
         intermediate_generation: "{{ intermediate_generation }}"
       register: ca
-    - name: Gitea has a key and a CSR
+    - name: Gitea has a key and a CSR, and its current certificate is read
       island_csr:
         path: "{{ host_dir }}/git.key"
+        directory: {mode: "0750"}
         subject_alt_names: "{{ sans }}"
+        certificate_path: "{{ host_dir }}/git.crt"
       register: csr
-    - name: Current certificate is read
-      ansible.builtin.slurp:
-        src: "{{ host_dir }}/git.crt"
-      register: current
-      failed_when: false
     - name: Island CA has signed the certificate
       island_cert_sign:
         csr: "{{ csr.csr }}"
-        current_certificate: "{{ current.content | default('') | b64decode }}"
+        current_certificate: "{{ csr.certificate | default('', true) }}"
         ca_cert_path: "{{ ca.intermediate_cert_path }}"
         ca_key_path: "{{ ca.intermediate_key_path }}"
         ca_certificate: "{{ ca.intermediate_certificate }}"
@@ -293,7 +290,7 @@ HOST_PYTHONS = [
 def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_changes(tmp_path, python):
     if not _python_with_cryptography(python):
         pytest.skip(f"{python} has no cryptography library")
-    (tmp_path / "host").mkdir()
+    # the host directory is made by island_csr (directory:)
 
     # Day 0 preview: predicts the CA, the key and the certificate, writes nothing.
     proc, report = _playbook(tmp_path, python, SANS, "--check", "--diff")
@@ -301,11 +298,12 @@ def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_cha
     assert _stats(report)["changed"] == 3
     assert _task(report, "Island CA has signed the certificate")["reason"] == "no certificate yet"
     assert not (tmp_path / "ca").exists()
-    assert os.listdir(tmp_path / "host") == []
+    assert not (tmp_path / "host").exists()  # island_csr would make it (directory:), check mode did not
 
     proc, report = _playbook(tmp_path, python, SANS)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert _stats(report)["changed"] == 4
+    assert (tmp_path / "host").stat().st_mode & 0o7777 == 0o750
     trust = tmp_path / "ca" / "trust-bundle.pem"
     crt, key = tmp_path / "host" / "git.crt", tmp_path / "host" / "git.key"
     ok, out = openssl_verify(trust, crt, untrusted_file=crt)
@@ -349,7 +347,7 @@ def test_ansible_playbook_issues_a_working_certificate_then_reruns_with_zero_cha
 
 @pytest.mark.slow
 def test_ansible_playbook_with_a_wrong_passphrase_fails_clearly_and_never_shows_the_passphrase(tmp_path):
-    (tmp_path / "host").mkdir()
+    # the host directory is made by island_csr (directory:)
     proc, _ = _playbook(tmp_path, sys.executable, SANS)
     assert proc.returncode == 0, proc.stdout[-4000:]
     before = snapshot(tmp_path / "ca")
