@@ -52,7 +52,8 @@ def test_an_untested_system_is_a_problem_naming_it_and_the_opt_in(tmp_path):
     ]
     result = run_local_tasks(tmp_path, tasks)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[WARNING]" not in result.stdout + result.stderr
+    # no warning from preflight (ansible-core 2.19's one about the Mitogen strategy is not its own)
+    assert "[WARNING]: preflight" not in result.stdout + result.stderr
 
 
 def test_an_allowed_untested_system_warns_in_the_runs_output(tmp_path):
