@@ -51,7 +51,7 @@ OS_FAMILIES = {
 
 def os_family(os_release):
     """The Ansible OS family of an os-release, or None when it is none of OS_FAMILIES."""
-    ids = [os_release.get("ID", "")] + os_release.get("ID_LIKE", "").split()
+    ids = [os_release.get("ID", ""), *os_release.get("ID_LIKE", "").split()]
     for family, members in OS_FAMILIES.items():
         if any(value.lower() in members for value in ids if value):
             return family

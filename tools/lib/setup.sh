@@ -27,6 +27,8 @@ ISLAND_DEBIAN_PACKAGES=(
   python3-dnspython python3-flask python3-yaml python3-cryptography
   # the Gitea double's tests on PostgreSQL: a throwaway server and the double's driver
   postgresql python3-psycopg2
+  # the status page opened in a real headless browser (test_status_page_browser.py)
+  chromium fonts-dejavu-core
 )
 
 island_setup_debian() {
