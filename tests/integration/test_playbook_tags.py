@@ -117,7 +117,7 @@ def test_tags_registry_selects_the_prologue_the_registry_and_nothing_of_gitea():
     selected = {name: tasks for name, _tags, tasks in plays}
     registry = selected["The registry serves every image of the bundle under its upstream digest"]
     names = [name for name, _tags in registry]
-    assert "registry : Secrets of the registry are known" in names
+    assert "registry : Secrets of the registry are known to the play" in names  # secrets.yml, imported
     assert "registry : The registry serves the bundle's images" in names
     # The prologue runs first: the model, the bundle verified, the upgrade guarded, preflight.
     assert any(n.startswith("bundle : Bundle is signed") for n, _ in selected[BUNDLE_PLAY])
