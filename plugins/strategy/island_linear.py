@@ -17,11 +17,15 @@ description:
     Python start and one module archive per task. On the demo island this halves a zero-change
     rerun (docs/performance.md).
   - Without Mitogen it is Ansible's own C(linear), with a warning that says so once per run.
+  - A play whose connection is C(local) (its C(connection) keyword, or C(-c local)) works on the
+    controller alone, with no SSH to save, and runs as plain C(linear): under Mitogen 0.3.54 the
+    docker modules' asynchronous tasks there (molecule's create and destroy) never finish.
   - To run without Mitogen although it is installed, set C(ANSIBLE_STRATEGY=linear) for the run.
 version_added: "0.10.0"
 author: island installer contributors
 """
 
+from ansible.plugins.strategy.linear import StrategyModule as _Linear
 from ansible.utils.display import Display
 
 try:
@@ -30,7 +34,7 @@ try:
 
     MITOGEN = True
 except ImportError:  # Mitogen is not installed: Ansible's own linear strategy.
-    from ansible.plugins.strategy.linear import StrategyModule as _Base
+    _Base = _Linear
 
     MITOGEN = False
 
@@ -46,3 +50,8 @@ class StrategyModule(_Base):
                 "starts Python on each host again (a rerun takes about twice as long); install "
                 "requirements.txt, or set ANSIBLE_STRATEGY=linear to silence this"
             )
+
+    def run(self, iterator, play_context, result=0):
+        if MITOGEN and iterator._play.connection == "local":
+            return _Linear.run(self, iterator, play_context)
+        return super().run(iterator, play_context)
