@@ -149,6 +149,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_install im
 from ansible_collections.island.installer.plugins.module_utils.island_io import (
     FileAttributeError,
     parse_mode,
+    read_regular,
     resolve_owner,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
@@ -177,6 +178,9 @@ def _key_state(path):
         "uid": st.st_uid,
         "gid": st.st_gid,
     }
+
+
+CERTIFICATE_LIMIT = 1024 * 1024  # a certificate with its chain is a few kilobytes
 
 
 def run(module):
@@ -225,11 +229,19 @@ def run(module):
         "diff": {"before": before, "after": after},
     }
     if p["certificate_path"]:
-        try:
-            outcome["certificate"] = install([], [], [p["certificate_path"]])["read"][p["certificate_path"]]
-        except InstallError:
-            outcome["certificate"] = ""  # unreadable: the CA sees no good certificate and issues one
+        outcome["certificate"] = _certificate_text(p["certificate_path"])
     return outcome
+
+
+def _certificate_text(path):
+    """The certificate file's text; None when absent, "" when unreadable (the CA then sees no good
+    certificate and issues one, as for a missing one)."""
+    try:
+        return read_regular(path, CERTIFICATE_LIMIT, follow_symlinks=True).decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def main():
