@@ -29,6 +29,8 @@ ISLAND_DEBIAN_PACKAGES=(
   postgresql python3-psycopg2
   # the status page opened in a real headless browser (test_status_page_browser.py)
   chromium fonts-dejavu-core
+  # observability: the real Prometheus family goes into the test bundle (promtool, amtool with them)
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter
 )
 
 island_setup_debian() {
