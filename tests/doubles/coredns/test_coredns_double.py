@@ -264,6 +264,53 @@ def test_metrics_count_queries_in_prometheus_text_format(island):
     assert re.search(pattern + r'view="",zone="island.test."\} [1-9]', body)
 
 
+def _sample(body: str, metric: str, **labels: str) -> float:
+    """The value of one sample of the text exposition, 0 when the series is absent."""
+    for line in body.splitlines():
+        name, _, rest = line.partition("{")
+        if name != metric:
+            continue
+        inner, _, value = rest.rpartition("} ")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', inner))
+        if found == labels:
+            return float(value)
+    return 0.0
+
+
+def test_names_outside_the_island_are_counted_under_the_dropped_zone(island):
+    """The egress alert's signal: upstream's errorAndMetricsFunc (core/dnsserver/server.go) counts
+    each query no server block takes under zone "dropped", rcode REFUSED and an empty plugin."""
+    server = f"dns://127.0.0.1:{island['dns']}"
+    requests = {"server": server, "zone": "dropped", "view": "", "family": "1"}
+    responses = {"server": server, "zone": "dropped", "view": "", "rcode": "REFUSED", "plugin": ""}
+    before = http_get(island["metrics"], "/metrics")[1]
+    assert dig(island["dns"], "phone-home.example.com", "A").status == "REFUSED"
+    assert dig(island["dns"], "phone-home.example.com", "AAAA", tcp=True).status == "REFUSED"
+    assert dig(island["dns"], "phone-home.example.com", "NAPTR").status == "REFUSED"
+    assert dig(island["dns"], "registry.island.test", "A").status == "NOERROR"
+    after = http_get(island["metrics"], "/metrics")[1]
+
+    def grew(body_metric: str, **labels: str) -> float:
+        return _sample(after, body_metric, **labels) - _sample(before, body_metric, **labels)
+
+    assert grew("coredns_dns_requests_total", **requests, proto="udp", type="A") == 1
+    assert grew("coredns_dns_requests_total", **requests, proto="tcp", type="AAAA") == 1
+    # vars/monitor.go: a type outside monitorType is counted as "other"
+    assert grew("coredns_dns_requests_total", **requests, proto="udp", type="other") == 1
+    assert grew("coredns_dns_responses_total", **responses) == 3
+    # a query the island zone answers is counted under its zone, not as dropped
+    assert grew("coredns_dns_responses_total", **{**responses, "rcode": "NOERROR", "plugin": ""}) == 0
+    answered = {"server": server, "zone": "island.test.", "view": "", "rcode": "NOERROR", "plugin": "file"}
+    assert grew("coredns_dns_responses_total", **answered) == 1
+
+
+def test_the_prometheus_plugin_of_1_14_2_takes_no_tls_block(tmp_path):
+    """plugin/metrics/setup.go of v1.14.2 has no block options: its parse loop meets the "{" as a
+    second use of the directive (plugin.ErrOnce); the tls option came with coredns#7255 in 1.14.3."""
+    err = refused(tmp_path, "island.test:1053 {\n  prometheus 127.0.0.1:9153 {\n    tls web.yml\n  }\n}\n")
+    assert err == "plugin/prometheus: this plugin can only be used once per Server Block"
+
+
 def test_queries_are_logged_in_coredns_style(island):
     dig(island["dns"], "registry.island.test", "AAAA")
     log = island["double"].stdout()
