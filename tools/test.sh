@@ -44,13 +44,16 @@ island_setup
 stage_end
 
 run_lint() {
-  island_log "Lint: yamllint, ansible-lint (production profile, offline), ruff, role argument specs"
+  island_log "Lint: yamllint, ansible-lint (production profile, offline), ruff, role argument specs, Prometheus rules"
   stage_begin "lint"
   yamllint --strict .
   ansible-lint
   ruff check .
   ruff format --check .
   python3 tools/check_argument_specs.py
+  # The monitoring role's Prometheus rules, by Prometheus's own checker (Debian's promtool, which
+  # island_setup installs); their behaviour is proved by `promtool test rules` in pytest.
+  promtool check rules roles/monitoring/files/rules/*.yml
   stage_end
 }
 
