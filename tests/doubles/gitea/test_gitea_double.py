@@ -573,3 +573,86 @@ def test_the_role_s_generated_jwt_secret_file_is_accepted_on_a_read_only_app_ini
     proc = server.cli("admin", "user", "list", "--admin", check=False)
     assert proc.returncode == 0, proc.stderr
     assert server.config.read_bytes() == before
+
+
+# --- [metrics] (modules/setting/metrics.go, routers/web/metrics.go, modules/metrics/collector.go) --
+def _scrape(server, authorization=None):
+    """(status, content type, body) of GET /metrics over the double's TLS, verified."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": authorization} if authorization else {}
+    req = urllib.request.Request(server.url + "/metrics", headers=headers)  # noqa: S310 - https URL built here
+    ctx = ssl.create_default_context(cafile=str(server.pki["ca"]))
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:  # noqa: S310 - https only
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def _gauges(body):
+    return {
+        line.split("{")[0].split()[0]: line.rsplit(" ", 1)[1]
+        for line in body.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_metrics_are_not_routed_unless_enabled(gitea):
+    assert _scrape(gitea)[0] == 404
+
+
+def test_metrics_need_exactly_the_bearer_token_and_count_what_gitea_counts(tmp_path, gitea_pki):
+    token = "m3tricsT0ken"
+    overrides = {
+        "metrics": {"ENABLED": "true", "TOKEN": token},
+        # /metrics is routed ahead of the sign-in middlewares: REQUIRE_SIGNIN_VIEW does not apply
+        "service": {"REQUIRE_SIGNIN_VIEW": "true"},
+    }
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides=overrides).bootstrap_admin().start()
+    try:
+        t = server.token
+        assert server.api("POST", "/api/v1/orgs", {"username": "platform"}, token=t)[0] == 201
+        assert server.api("POST", "/api/v1/orgs/platform/repos", {"name": "apps"}, token=t)[0] == 201
+        team = {"name": "ops", "permission": "write", "units": ["repo.code"]}
+        assert server.api("POST", "/api/v1/orgs/platform/teams", team, token=t)[0] == 201
+        for wrong in (
+            None,
+            f"Bearer {token}x",
+            f"bearer {token}",
+            f"token {token}",
+            f"Bearer  {token}",
+            token,
+        ):
+            status, ctype, body = _scrape(server, wrong)
+            assert (status, ctype, body) == (401, "text/plain; charset=utf-8", "\n"), wrong
+        # an API token of the administrator is no metrics token either
+        assert _scrape(server, f"Bearer {t}")[0] == 401
+
+        status, ctype, body = _scrape(server, f"Bearer {token}")
+        assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+        assert (
+            "# TYPE gitea_users gauge" in body and "# HELP gitea_repositories Number of Repositories" in body
+        )
+        assert 'gitea_build_info{goarch="' in body and 'version="1.26.2"} 1' in body
+        # one individual user (the organisation is not one), the Owners team and ops
+        assert _gauges(body) == {
+            "gitea_build_info": "1",
+            "gitea_organizations": "1",
+            "gitea_repositories": "1",
+            "gitea_teams": "2",
+            "gitea_users": "1",
+        }
+    finally:
+        server.stop()
+
+
+def test_metrics_without_a_token_are_open_to_anyone(tmp_path, gitea_pki):
+    server = Gitea(tmp_path / "g", pki=gitea_pki, overrides={"metrics": {"ENABLED": "true"}}).start()
+    try:
+        status, _, body = _scrape(server)
+        assert status == 200 and "gitea_users 0" in body
+    finally:
+        server.stop()
