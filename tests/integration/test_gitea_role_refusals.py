@@ -54,3 +54,37 @@ def test_the_role_names_a_generated_jwt_secret_file_whatever_the_algorithm():
     assert generate["no_log"] is True
     assert "umask 077" in generate["ansible.builtin.shell"]["cmd"]
     assert "gitea generate secret {{ item.value }}" in generate["ansible.builtin.shell"]["cmd"]
+
+
+@pytest.mark.parametrize("key", ["ENABLED", "TOKEN"])
+def test_the_role_refuses_metrics_settings_it_owns_before_any_change(tmp_path, key):
+    """[metrics] TOKEN is the generated gitea-metrics-token the scraper reads: an operator's own
+    (or ENABLED beside gitea_metrics) would leave the scraper with a token Gitea does not take."""
+    inventory = local_inventory(
+        {"island_gitea": ["git1"]},
+        {"git1": {"island_address": "10.98.0.10"}},
+        **{
+            **TEST_ISLAND,
+            "island_bundle_dir": str(tmp_path / "no-bundle"),
+            "island_pki_dir": str(tmp_path / "pki"),
+            "island_secrets_dir": str(tmp_path / "secrets"),
+            "gitea_app_ini_extra": {"metrics": {key: "my-own"}},
+        },
+    )
+    output = refused(run_role(tmp_path, inventory, "island_gitea", "gitea"))
+    assert "gitea_app_ini_extra must not set [metrics] ENABLED or TOKEN" in output, output
+    assert not (tmp_path / "secrets").exists()
+
+
+def test_the_role_generates_the_metrics_token_on_the_controller_and_keeps_it_out_of_the_log():
+    variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert variables["gitea_app_ini_metrics"] == {
+        "metrics": {"ENABLED": True, "TOKEN": "`{{ gitea_metrics_secret | default('') }}`"}
+    }
+    configure = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text())
+    generate = next(t for t in configure if "island_secret" in t)
+    assert generate["no_log"] is True and generate["delegate_to"] == "localhost"
+    assert "gitea-metrics-token" in generate["vars"]["_gitea_generated"]
+    app_ini = next(t for t in configure if t.get("ansible.builtin.template", {}).get("src") == "app.ini.j2")
+    assert app_ini["no_log"] == "{{ gitea_app_ini_secret }}"
+    assert "gitea_metrics" in variables["gitea_app_ini_secret"]
