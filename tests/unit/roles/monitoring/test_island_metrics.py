@@ -431,7 +431,8 @@ def test_promtool_check_metrics_accepts_the_whole_output(tmp_path, textfile_dir,
     assert checked.returncode == 0, checked.stdout + checked.stderr + text
     assert checked.stdout + checked.stderr == "", "promtool's lint found problems"
     # every family the alert rules read is there, once, typed gauge
-    for family in [
+    families = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.MULTILINE))
+    assert families == {
         "island_metrics_last_run_timestamp_seconds",
         "island_certificate_warn_seconds",
         "island_certificate_read_success",
@@ -440,7 +441,13 @@ def test_promtool_check_metrics_accepts_the_whole_output(tmp_path, textfile_dir,
         "island_etcd_snapshot_schedule_seconds",
         "island_registry_digest_check_success",
         "island_registry_digest_match",
-    ]:
+    }
+    for family in families:
         assert text.count(f"# TYPE {family} gauge\n") == 1, family
+    # The alert rules read only metrics the program writes (one contract, both sides).
+    rules = (ROOT / "roles" / "monitoring" / "files" / "rules" / "island.rules.yml").read_text()
+    read_by_rules = set(re.findall(r"\b(island_[a-z_]+)\b", rules))
+    assert len(read_by_rules) == 8
+    assert read_by_rules <= families, read_by_rules - families
     # a label value with a quote is escaped as the exposition format requires
     assert r'path="' + str(tmp_path) + r'/missing \"quoted\".pem"' in text
