@@ -333,18 +333,20 @@ def _images(digests, **override):
 @needs_registry
 def test_images_served_under_the_locks_digests_match(tmp_path, textfile_dir, seeded_registry):
     registry, digests = seeded_registry
-    config = _registry_config(registry, textfile_dir, _images(digests), _credentials(tmp_path, registry))
+    pinned = digests["library/multi:1"]
+    images = [*_images(digests), {"name": "library/multi", "reference": pinned, "digest": pinned}]
+    config = _registry_config(registry, textfile_dir, images, _credentials(tmp_path, registry))
     mark = registry.log_mark()
     result = run(config, tmp_path)
     assert result.returncode == 0, result.stderr
     found = samples(output(textfile_dir))
     assert value(found, "island_registry_digest_check_success") == 1
-    for ref in digests:
+    for ref in [*digests, f"library/multi@{pinned}"]:
         assert value(found, "island_registry_digest_match", image=ref) == 1, ref
     # One HEAD per image, nothing written, and the password never on a command line.
     requests = registry.requests(mark)
     assert sorted(r[:2] for r in requests if r[2] == 200) == sorted(
-        ("HEAD", f"/v2/{ref.split(':')[0]}/manifests/{ref.split(':')[1]}") for ref in digests
+        ("HEAD", f"/v2/{i['name']}/manifests/{i['reference']}") for i in images
     )
     assert registry.writes(mark) == []
     assert registry.password not in json.dumps(config)
