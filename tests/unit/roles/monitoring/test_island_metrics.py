@@ -13,11 +13,13 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 from cryptography import x509
 
 from tests.support import ROOT
+from tests.support.net import free_port, wait_for_port
 from tests.support.oci import ImageFactory, Registry, make_layer, make_pki, needs_registry
 
 PROGRAM = ROOT / "roles" / "monitoring" / "files" / "island-metrics"
@@ -453,3 +455,50 @@ def test_promtool_check_metrics_accepts_the_whole_output(tmp_path, textfile_dir,
     assert read_by_rules <= families, read_by_rules - families
     # a label value with a quote is escaped as the exposition format requires
     assert r'path="' + str(tmp_path) + r'/missing \"quoted\".pem"' in text
+
+
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"  # Debian 12's prometheus-node-exporter 1.5.0
+
+
+@needs_openssl
+@pytest.mark.skipif(not os.access(NODE_EXPORTER, os.X_OK), reason="needs Debian's prometheus-node-exporter")
+def test_node_exporters_textfile_collector_serves_the_file_without_error(tmp_path, textfile_dir):
+    cert = make_certificate(tmp_path, 30)
+    config = {
+        "textfile_dir": str(textfile_dir),
+        "certificate_warn_days": 30,
+        "certificates": [str(cert), str(tmp_path / "missing.pem")],
+        "etcd_snapshots": {"dir": str(tmp_path / "none"), "schedule_cron": "0 */12 * * *"},
+    }
+    assert run(config, tmp_path).returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+         f"--collector.textfile.directory={textfile_dir}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            served = samples_of(response.read().decode())
+    finally:
+        process.terminate()
+        process.wait(10)
+    # node_exporter 1.5.0 collector/textfile.go: node_textfile_scrape_error is 1 when a file fails to parse
+    assert value(served, "node_textfile_scrape_error") == 0
+    assert value(served, "island_certificate_warn_seconds") == 30 * 86400
+    assert value(served, "island_certificate_read_success", path=str(cert)) == 1
+    assert value(served, "island_certificate_read_success", path=str(tmp_path / "missing.pem")) == 0
+    assert value(served, "island_etcd_snapshot_newest_timestamp_seconds") == 0
+    assert value(served, "island_etcd_snapshot_schedule_seconds") == 43200
+
+
+def samples_of(text):
+    """samples() for a whole node_exporter page: every metric name, including ones with digits."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+            labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+            found[(match.group(1), labels)] = float(match.group(3))
+    return found
