@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.machinery
 import importlib.util
 import io
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -667,5 +669,151 @@ def test_a_missing_config_env_file_starts_with_the_default_credentials_as_upstre
             endpoint=f"127.0.0.1:{port}", credentials=StaticProvider("minioadmin", "minioadmin"), secure=False
         )
         assert json.loads(admin.user_list()) == {}
+    finally:
+        double.stop()
+
+
+# ---- Prometheus metrics (cmd/metrics-router.go, cmd/jwt.go, cmd/metrics.go, cmd/metrics-v2.go) --
+
+
+def pyjwt_token(claims, secret, algorithm="HS512"):
+    """A token made by PyJWT (Debian's python3-jwt, beside the double's interpreter): an encoder
+    that is not the double's nor the role's, as mc's golang-jwt is neither."""
+    from tests.support.doubles.minio import double_python
+
+    code = (
+        "import json, sys, jwt; c = json.loads(sys.argv[1]); print(jwt.encode(c, sys.argv[2], sys.argv[3]))"
+    )
+    result = subprocess.run(
+        [double_python(), "-c", code, json.dumps(claims), secret, algorithm],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        pytest.skip(f"PyJWT is not importable beside the double: {result.stderr.strip().splitlines()[-1]}")
+    return result.stdout.strip()
+
+
+def scrape(double, authorization=None, path="/minio/v2/metrics/cluster"):
+    """(status, body) of a metrics request over the double's verified TLS."""
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    req = urllib.request.Request(double.url(path), headers=headers)  # noqa: S310 - the double's URL
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=double.ssl_context()) as resp:  # noqa: S310
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def sample(body, name):
+    """The labels and value of the one sample of ``name`` in the text exposition."""
+    line = next(x for x in body.splitlines() if x.startswith(name + "{"))
+    labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+    return dict(pair.split("=", 1) for pair in labels.split(",")), float(value)
+
+
+def test_cluster_metrics_answer_a_bearer_jwt_as_mc_admin_prometheus_generate_makes_it(tls_double):
+    """HS512 over exp, sub (the access key) and iss "prometheus", signed with the root secret key."""
+    claims = {"exp": int(time.time()) + 3600, "sub": ROOT_USER, "iss": "prometheus"}
+    token = pyjwt_token(claims, ROOT_PASSWORD)
+    status, body = scrape(tls_double, f"Bearer {token}")
+    assert status == 200, body
+    server = f'"127.0.0.1:{tls_double.port}"'  # cmd/endpoint.go GetLocalPeer for local drives
+    assert sample(body, "minio_cluster_health_status") == ({"server": server}, 1.0)
+    assert sample(body, "minio_cluster_nodes_online_total") == ({"server": server}, 1.0)
+    assert sample(body, "minio_cluster_nodes_offline_total")[1] == 0
+    assert sample(body, "minio_cluster_drive_total")[1] == 4
+    assert sample(body, "minio_cluster_drive_online_total")[1] == 4
+    assert sample(body, "minio_cluster_write_quorum")[1] == 3
+    labels, _ = sample(body, "minio_software_version_info")
+    assert labels["version"] == '"RELEASE.2025-09-07T16-13-09Z"'
+    assert "# TYPE minio_cluster_health_status gauge" in body
+    assert "# HELP minio_cluster_nodes_online_total Total number of MinIO nodes online" in body
+    # golang-jwt's extractor: "Bearer " in any case, or no prefix at all; HS256 and HS384 too.
+    assert scrape(tls_double, f"bearer {token}")[0] == 200
+    assert scrape(tls_double, token)[0] == 200
+    assert scrape(tls_double, "Bearer " + pyjwt_token(claims, ROOT_PASSWORD, "HS256"))[0] == 200
+    # the token the minio role keeps for the monitoring role (module_utils island_minio_prometheus)
+    from ansible_collections.island.installer.plugins.module_utils.island_minio_prometheus import encode
+
+    assert scrape(tls_double, "Bearer " + encode(ROOT_USER, ROOT_PASSWORD, int(time.time()) + 60))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("claims", "secret", "algorithm"),
+    [
+        ({"sub": ROOT_USER}, ROOT_PASSWORD, "HS512"),  # no issuer
+        ({"sub": ROOT_USER, "iss": "mc"}, ROOT_PASSWORD, "HS512"),
+        ({"sub": ROOT_USER, "iss": "prometheus", "exp": 1_000_000_000}, ROOT_PASSWORD, "HS512"),  # expired
+        ({"sub": ROOT_USER, "iss": "prometheus", "nbf": 4_000_000_000}, ROOT_PASSWORD, "HS512"),
+        ({"sub": ROOT_USER, "iss": "prometheus"}, "not-the-root-password", "HS512"),
+        ({"sub": "nobody", "iss": "prometheus"}, ROOT_PASSWORD, "HS512"),
+        # accessKey is looked up before sub: a wrong one is not rescued by a right sub
+        ({"accessKey": "nobody", "sub": ROOT_USER, "iss": "prometheus"}, ROOT_PASSWORD, "HS512"),
+        ({"iss": "prometheus"}, ROOT_PASSWORD, "HS512"),  # no account at all
+        ({"sub": ROOT_USER, "iss": "prometheus"}, "", "none"),  # unsigned
+    ],
+    ids=[
+        "no-iss",
+        "other-iss",
+        "expired",
+        "not-before",
+        "wrong-key",
+        "unknown-sub",
+        "accesskey-first",
+        "no-account",
+        "alg-none",
+    ],
+)
+def test_cluster_metrics_refuse_what_minio_refuses_with_access_denied(tls_double, claims, secret, algorithm):
+    if algorithm == "none":
+        head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        token = f"{head}.{body}."
+    else:
+        token = pyjwt_token(claims, secret, algorithm)
+    status, body = scrape(tls_double, f"Bearer {token}")
+    assert status == 403
+    assert json.loads(body)["Code"] == "AccessDenied"
+
+
+def test_cluster_metrics_need_a_token_and_a_user_needs_admin_prometheus(tls_double):
+    assert scrape(tls_double)[0] == 403
+    admin = admin_client(tls_double)
+    admin.user_add("scraper", "scraper-secret")
+    claims = {"sub": "scraper", "iss": "prometheus"}
+    token = "Bearer " + pyjwt_token(claims, "scraper-secret")
+    assert scrape(tls_double, token)[0] == 403  # a user without admin:Prometheus
+    admin.policy_add(
+        "prometheus-only",
+        policy={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["admin:Prometheus"]}]},
+    )
+    admin.attach_policy(["prometheus-only"], user="scraper")
+    assert scrape(tls_double, token)[0] == 200
+
+
+def test_other_metrics_endpoints_are_not_implemented_by_the_double(tls_double):
+    for path in ("/minio/v2/metrics/node", "/minio/v2/metrics/bucket", "/minio/metrics/v3"):
+        status, body = scrape(tls_double, path=path)
+        assert status == 501 and "not implemented by the double" in body
+
+
+def test_public_auth_type_opens_the_metrics_before_the_object_layer_is_up(tmp_path, runnable, dir_on):
+    """MINIO_PROMETHEUS_AUTH_TYPE=public (any case) drops the token; the groups that need the object
+    layer (health, drives) are absent until it is up, as upstream's dependGlobalObjectAPI groups."""
+    base = dir_on(True)
+    double = plain_double(
+        tmp_path,
+        [f"{base}/disk{{1...2}}"],  # on / and not CI/CD: never initialises
+        ci_cd=False,
+        ready="/minio/health/live",
+        env={"MINIO_PROMETHEUS_AUTH_TYPE": "Public"},
+    )
+    try:
+        with urllib.request.urlopen(double.url("/minio/v2/metrics/cluster"), timeout=5) as resp:  # noqa: S310
+            body = resp.read().decode()
+        assert "minio_cluster_nodes_online_total{" in body and "minio_software_version_info{" in body
+        assert "minio_cluster_health_status" not in body
     finally:
         double.stop()
