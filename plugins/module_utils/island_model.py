@@ -35,8 +35,13 @@ GROUPS = (
     {"name": "island_gitea", "title": "Gitea", "required": True},
     {"name": "k3s_servers", "title": "k3s servers", "required": True},
     {"name": "k3s_agents", "title": "k3s agents", "required": False},
+    # Prometheus, Alertmanager and the blackbox exporter (issue 17); optional, so an island without
+    # it (and every inventory written before it) keeps working.
+    {"name": "island_monitoring", "title": "monitoring", "required": False},
 )
-_DNS, _REGISTRY, _MINIO, _GITEA, _SERVERS, _AGENTS = (group["name"] for group in GROUPS)
+_DNS, _REGISTRY, _MINIO, _GITEA, _SERVERS, _AGENTS, _MONITORING = (group["name"] for group in GROUPS)
+# Every island group: the components that run on every island host (node_exporter) carry these.
+_EVERY = [group["name"] for group in GROUPS]
 
 
 def _port(
@@ -44,10 +49,26 @@ def _port(
 ):
     """A port a component binds: set by the role variable ``var`` (its default in the role's
     defaults/main.yml), or fixed at ``port`` where no variable exists; bound only while the role's
-    boolean ``switch`` is on, if it has one."""
+    boolean ``switch`` is on, if it has one. ``group``: the group whose hosts bind it, or a list of
+    groups (a host in any of them binds it once)."""
     entry = {"key": key, "service": service, "var": var, "port": port, "proto": proto, "group": group}
     entry.update(units=list(units), users=list(users), bind=bind, switch=switch)
     return entry
+
+
+def _scrape(job, port, *, path="/metrics", auth=None, group=None):
+    """What Prometheus scrapes from a component (issue 17): the ``job`` name, the component's ``port``
+    key, the metrics ``path``, always over https verified against the island CA, with ``auth``:
+
+    - ``{"kind": "none"}`` (the default);
+    - ``{"kind": "basic", "user_var": <role variable naming the user>, "secret": <file>}``;
+    - ``{"kind": "bearer", "secret": <file>}``;
+
+    where ``secret`` is the file in island_secrets_dir (on the controller) that holds the password
+    or token, made by the component's role (``island_secret``); the monitoring role reads it there
+    and gives it to Prometheus as a file, never in its configuration. The targets are the hosts of
+    ``group`` (default: the port's group or groups) at their own value of the port."""
+    return {"job": job, "port": port, "path": path, "auth": auth or {"kind": "none"}, "group": group}
 
 
 # Each component of the island. ``name`` is the bundle component: its binary (bin/<name>), its
@@ -56,6 +77,9 @@ def _port(
 # ``service_group``. ``tls``: the directory and base name of the island certificate its role has
 # issued (<dir>/<name>.crt and .key). ``bundle``: the bundle's top-level directories its hosts
 # receive beyond bin/, which every host gets (preflight counts them against the free disk).
+# ``scrape``: what Prometheus scrapes from it (``_scrape``; island()["scrape"] resolves the targets).
+# Every port of a component with ``tls`` serves TLS with its island certificate, and the blackbox
+# exporter probes each of them (island()["probes"]).
 COMPONENTS = (
     {
         "name": "coredns",
@@ -168,6 +192,102 @@ COMPONENTS = (
             {"tenant": "k3s", "bucket_var": "minio_etcd_snapshot_bucket", "user_var": "minio_k3s_user"}
         ],
     },
+    # The monitoring components (issue 17, roles/monitoring). Every one serves TLS with its island
+    # certificate through its --web.config.file (exporter-toolkit); Prometheus and Alertmanager also
+    # require basic auth there, with the passwords the monitoring role generates.
+    {
+        "name": "prometheus",
+        "role": "monitoring",
+        "groups": [_MONITORING],
+        "ports": [
+            _port(
+                "web",
+                "Prometheus",
+                var="monitoring_prometheus_port",
+                group=_MONITORING,
+                units=["prometheus.service"],
+                users=["prometheus"],
+            ),
+        ],
+        "service": None,
+        "tls": {"dir": "/etc/prometheus/tls", "name": "prometheus"},
+        "scrape": [
+            _scrape(
+                "prometheus",
+                "web",
+                auth={
+                    "kind": "basic",
+                    "user_var": "monitoring_user",
+                    "secret": "monitoring-prometheus-password",
+                },
+            )
+        ],
+    },
+    {
+        "name": "alertmanager",
+        "role": "monitoring",
+        "groups": [_MONITORING],
+        "ports": [
+            _port(
+                "web",
+                "Alertmanager",
+                var="monitoring_alertmanager_port",
+                group=_MONITORING,
+                units=["alertmanager.service"],
+                users=["alertmanager"],
+            ),
+        ],
+        "service": None,
+        "tls": {"dir": "/etc/alertmanager/tls", "name": "alertmanager"},
+        "scrape": [
+            _scrape(
+                "alertmanager",
+                "web",
+                auth={
+                    "kind": "basic",
+                    "user_var": "monitoring_user",
+                    "secret": "monitoring-alertmanager-password",
+                },
+            )
+        ],
+    },
+    {
+        "name": "blackbox_exporter",
+        "role": "monitoring",
+        "groups": [_MONITORING],
+        "ports": [
+            _port(
+                "web",
+                "the blackbox exporter",
+                var="monitoring_blackbox_port",
+                group=_MONITORING,
+                units=["blackbox_exporter.service"],
+                users=["blackbox_exporter"],
+            ),
+        ],
+        "service": None,
+        "tls": {"dir": "/etc/blackbox_exporter/tls", "name": "blackbox_exporter"},
+        "scrape": [_scrape("blackbox_exporter", "web")],
+    },
+    {
+        "name": "node_exporter",
+        "role": "monitoring",
+        # On every island host, whichever groups carry it.
+        "groups": list(_EVERY),
+        "ports": [
+            _port(
+                "web",
+                "node_exporter",
+                var="monitoring_node_exporter_port",
+                group=list(_EVERY),
+                units=["node_exporter.service"],
+                users=["node_exporter"],
+            ),
+        ],
+        "service": None,
+        "tls": {"dir": "/etc/node_exporter/tls", "name": "node_exporter"},
+        "scrape": [_scrape("node", "web")],
+    },
 )
 
 # The S3 tenants MinIO provisions for the components that store in it: a bucket, a policy of the
@@ -210,8 +330,8 @@ TENANTS = (
 SERVICE_LABELS = {c["service"]["key"]: c["service"]["label"] for c in COMPONENTS if c["service"]}
 # Which group's hosts carry each service name (DNS records).
 SERVICE_GROUPS = {c["service"]["key"]: c["service"]["group"] for c in COMPONENTS if c["service"]}
-# Which inventory groups carry which bundle component.
-GROUP_COMPONENTS = {group: c["name"] for c in COMPONENTS for group in c["groups"]}
+# Which bundle components each inventory group carries (node_exporter on every group).
+GROUP_COMPONENTS = {g["name"]: [c["name"] for c in COMPONENTS if g["name"] in c["groups"]] for g in GROUPS}
 COMPONENT_GROUPS = {c["name"]: list(c["groups"]) for c in COMPONENTS}
 REQUIRED_GROUPS = [group["name"] for group in GROUPS if group["required"]]
 
@@ -249,7 +369,12 @@ def bundle_share() -> dict:
 def host_components(groups: dict, host: str) -> list[str]:
     """The bundle components a host carries, from its inventory groups."""
     return sorted(
-        {component for group, component in GROUP_COMPONENTS.items() if host in groups.get(group, [])}
+        {
+            component
+            for group, carried in GROUP_COMPONENTS.items()
+            if host in groups.get(group, [])
+            for component in carried
+        }
     )
 
 
@@ -364,7 +489,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
                 | {"port": port_value(e, c["role"], hostvars, host, roles_dir)}
                 for c in carried
                 for e in c["ports"]
-                if host in groups.get(e["group"], [])
+                if _in_group(groups, host, e["group"])
                 and _switched_on(e, c["role"], hostvars, host, roles_dir)
             ],
             "certificates": [
@@ -388,7 +513,31 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "services": services(components, groups, hostvars),
         "tenants": tenants(hostvars, components["minio"]["hosts"], roles_dir),
         "bundle_share": bundle_share(),
+        # What Prometheus scrapes and the blackbox exporter probes (island_model_scrape.py).
+        "scrape": _scrape_jobs(groups, hostvars, roles_dir),
+        "probes": _probes(groups, hostvars, roles_dir),
     }
+
+
+def _scrape_jobs(groups, hostvars, roles_dir):
+    from ansible_collections.island.installer.plugins.module_utils import island_model_scrape  # noqa: PLC0415
+
+    return island_model_scrape.scrape(groups, hostvars, roles_dir)
+
+
+def _probes(groups, hostvars, roles_dir):
+    from ansible_collections.island.installer.plugins.module_utils import island_model_scrape  # noqa: PLC0415
+
+    return island_model_scrape.probes(groups, hostvars, roles_dir)
+
+
+def _as_groups(group) -> list:
+    return list(group) if isinstance(group, list | tuple) else [group]
+
+
+def _in_group(groups, host, group) -> bool:
+    """Whether ``host`` is in ``group`` (a group name, or a list of them: any)."""
+    return any(host in groups.get(g, []) for g in _as_groups(group))
 
 
 def services(components: dict, groups, hostvars) -> list[dict]:
@@ -408,6 +557,11 @@ def services(components: dict, groups, hostvars) -> list[dict]:
         (_MINIO, "MinIO (S3)", minio["url"]),
         (_GITEA, "Gitea", gitea["url"]),
         (_SERVERS, "Kubernetes API", k3s["url"]),
+    ]
+    # Prometheus by its host's address (basic auth: docs/observability.md); its certificate names it.
+    rows += [
+        (_MONITORING, "Prometheus", f"https://{i['address']}:{i['ports']['web']}")
+        for i in components["prometheus"]["instances"][:1]
     ]
     return [{"group": g, "name": n, "endpoint": e} for g, n, e in rows if groups.get(g)]
 

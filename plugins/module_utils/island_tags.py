@@ -27,6 +27,7 @@ COMPONENT_TAGS = (
     "registry",
     "gitea",
     "k3s",
+    "monitoring",  # node_exporter everywhere; Prometheus, Alertmanager, blackbox (docs/observability.md)
     "receipt",  # the island's receipt on the controller (docs/receipt.md)
     "summary",  # what the run changed, and the island's endpoints
 )

@@ -42,7 +42,7 @@ def test_an_unknown_skip_tag_is_refused_too_since_it_would_skip_nothing():
 def test_skipping_the_prologue_is_refused_naming_what_may_be_skipped(tag):
     (problem,) = tag_problems(["all"], [tag])
     assert problem.startswith(f"--skip-tags {tag}: would skip")
-    assert "or skip one of pki, dns, minio, registry, gitea, k3s, receipt, summary" in problem
+    assert "or skip one of pki, dns, minio, registry, gitea, k3s, monitoring, receipt, summary" in problem
 
 
 def test_untagged_selects_nothing_since_every_play_is_tagged():

@@ -73,8 +73,9 @@ def test_minios_console_port_is_checked_only_while_the_console_is_on():
 
 def test_each_host_gets_only_the_ports_of_its_groups():
     island = model.island(GROUPS, _hostvars(), "island.internal")
-    assert [p for p, _, _ in _ports(island, "s1")] == [6443, 2379, 2380, 10250]
-    assert _ports(island, "a1") == [(10250, "tcp", "the kubelet")]
+    # node_exporter is on every island host, whatever its groups.
+    assert [p for p, _, _ in _ports(island, "s1")] == [6443, 2379, 2380, 10250, 9100]
+    assert _ports(island, "a1") == [(10250, "tcp", "the kubelet"), (9100, "tcp", "node_exporter")]
     assert island["hosts"]["a1"]["ports"][0]["units"] == ["k3s-agent.service"]
     dns = island["hosts"]["infra1"]["ports"][:2]
     assert [(p["port"], p["proto"], p.get("bind")) for p in dns] == [
@@ -109,8 +110,12 @@ def test_the_receipt_asks_each_registry_and_gitea_host_at_its_own_port():
         {"service": "registry", "path": "/etc/registry/tls/registry.crt"},
         {"service": "minio", "path": "/etc/minio/certs/minio.crt"},
         {"service": "gitea", "path": "/etc/gitea/tls/gitea.crt"},
+        {"service": "node_exporter", "path": "/etc/node_exporter/tls/node_exporter.crt"},
     ]
-    assert island["hosts"]["s1"]["certificates"] == []
+    # Every island host has node_exporter's certificate; the receipt reads it too.
+    assert island["hosts"]["s1"]["certificates"] == [
+        {"service": "node_exporter", "path": "/etc/node_exporter/tls/node_exporter.crt"}
+    ]
 
 
 def test_the_receipt_lists_every_host_and_marks_those_it_did_not_reach():
@@ -136,8 +141,14 @@ def test_a_certificate_that_could_not_be_read_is_recorded_with_the_reason():
 
 
 def test_the_upgrade_plan_and_the_receipt_share_the_models_groups():
-    assert model.host_components(GROUPS, "infra1") == ["coredns", "gitea", "minio", "registry"]
-    assert model.host_components(GROUPS, "a1") == ["k3s"]
+    assert model.host_components(GROUPS, "infra1") == [
+        "coredns",
+        "gitea",
+        "minio",
+        "node_exporter",
+        "registry",
+    ]
+    assert model.host_components(GROUPS, "a1") == ["k3s", "node_exporter"]
     assert model.COMPONENT_GROUPS["k3s"] == ["k3s_servers", "k3s_agents"]
     assert model.REQUIRED_GROUPS == [
         "island_dns",
@@ -269,3 +280,132 @@ def test_the_k3s_component_names_its_servers_and_agents():
     island = model.island(GROUPS, _hostvars(), "island.internal")
     assert island["components"]["k3s"]["members"] == {"servers": ["s1", "s2", "s3"], "agents": ["a1"]}
     assert island["components"]["coredns"]["members"] == {}
+
+
+# Issue 17: the monitoring group and the scrape declarations.
+MONITORED = {**GROUPS, "island_monitoring": ["infra1"]}
+
+
+def test_the_monitoring_group_is_optional_and_an_island_without_it_has_no_monitoring_host():
+    assert "island_monitoring" not in model.REQUIRED_GROUPS
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    assert island["components"]["prometheus"]["hosts"] == []
+    assert [job["job"] for job in island["scrape"]] == ["node"]
+    assert "Prometheus" not in [s["name"] for s in island["services"]]
+
+
+def test_node_exporter_runs_on_every_island_host_once_however_many_groups_it_is_in():
+    island = model.island(MONITORED, _hostvars(), "island.internal")
+    assert island["components"]["node_exporter"]["hosts"] == GROUPS["all"]
+    infra = [p["port"] for p in island["hosts"]["infra1"]["ports"]]
+    assert infra.count(9100) == 1
+    assert model.host_components(MONITORED, "infra1") == [
+        "alertmanager",
+        "blackbox_exporter",
+        "coredns",
+        "gitea",
+        "minio",
+        "node_exporter",
+        "prometheus",
+        "registry",
+    ]
+    # A host of no island group carries nothing.
+    assert model.host_components({**MONITORED, "all": [*GROUPS["all"], "bastion"]}, "bastion") == []
+
+
+def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports():
+    hostvars = _hostvars(monitoring_prometheus_port=9443)
+    hostvars["s2"]["monitoring_node_exporter_port"] = 9200
+    island = model.island(MONITORED, hostvars, "island.internal")
+    jobs = {job["job"]: job for job in island["scrape"]}
+    assert list(jobs) == ["prometheus", "alertmanager", "blackbox_exporter", "node"]
+    assert {job["scheme"] for job in jobs.values()} == {"https"}
+    assert [t["target"] for t in jobs["prometheus"]["targets"]] == ["10.0.0.1:9443"]
+    assert [t["target"] for t in jobs["node"]["targets"]] == [
+        "10.0.0.1:9100",
+        "10.0.0.2:9100",
+        "10.0.0.3:9200",
+        "10.0.0.4:9100",
+        "10.0.0.5:9100",
+    ]
+    assert [t["host"] for t in jobs["node"]["targets"]] == GROUPS["all"]
+    # Prometheus and Alertmanager require the account; the exporters none.
+    assert jobs["prometheus"]["auth"] == {
+        "kind": "basic",
+        "user": "island-monitor",
+        "secret": "monitoring-prometheus-password",
+    }
+    assert jobs["alertmanager"]["auth"]["secret"] == "monitoring-alertmanager-password"
+    assert jobs["node"]["auth"] == {"kind": "none"}
+
+
+def test_a_new_component_brings_its_own_scrape_targets(monkeypatch):
+    extra = {
+        "name": "exampled",
+        "role": "registry",
+        "groups": ["island_registry"],
+        "ports": [model._port("pull", "exampled", var="registry_port", group="island_registry")],
+        "service": None,
+        "tls": {"dir": "/etc/exampled/tls", "name": "exampled"},
+        "scrape": [
+            model._scrape("exampled", "pull", path="/debug/metrics", auth={"kind": "bearer", "secret": "t"})
+        ],
+    }
+    monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS, extra))
+    island = model.island(MONITORED, _hostvars(registry_port=5443), "island.internal")
+    job = next(j for j in island["scrape"] if j["job"] == "exampled")
+    assert job["path"] == "/debug/metrics"
+    assert job["auth"] == {"kind": "bearer", "secret": "t"}
+    assert [t["target"] for t in job["targets"]] == ["10.0.0.1:5443"]
+    assert {"component": "exampled", "target": "10.0.0.1:5443"}.items() <= next(
+        p for p in island["probes"] if p["component"] == "exampled"
+    ).items()
+
+
+def test_a_scrape_declaration_that_names_no_port_of_its_component_is_refused(monkeypatch):
+    broken = dict(model.COMPONENTS[-1], scrape=[model._scrape("node", "metrics")])
+    monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS[:-1], broken))
+    with pytest.raises(
+        model.ModelError, match=r"node_exporter's scrape job node names port 'metrics'; its ports are web"
+    ):
+        model.island(MONITORED, _hostvars(), "island.internal")
+
+
+def test_an_unknown_auth_kind_is_refused_naming_the_kinds(monkeypatch):
+    broken = dict(
+        model.COMPONENTS[-1], scrape=[model._scrape("node", "web", auth={"kind": "digest", "secret": "x"})]
+    )
+    monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS[:-1], broken))
+    with pytest.raises(model.ModelError, match=r"kind 'digest'.*give kind none, or basic"):
+        model.island(MONITORED, _hostvars(), "island.internal")
+
+
+def test_the_blackbox_exporter_probes_every_island_tls_endpoint_each_host_binds():
+    island = model.island(MONITORED, _hostvars(registry_port=5443, minio_console=True), "island.internal")
+    probes = [(p["host"], p["component"], p["port"]) for p in island["probes"]]
+    assert probes[:9] == [
+        ("infra1", "registry", 5443),
+        ("infra1", "registry", 5001),
+        ("infra1", "minio", 9000),
+        ("infra1", "minio", 9001),
+        ("infra1", "gitea", 3000),
+        ("infra1", "prometheus", 9090),
+        ("infra1", "alertmanager", 9093),
+        ("infra1", "blackbox_exporter", 9115),
+        ("infra1", "node_exporter", 9100),
+    ]
+    assert probes[9:] == [(h, "node_exporter", 9100) for h in ("s1", "s2", "s3", "a1")]
+    # CoreDNS (no TLS) and k3s (its own CA, not the island's) are not probed against the island roots.
+    assert not {"coredns", "k3s"} & {p["component"] for p in island["probes"]}
+    # The console's port only while it is on.
+    off = model.island(MONITORED, _hostvars(), "island.internal")
+    assert 9001 not in [p["port"] for p in off["probes"]]
+
+
+def test_the_summary_shows_prometheus_by_its_hosts_address():
+    island = model.island(MONITORED, _hostvars(), "island.internal")
+    assert {
+        "group": "island_monitoring",
+        "name": "Prometheus",
+        "endpoint": "https://10.0.0.1:9090",
+    } in island["services"]

@@ -81,9 +81,10 @@ def test_components_follow_the_hosts_groups():
         "k3s_servers": ["s1"],
         "k3s_agents": ["a1"],
     }
-    assert host_components(groups, "infra1") == ["coredns", "registry"]
-    assert host_components(groups, "s1") == ["k3s"]
-    assert host_components(groups, "a1") == ["k3s"]
+    # node_exporter runs on every island host (issue 17).
+    assert host_components(groups, "infra1") == ["coredns", "node_exporter", "registry"]
+    assert host_components(groups, "s1") == ["k3s", "node_exporter"]
+    assert host_components(groups, "a1") == ["k3s", "node_exporter"]
     assert host_components(groups, "elsewhere") == []
 
 

@@ -1,0 +1,103 @@
+# Copyright: island installer contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What Prometheus scrapes and what the blackbox exporter probes, resolved from the island model
+(issue 17, docs/observability.md): each component's ``scrape`` declarations
+(island_model._scrape) become jobs with their targets, and every port of a component with an
+island certificate becomes a probed TLS endpoint. island_model.island() exposes both as
+``island.scrape`` and ``island.probes``; a new component in COMPONENTS brings its own."""
+
+from __future__ import annotations
+
+from ansible_collections.island.installer.plugins.module_utils import island_model as model
+
+
+def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str) -> dict:
+    """A scrape declaration's auth, resolved: its kind, the user (basic) and the secret file."""
+    kind = auth.get("kind", "none")
+    if kind == "none":
+        return {"kind": "none"}
+    if kind not in ("basic", "bearer") or not auth.get("secret"):
+        raise model.ModelError(
+            f"a scrape's auth is kind {kind!r} with secret {auth.get('secret')!r}: give kind none, or "
+            "basic (user_var and secret) or bearer (secret), secret naming its file in island_secrets_dir"
+        )
+    out = {"kind": kind, "secret": str(auth["secret"])}
+    if kind == "basic":
+        out["user"] = str(model.setting(role, auth["user_var"], hostvars, host, roles_dir))
+    return out
+
+
+def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
+    """Every scrape job the components declare (``scrape`` of COMPONENTS), resolved: its ``job``,
+    ``component``, ``scheme`` (https), metrics ``path``, ``auth`` ({kind, user, secret}) and
+    ``targets`` (each host of its group in inventory order, with its ``address``, its own ``port``
+    and ``target`` address:port). A job whose group has no hosts is left out."""
+    all_hosts = list(groups.get("all", []))
+    jobs = []
+    for component in model.COMPONENTS:
+        role = component["role"]
+        by_key = {e["key"]: e for e in component["ports"]}
+        for declared in component.get("scrape", []):
+            if declared["port"] not in by_key:
+                raise model.ModelError(
+                    f"{component['name']}'s scrape job {declared['job']} names port {declared['port']!r}; "
+                    f"its ports are {', '.join(sorted(by_key))}"
+                )
+            entry = by_key[declared["port"]]
+            group = declared["group"] or entry["group"] or component["groups"]
+            hosts = [h for h in all_hosts if model._in_group(groups, h, group)]
+            if not hosts:
+                continue
+            targets = []
+            for host in hosts:
+                port = model.port_value(entry, role, hostvars, host, roles_dir)
+                target = f"{model.address(hostvars, host)}:{port}"
+                targets.append(
+                    {"host": host, "address": model.address(hostvars, host), "port": port, "target": target}
+                )
+            jobs.append(
+                {
+                    "job": declared["job"],
+                    "component": component["name"],
+                    "scheme": "https",
+                    "path": declared["path"],
+                    "auth": _scrape_auth(declared["auth"], role, hostvars, hosts[0], roles_dir),
+                    "targets": targets,
+                }
+            )
+    names = [job["job"] for job in jobs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise model.ModelError(
+            f"scrape job names must be unique; declared more than once: {', '.join(twice)}"
+        )
+    return jobs
+
+
+def probes(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
+    """Every island endpoint the blackbox exporter probes over verified TLS: each port of each
+    component with an island certificate (``tls``), on each host that binds it, in inventory order:
+    its ``component``, ``key``, ``service``, ``host``, ``address``, ``port`` and ``target``."""
+    out = []
+    for host in groups.get("all", []):
+        for component in model.COMPONENTS:
+            if not component["tls"]:
+                continue
+            for entry in component["ports"]:
+                if not model._in_group(groups, host, entry["group"]):
+                    continue
+                if not model._switched_on(entry, component["role"], hostvars, host, roles_dir):
+                    continue
+                port = model.port_value(entry, component["role"], hostvars, host, roles_dir)
+                out.append(
+                    {
+                        "component": component["name"],
+                        "key": entry["key"],
+                        "service": entry["service"],
+                        "host": host,
+                        "address": model.address(hostvars, host),
+                        "port": port,
+                        "target": f"{model.address(hostvars, host)}:{port}",
+                    }
+                )
+    return out
