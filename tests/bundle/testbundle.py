@@ -11,6 +11,12 @@ maps the upstream registries (docker.io, ghcr.io) to the loopback registry with 
 Components carried, each shaped as its upstream release is (an archive with a checksum file, or a
 bare binary with one):
   - registry: the real `docker-registry` binary (distribution 2.8.2), as a release archive;
+  - prometheus, alertmanager, node_exporter, blackbox_exporter: Debian 12's real programs
+    (packages prometheus, prometheus-alertmanager, prometheus-node-exporter,
+    prometheus-blackbox-exporter; versions from `dpkg-query -W`), each shaped as promu publishes a
+    release: <name>-<version>.linux-amd64.tar.gz holding <name>-<version>.linux-amd64/<name>, listed
+    in the release's sha256sums.txt. Both releases carry the same programs (this machine has one
+    version of each);
   - coredns, gitea, minio, k3s: the test doubles of tests/doubles/<name>/, each one file with the
     doubles' common base inlined (tests/support/doubles/build.py), under the versions they stand in
     for (MinIO's binary pinned by sha256 in the spec, as the default spec must pin it);
@@ -82,6 +88,30 @@ GITEA_VERSION = "1.26.2"  # what tests/doubles/gitea stands in for
 MINIO_VERSION = "RELEASE.2025-09-07T16-13-09Z"  # what tests/doubles/minio stands in for
 K3S_VERSION = "v1.36.3+k3s1"  # what tests/doubles/k3s stands in for
 GIT_DATE = "2026-01-01T00:00:00+00:00"
+# The Prometheus family: Debian 12's real programs (component -> (Debian package, its binary)).
+PROMETHEUS_FAMILY = {
+    "prometheus": ("prometheus", Path("/usr/bin/prometheus")),
+    "alertmanager": ("prometheus-alertmanager", Path("/usr/bin/prometheus-alertmanager")),
+    "node_exporter": ("prometheus-node-exporter", Path("/usr/bin/prometheus-node-exporter")),
+    "blackbox_exporter": ("prometheus-blackbox-exporter", Path("/usr/bin/prometheus-blackbox-exporter")),
+}
+
+
+@functools.cache
+def debian_version(package: str) -> str:
+    """The upstream part of an installed Debian package's version (2.42.0+ds-5+deb12u1 -> 2.42.0)."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise RuntimeError(
+            f"the test bundle carries Debian's {package}, which is not installed here: run "
+            "tools/lib/setup.sh's island_setup (it installs the Prometheus family)"
+        ) from exc
+    upstream = out.split(":", 1)[-1].rsplit("-", 1)[0]
+    return upstream.split("+", 1)[0]
+
 
 # Images the test bundle carries: (reference, layers). Several share the base layer.
 BASE = {"etc/island-release": b"island test base 1\n"}
@@ -146,6 +176,7 @@ RELEASES = {
             "minio": MINIO_VERSION,
             "k3s": K3S_VERSION,
             "registry": REGISTRY_VERSION,
+            **{name: debian_version(package) for name, (package, _) in PROMETHEUS_FAMILY.items()},
         },
         images=IMAGES,
         git_refs=["main", "v1.0"],
@@ -159,6 +190,8 @@ RELEASES = {
             "minio": "RELEASE.2025-10-15T17-29-55Z",
             "k3s": "v1.37.1+k3s1",
             "registry": "2.8.3",
+            # The same programs as release 1: this machine has one version of each.
+            **{name: debian_version(package) for name, (package, _) in PROMETHEUS_FAMILY.items()},
         },
         images={
             **IMAGES,
@@ -295,6 +328,31 @@ def make_release_archive(served: Path, name: str, member: str, content: bytes) -
     digest = hashlib.sha256(data).hexdigest()
     (served / "releases" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
     return f"releases/{name}", f"releases/{name}.sha256"
+
+
+def make_promu_release(served: Path, name: str, version: str, content: bytes) -> tuple[str, str, str]:
+    """A release as promu publishes one: <name>-<version>.linux-amd64.tar.gz holding the binary as
+    <name>-<version>.linux-amd64/<name>, listed in the release's sha256sums.txt. Returns the
+    archive's and the checksum file's paths and the member."""
+    stem = f"{name}-{version}.linux-amd64"
+    folder = served / "promu" / name / f"v{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for member, data, mode in ((f"{stem}/", None, 0o755), (f"{stem}/{name}", content, 0o755)):
+            info = tarfile.TarInfo(member.rstrip("/"))
+            info.mtime, info.mode = 0, mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    data = raw.getvalue()
+    (folder / f"{stem}.tar.gz").write_bytes(data)
+    (folder / "sha256sums.txt").write_text(f"{hashlib.sha256(data).hexdigest()}  {stem}.tar.gz\n")
+    where = f"promu/{name}/v{version}"
+    return f"{where}/{stem}.tar.gz", f"{where}/sha256sums.txt", f"{stem}/{name}"
 
 
 def make_release_binary(served: Path, name: str, content: bytes) -> tuple[str, str]:
@@ -434,6 +492,10 @@ class Sources:
         self.gitea_binary = make_release_binary(
             self.served, f"gitea-{versions['gitea']}-linux-amd64", double_binary("gitea", versions["gitea"])
         )
+        self.promu_releases = {
+            name: make_promu_release(self.served, name, versions[name], binary.read_bytes())
+            for name, (_, binary) in PROMETHEUS_FAMILY.items()
+        }
         self.minio_binary = double_binary("minio", versions["minio"])
         (self.served / "releases" / f"minio.{versions['minio']}").write_bytes(self.minio_binary)
         # An image list as k3s publishes one (k3s-images.txt), with a checksum file beside it.
@@ -538,6 +600,20 @@ class Sources:
                             "extract": "registry",
                         }
                     ],
+                },
+                **{
+                    name: {
+                        "version": versions[name],
+                        "files": [
+                            {
+                                "dest": f"bin/{name}",
+                                "url": f"{base}/{tarball}",
+                                "checksum_url": f"{base}/{sums}",
+                                "extract": member,
+                            }
+                        ],
+                    }
+                    for name, (tarball, sums, member) in self.promu_releases.items()
                 },
             },
             "images": [
