@@ -14,12 +14,12 @@ description:
     (C(<data-dir>/server/tls/client-ca.crt) and C(.key)); the CA key is read there and never leaves it.
   - Kubernetes takes the certificate's common name as the user and each organization as a group.
     With O(organization) C(system:monitoring) the user may GET C(/metrics), C(/healthz), C(/livez),
-    C(/readyz) and nothing else, through Kubernetes's bootstrap RBAC policy: no RBAC object is made.
+    C(/readyz) and nothing else, through Kubernetes's bootstrap RBAC policy, so no RBAC object is made.
   - The subject is O(common_name) and O(organization), whatever the CSR asks. The certificate is
     for client authentication only.
   - O(current) is kept while the CA signed it, it names the CSR's key and the subject, and it does
     not expire within O(renew_before_days); otherwise a new certificate is returned. The module
-    writes nothing: the caller stores RV(certificate) where its client reads it.
+    writes nothing; the caller stores RV(certificate) where its client reads it.
 version_added: "0.11.0"
 author: island installer contributors
 options:
