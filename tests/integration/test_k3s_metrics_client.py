@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.playbook import ROOT, TEST_ISLAND, ansible_env, local_inventory, run_playbook
+from tests.support.playbook import ROOT, TEST_ISLAND, ansible_doc, ansible_env, local_inventory, run_playbook
 from tests.unit.plugins.module_utils.test_k3s_client_cert import _ca
 
 
@@ -67,3 +67,10 @@ def test_the_scrapers_csr_is_signed_for_the_monitoring_group_and_kept_on_a_rerun
     assert cert.subject.rfc4514_string() == "CN=island-prometheus,O=system:monitoring"
     again = _run(tmp_path, tmp_path / "k3s", csr_pem, current=first["cert"]["certificate"])
     assert not again["cert"]["changed"] and again["cert"]["certificate"] == first["cert"]["certificate"]
+
+
+def test_module_documentation_renders_with_ansible_doc():
+    proc = ansible_doc("--json", "island_k3s_client_cert")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["island_k3s_client_cert"]["doc"]
+    assert doc["options"]["organization"]["default"] == "system:monitoring"
