@@ -144,6 +144,53 @@ def systemd_state(pid1_comm, runner=subprocess.run):
     return True, result.stdout.strip() or "unknown"
 
 
+# RTF_REJECT (include/uapi/linux/route.h): an "unreachable" route, which `ip route show default`
+# does not count as a way out either.
+_RTF_REJECT = 0x0200
+
+
+def default_route(proc_root="/proc"):
+    """Whether the host has a default route (IPv4 or IPv6) in its main table, as
+    `ip -4 route show default; ip -6 route show default` would list one: /proc/net/route lists the
+    main IPv4 table (destination and mask 00000000 is the default), /proc/net/ipv6_route every IPv6
+    route (destination ::/0 on a device other than lo, not a reject route). k3s needs one even
+    offline (docs.k3s.io/installation/airgap, "Default Network Route")."""
+    try:
+        with open(os.path.join(proc_root, "net", "route"), encoding="ascii") as handle:
+            for line in handle.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 8 and fields[1] == "00000000" and fields[7] == "00000000":
+                    return True
+    except FileNotFoundError:
+        pass
+    try:
+        with open(os.path.join(proc_root, "net", "ipv6_route"), encoding="ascii") as handle:
+            for line in handle.read().splitlines():
+                fields = line.split()
+                if (
+                    len(fields) == 10
+                    and fields[0] == "0" * 32
+                    and fields[1] == "00"
+                    and fields[9] != "lo"
+                    and not int(fields[8], 16) & _RTF_REJECT
+                ):
+                    return True
+    except FileNotFoundError:
+        pass
+    return False
+
+
+def unit_active(unit, runner=subprocess.run):
+    """Whether systemd reports the unit active (`systemctl is-active`), without failing the read."""
+    try:
+        result = runner(
+            ["systemctl", "is-active", unit], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.stdout.strip() == "active"
+
+
 def check_systemd(is_pid1, state):
     if not is_pid1:
         return [
@@ -369,6 +416,13 @@ def run_checks(
     is_pid1, state = systemd_state(pid1_reader(), runner)
     facts["systemd"] = {"pid1": is_pid1, "state": state}
     problems += check_systemd(is_pid1, state)
+    # Read here, with the rest of the host's state, for the roles that decide on them later in the
+    # run: the k3s role refuses a host without a default route, the dns role configures
+    # systemd-resolved where it runs and /etc/resolv.conf elsewhere.
+    facts["network"] = {
+        "default_route": default_route(params.get("proc_root", "/proc")),
+        "resolved_active": is_pid1 and unit_active("systemd-resolved.service", runner),
+    }
 
     facts["host_time"] = now()
     if params.get("controller_time") is not None:

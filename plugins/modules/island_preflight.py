@@ -115,15 +115,18 @@ problems:
   elements: str
 facts:
   description:
-    - What was read (os, architecture, systemd, clock_skew_seconds, disk_free_bytes, listeners), and
-      warnings (the untested system O(allow_untested_os) let through; also shown as the task's warnings).
+    - What was read (os, architecture, systemd, network (default_route, resolved_active),
+      clock_skew_seconds, disk_free_bytes, listeners), and warnings (the untested system
+      O(allow_untested_os) let through; also shown as the task's warnings).
   returned: always
   type: dict
 ansible_facts:
   description:
     - C(os_family) as C(setup) names it (Debian, RedHat), recognised from os-release's ID or ID_LIKE,
       so that no later role gathers facts for it; absent for another family.
-  returned: when the family is recognised
+    - C(island_preflight.network), the host's C(default_route) and C(resolved_active) (whether
+      systemd-resolved runs), for the k3s and dns roles later in the run.
+  returned: always
   type: dict
 """
 
@@ -168,10 +171,12 @@ def run(module):
     for warning in facts["warnings"]:
         module.warn(warning)  # shown in the run's output, as well as returned in facts
     result = {"changed": False, "problems": problems, "facts": facts}
+    # Kept as host facts for the roles that decide on them later in the run, so that none asks the
+    # host again: the OS family (what `setup` would say; the pki role's trust store paths are per
+    # family), the default route (k3s role) and whether systemd-resolved runs (dns role's resolver).
+    result["ansible_facts"] = {"island_preflight": {"network": facts["network"]}}
     if facts["os"]["family"]:
-        # What `setup` would say, so that no role gathers facts for it again (the pki role's trust
-        # store paths are per family).
-        result["ansible_facts"] = {"os_family": facts["os"]["family"]}
+        result["ansible_facts"]["os_family"] = facts["os"]["family"]
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import pytest
 from ansible_collections.island.installer.plugins.module_utils.island_preflight import (
@@ -13,10 +14,12 @@ from ansible_collections.island.installer.plugins.module_utils.island_preflight 
     check_ports,
     check_selinux,
     check_systemd,
+    default_route,
     listeners,
     os_family,
     os_problems_and_warnings,
     run_checks,
+    unit_active,
     unit_of_cgroup,
 )
 
@@ -242,6 +245,8 @@ def test_all_checks_run_and_report_together(tmp_path):
     assert len(problems) == 6, problems
     assert facts["os"]["VERSION_ID"] == "11"
     assert facts["systemd"] == {"pid1": False, "state": "offline"}
+    assert facts["network"]["resolved_active"] is False  # no systemd to ask
+    assert isinstance(facts["network"]["default_route"], bool)
     assert facts["clock_skew_seconds"] == 100.0
 
 
@@ -289,3 +294,59 @@ def test_an_allowed_untested_system_warns_with_the_host_name_instead_of_failing(
     assert not [p for p in problems if "operating system" in p]
     [warning] = facts["warnings"]
     assert warning.startswith("preflight on node-7: the operating system is Ubuntu 24.04.1 LTS")
+
+
+def _proc_net(tmp_path, route, ipv6_route):
+    (tmp_path / "net").mkdir(parents=True)
+    (tmp_path / "net" / "route").write_text(
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" + route
+    )
+    (tmp_path / "net" / "ipv6_route").write_text(ipv6_route)
+    return str(tmp_path)
+
+
+_ANY6 = "0" * 32
+
+
+def test_an_ipv4_default_route_is_found_in_the_main_table(tmp_path):
+    route = "eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+    assert default_route(_proc_net(tmp_path, route, ""))
+
+
+def test_a_host_with_only_a_subnet_route_has_no_default_route(tmp_path):
+    route = "eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    assert not default_route(_proc_net(tmp_path, route, ""))
+
+
+def test_an_ipv6_default_route_counts_but_not_the_kernels_unreachable_one_on_lo(tmp_path):
+    unreachable = f"{_ANY6} 00 {_ANY6} 00 {_ANY6} ffffffff 00000001 00000000 00200200 lo\n"
+    assert not default_route(_proc_net(tmp_path / "a", "", unreachable))
+    via = f"{_ANY6} 00 {_ANY6} 00 fe800000000000000000000000000001 00000400 00000001 00000000 00450003 eth0\n"
+    assert default_route(_proc_net(tmp_path / "b", "", unreachable + via))
+
+
+def test_this_machines_routes_read_as_ip_route_lists_them():
+    listed = subprocess.run(
+        ["sh", "-c", "ip -4 route show default; ip -6 route show default"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        pytest.skip("ip is not available here")
+    assert default_route() == bool(listed.stdout.strip())
+
+
+def test_resolved_is_active_only_when_systemctl_says_active():
+    def answer(text):
+        return lambda argv, **_: subprocess.CompletedProcess(
+            argv, 0 if text == "active" else 3, text + "\n", ""
+        )
+
+    assert unit_active("systemd-resolved.service", answer("active"))
+    assert not unit_active("systemd-resolved.service", answer("inactive"))
+
+    def missing(argv, **_):
+        raise FileNotFoundError("systemctl")
+
+    assert not unit_active("systemd-resolved.service", missing)
