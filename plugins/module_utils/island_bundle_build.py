@@ -35,6 +35,10 @@ from typing import Any
 
 import yaml
 from ansible_collections.island.installer.plugins.module_utils.island_bundle import build_lock, sign
+from ansible_collections.island.installer.plugins.module_utils.island_bundle_debs import (
+    check_debs,
+    place_debs,
+)
 from ansible_collections.island.installer.plugins.module_utils.island_bundle_lock import (
     COMPONENT_RE,
     GIT_NAME_RE,
@@ -60,7 +64,17 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci_common
 from ansible_collections.island.installer.plugins.module_utils.island_oci_layout import OCILayout
 from ansible_collections.island.installer.plugins.module_utils.island_oci_registry import RegistryClient
 
-SPEC_KEYS = {"name", "version", "components", "images", "image_lists", "git", "files", "registry_mirrors"}
+SPEC_KEYS = {
+    "name",
+    "version",
+    "components",
+    "images",
+    "image_lists",
+    "git",
+    "files",
+    "registry_mirrors",
+    "debs",
+}
 FILE_KEYS = {"dest", "url", "sha256", "checksum_url", "checksum_name", "extract"}
 IMAGE_LIST_KEYS = {"url", "sha256", "checksum_url", "checksum_name", "platforms"}
 CHUNK = 1 << 20
@@ -119,7 +133,7 @@ def _check_file_entry(entry: Any, where: str, problems: list[str], keys: set[str
         dest = entry.get("dest")
         if not isinstance(dest, str) or path_problem(dest):
             problems.append(f"{where}.dest: {path_problem(dest) if isinstance(dest, str) else 'is required'}")
-        elif dest.split("/", 1)[0] in ("oci", "git") or dest in (LOCK_NAME, SIGNATURE_NAME):
+        elif dest.split("/", 1)[0] in ("oci", "git", "debs") or dest in (LOCK_NAME, SIGNATURE_NAME):
             problems.append(f"{where}.dest: {dest} is reserved for the builder's own output")
     url = entry.get("url")
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http", "file"):
@@ -252,6 +266,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         _check_file_entry(entry, f"image_lists[{i}]", problems, IMAGE_LIST_KEYS)
     _check_git(data["git"], problems)
     _check_mirrors(data["registry_mirrors"], problems)
+    check_debs(data.get("debs"), problems)
     if not problems:
         dests = [dest for dest, _ in _all_dests(data)]
         problems += [
@@ -554,7 +569,10 @@ def build(
         if state == "written":
             git_written.append(entry["file"])
 
-    keep = {dest for dest, _ in _all_dests(spec)} | {entry["file"] for entry in git}
+    # Debian packages (debs:): resolved by apt in this transfer zone, each under debs/<release>/.
+    debs, deb_packages = place_debs(spec["debs"], bundle, cache, fetcher) if spec.get("debs") else ([], [])
+
+    keep = {dest for dest, _ in _all_dests(spec)} | {entry["file"] for entry in git} | set(debs)
     removed = prune(bundle, keep)
 
     lock = build_lock(
@@ -590,5 +608,6 @@ def build(
         "files": outcome,
         "git_written": git_written,
         "removed": removed,
+        "debs": [{k: p[k] for k in ("package", "version", "architecture", "file")} for p in deb_packages],
         "warnings": warnings,
     }

@@ -28,7 +28,8 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 LOCK_NAME = "island-bundle.yml"
 SIGNATURE_NAME = "island-bundle.yml.sig"
 NAMESPACE = "island-bundle"
-LAYOUT_DIRS = ("bin", "files", "git", "k3s", "oci")
+# debs/: Debian packages, debs/<release>/<apt's file name> (island_bundle_debs, issue 17).
+LAYOUT_DIRS = ("bin", "debs", "files", "git", "k3s", "oci")
 OCI_LAYOUT_FILES = ("oci/index.json", "oci/oci-layout")
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 MAX_PROBLEMS_IN_MESSAGE = 20

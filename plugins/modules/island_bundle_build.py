@@ -15,6 +15,9 @@ description:
     not match is refused and nothing of it is kept.
   - Pulls every image into ONE OCI image layout under C(oci/), keeping the upstream manifest and
     blob bytes, so every digest is the upstream digest.
+  - Resolves the spec's C(debs) section with apt on this machine (its sources must be the named
+    Debian release): the packages named and the dependencies the release's baseline system lacks,
+    each downloaded against the sha256 of apt's signed index into C(debs/<release>/).
   - Writes a C(git bundle) per repository, then the lock file C(island-bundle.yml), and signs it
     (C(island-bundle.yml.sig), SSHSIG, namespace C(island-bundle)).
   - A rerun downloads nothing that is present and verified, and rewrites neither the lock nor the
@@ -83,6 +86,14 @@ removed:
   returned: success
   type: list
   elements: str
+debs:
+  description:
+    - The Debian packages of the spec's debs section as apt resolved them (the packages named and
+      the dependencies the release's baseline lacks), each with package, version, architecture and
+      file (its name under debs/<release>/ in the bundle). Empty without a debs section.
+  returned: success
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
