@@ -1,4 +1,4 @@
-"""The CoreDNS test double behaves like CoreDNS 1.14.2 where the roles can see it.
+"""The CoreDNS test double behaves like CoreDNS 1.14.3 where the roles can see it.
 
 Each test starts the double as the dns role does (``coredns -conf FILE``) with Debian's
 /usr/bin/python3, on 127.0.0.1 and free high ports, and asks it questions with the real ``dig``.
@@ -6,11 +6,14 @@ Each test starts the double as the dns role does (``coredns -conf FILE``) with D
 
 from __future__ import annotations
 
+import datetime
+import http.client
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -20,10 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.doubles import SYSTEM_PYTHON, DoubleProcess, double_path, run_double
 from tests.support.net import free_tcp_and_udp_port as free_port
 from tests.support.net import port_open
+from tests.support.pki import ThrowawayCA, key_pem, throwaway_ca, write_private
 
 DOUBLE = double_path("coredns")
 PYTHON = SYSTEM_PYTHON
@@ -163,7 +171,7 @@ def test_version_prints_the_pinned_release_like_coredns():
     out = run_double("coredns", ["-version"])
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "CoreDNS-1.14.2"
+    assert lines[0] == "CoreDNS-1.14.3"
     assert re.fullmatch(r"linux/amd64, go1\.\d+\.\d+, [0-9a-f]{7}", lines[1])
 
 
@@ -304,17 +312,236 @@ def test_names_outside_the_island_are_counted_under_the_dropped_zone(island):
     assert grew("coredns_dns_responses_total", **answered) == 1
 
 
-def test_the_prometheus_plugin_of_1_14_2_takes_no_tls_block(tmp_path):
-    """plugin/metrics/setup.go of v1.14.2 has no block options: its parse loop meets the "{" as a
-    second use of the directive (plugin.ErrOnce); the tls option came with coredns#7255 in 1.14.3."""
-    err = refused(tmp_path, "island.test:1053 {\n  prometheus 127.0.0.1:9153 {\n    tls web.yml\n  }\n}\n")
-    assert err == "plugin/prometheus: this plugin can only be used once per Server Block"
+# ------------------------------------------------------------------ metrics over TLS (1.14.3)
+
+
+def _client_cert(ca: ThrowawayCA, directory: Path) -> tuple[Path, Path]:
+    """A client certificate (EKU clientAuth) from ``ca`` and its key, as Prometheus would present."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ca.now - datetime.timedelta(minutes=5))
+        .not_valid_after(ca.now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    (directory / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(directory / "client.key", key_pem(key))
+    return directory / "client.crt", directory / "client.key"
+
+
+@pytest.fixture
+def metrics_pki(tmp_path):
+    """The island-like PKI of a metrics endpoint: a CA, the server's certificate for 127.0.0.1 (relative
+    to the web configuration file's directory, as exporter-toolkit resolves it) and a client's."""
+    ca = throwaway_ca()
+    cert, key = ca.issue("dns1", ["127.0.0.1"])
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    (tls / "dns.crt").write_bytes(cert)
+    write_private(tls / "dns.key", key)
+    (tls / "ca.crt").write_bytes(ca.cert_pem)
+    client_cert, client_key = _client_cert(ca, tls)
+    return {"ca": ca, "dir": tls, "client": (client_cert, client_key)}
+
+
+def _tls_double(tmp_path: Path, web_config: str | None) -> tuple[Double, int, int, Path]:
+    """A double with `prometheus 127.0.0.1:PORT { tls web.yml }`, web.yml holding ``web_config``
+    (no file at all with None); returns it once DNS answers, with its DNS and metrics ports."""
+    (tmp_path / "db.island.test").write_text(ZONE.format(serial=1, registry="10.0.0.10"))
+    config = tmp_path / "tls" / "web.yml"
+    config.parent.mkdir(exist_ok=True)
+    if web_config is not None:
+        config.write_text(web_config)
+    dns_port, metrics = free_port(), free_port()
+    corefile = (
+        f"island.test:{dns_port} {{\n  bind 127.0.0.1\n  file {tmp_path}/db.island.test\n"
+        f"  prometheus 127.0.0.1:{metrics} {{\n    tls {config}\n  }}\n}}\n"
+    )
+    return Double(tmp_path, corefile).wait_serving(dns_port), dns_port, metrics, config
+
+
+def https_get(port: int, cafile: Path, cert: tuple[Path, Path] | None = None) -> tuple[int, str]:
+    """GET /metrics over TLS verified against ``cafile`` (the name checked is 127.0.0.1)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    if cert:
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=5, context=context) as r:
+        return r.status, r.read().decode()
+
+
+# go.yaml.in/yaml/v2 v2.4.4 yaml.go TypeError.Error; caddy's Dispenser.ArgErr; the double's refusal.
+UNMARSHAL = "yaml: unmarshal errors:\n  "
+TLS_ARGS = "Corefile:3 - Error during parsing: Wrong argument count or unexpected line ending after 'tls'"
+NOT_IN_DOUBLE = "is not supported by the test double"
+WEB_CONFIG = "tls_server_config:\n  cert_file: dns.crt\n  key_file: dns.key\n"
+WEB_CONFIG_MTLS = WEB_CONFIG + "  client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n"
+
+
+def test_metrics_are_served_over_verified_tls_with_the_web_configuration(tmp_path, metrics_pki):
+    """plugin/metrics/metrics.go (v1.14.3) OnStartup hands the file to exporter-toolkit's web.Serve,
+    which serves TLS with cert_file and key_file (relative to the file's directory)."""
+    double, dns_port, metrics, _ = _tls_double(tmp_path, WEB_CONFIG)
+    with double:
+        double.wait_output("[INFO] Server is ready and accepting connections")
+        dig(dns_port, "registry.island.test")
+        status, body = https_get(metrics, metrics_pki["dir"] / "ca.crt")
+        assert status == 200
+        assert 'coredns_build_info{goversion="go1.26.2",revision="17fceec",version="1.14.3"} 1' in body
+        assert 'coredns_dns_requests_total{family="1",proto="udp"' in body
+        # curl, an independent client, verifies the chain and the address too
+        curl = subprocess.run(
+            ["curl", "-sS", "--cacert", str(metrics_pki["dir"] / "ca.crt"), f"https://127.0.0.1:{metrics}/metrics"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        assert curl.returncode == 0, curl.stderr
+        assert "coredns_dns_responses_total" in curl.stdout
+        # plain HTTP is not served on that port
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            http_get(metrics, "/metrics")
+        # exporter-toolkit's slog lines (web/tls_config.go Serve), key=value on stdout
+        out = double.stdout()
+        assert re.search(
+            rf'level=INFO msg="TLS is enabled\." http2=true address=127\.0\.0\.1:{metrics}\n', out
+        )
+
+
+def test_a_client_certificate_from_the_client_ca_is_required_when_the_config_says_so(tmp_path, metrics_pki):
+    """client_auth_type RequireAndVerifyClientCert with client_ca_file (web/tls_config.go
+    ConfigToTLSConfig): no certificate, or one from another CA, fails the handshake."""
+    double, _, metrics, _ = _tls_double(tmp_path, WEB_CONFIG_MTLS)
+    with double:
+        double.wait_output("Server is ready and accepting connections")
+        ca_file = metrics_pki["dir"] / "ca.crt"
+        status, body = https_get(metrics, ca_file, metrics_pki["client"])
+        assert status == 200
+        assert "coredns_build_info" in body
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            https_get(metrics, ca_file)
+        stranger = tmp_path / "stranger"
+        stranger.mkdir()
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            https_get(metrics, ca_file, _client_cert(throwaway_ca("another CA"), stranger))
+
+
+def test_the_web_configuration_is_read_again_for_each_connection(tmp_path, metrics_pki):
+    """GetConfigForClient (web/tls_config.go Serve) reads the file for every handshake: a renewed
+    certificate is served without a restart."""
+    double, _, metrics, _ = _tls_double(tmp_path, WEB_CONFIG)
+    with double:
+        double.wait_output("Server is ready and accepting connections")
+        renewed = throwaway_ca("renewed CA")
+        cert, key = renewed.issue("dns1", ["127.0.0.1"])
+        (metrics_pki["dir"] / "dns.crt").write_bytes(cert)
+        write_private(metrics_pki["dir"] / "dns.key", key)
+        (tmp_path / "renewed-ca.crt").write_bytes(renewed.cert_pem)
+        assert https_get(metrics, tmp_path / "renewed-ca.crt")[0] == 200
+
+
+def test_a_web_configuration_without_tls_settings_serves_plain_http(tmp_path):
+    """errNoTLSConfig: a file that sets no TLS key makes web.Serve fall back to plain HTTP."""
+    double, _, metrics, _ = _tls_double(tmp_path, "http_server_config:\n  http2: false\n")
+    with double:
+        double.wait_output("Server is ready and accepting connections")
+        assert "coredns_build_info" in http_get(metrics, "/metrics")[1]
+        assert 'msg="TLS is disabled." http2=false' in double.stdout()
+
+
+@pytest.mark.parametrize(
+    ("web_config", "error"),
+    [
+        (
+            "tls_server_config:\n  cert_file: dns.crt\n  key_fil: dns.key\n",
+            UNMARSHAL + "line 3: field key_fil not found in type web.TLSConfig",
+        ),
+        ("tls_config:\n  a: x\n", UNMARSHAL + "line 1: field tls_config not found in type web.Config"),
+        ("tls_server_config:\n  cert_file: dns.crt\n", "missing one of key or key_file"),
+        ("tls_server_config:\n  key_file: dns.key\n", "missing one of cert or cert_file"),
+        (WEB_CONFIG + "  client_auth_type: Always\n", "invalid ClientAuth: Always"),
+        (WEB_CONFIG + "  client_ca_file: ca.crt\n", "client CA's have been configured without a Client Auth "
+         "Policy"),
+        (WEB_CONFIG + "  min_version: TLS14\n", "unknown TLS version: TLS14"),
+        (
+            "tls_server_config:\n  cert_file: nope.crt\n  key_file: dns.key\n",
+            "failed to read cert_file ({dir}/nope.crt): open {dir}/nope.crt: no such file or directory",
+        ),
+        (
+            "tls_server_config:\n  cert_file: dns.key\n  key_file: dns.key\n",
+            "failed to load X509KeyPair: tls: failed to find certificate PEM data in certificate input, "
+            "but did find a private key; PEM inputs may have been switched",
+        ),
+        (
+            "tls_server_config:\n  cert_file: dns.crt\n  key_file: client.key\n",
+            "failed to load X509KeyPair: tls: private key does not match public key",
+        ),
+        (
+            WEB_CONFIG + "  client_ca_file: ca.crt\n  client_auth_type: RequireAnyClientCert\n",
+            "client_auth_type RequireAnyClientCert is not supported by the test double",
+        ),
+        ("basic_auth_users:\n  prometheus: x\n", "line 1: basic_auth_users " + NOT_IN_DOUBLE),
+    ],
+    ids=[
+        "unknown-tls-key", "unknown-top-key", "no-key", "no-cert", "bad-auth", "ca-without-auth",
+        "bad-version", "missing-cert-file", "switched-pem", "key-mismatch", "unsupported-auth", "basic-auth",
+    ],
+)  # fmt: skip
+def test_a_bad_web_configuration_is_logged_and_metrics_stay_down_while_dns_answers(
+    tmp_path, metrics_pki, web_config, error
+):
+    """Upstream's refusal of the file: web.Serve's error is logged as `Failed to start HTTPS metrics
+    server: ...` (metrics.go); OnStartup's error is dropped by plugin/pkg/uniq ForEach, so CoreDNS
+    keeps answering and /metrics is never served (its listener accepts nothing)."""
+    double, dns_port, metrics, _ = _tls_double(tmp_path, web_config)
+    with double:
+        expected = "[ERROR] Failed to start HTTPS metrics server: " + error.format(dir=metrics_pki["dir"])
+        double.wait_output(expected)
+        assert dig(dns_port, "registry.island.test").answer == ["registry.island.test. 300 IN A 10.0.0.10"]
+        assert double.proc.poll() is None
+        with pytest.raises((TimeoutError, ssl.SSLError, urllib.error.URLError, ConnectionError, OSError)):
+            https_get_with_timeout(metrics, metrics_pki["dir"] / "ca.crt", timeout=1)
+
+
+def https_get_with_timeout(port: int, cafile: Path, timeout: float) -> None:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/metrics", timeout=timeout, context=context):
+        pass
+
+
+def test_a_missing_web_configuration_file_is_logged_and_dns_goes_on(tmp_path):
+    """metrics.go OnStartup: os.Stat's IsNotExist logs `TLS config file does not exist: PATH`."""
+    double, dns_port, _, config = _tls_double(tmp_path, None)
+    with double:
+        double.wait_output(f"[ERROR] TLS config file does not exist: {config}\n")
+        assert dig(dns_port, "registry.island.test").status == "NOERROR"
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("tls", TLS_ARGS),
+        ("tls a.yml b.yml", TLS_ARGS.replace("'tls'", "'b.yml'")),  # the cursor is on the last argument
+        ("tls a.yml\n    tls b.yml", "Corefile:4 - Error during parsing: tls block already specified"),
+        ("tsl a.yml", "Corefile:3 - Error during parsing: unknown option: tsl"),
+        ("runtime_metrics", "option 'runtime_metrics' is not supported by the test double"),
+    ],
+    ids=["no-config", "two-configs", "twice", "unknown-option", "runtime-metrics"],
+)  # fmt: skip
+def test_the_prometheus_block_is_parsed_as_1_14_3_parses_it(tmp_path, block, message):
+    """plugin/metrics/setup.go parse at v1.14.3: `tls CONFIG` once, one argument, no other option
+    than runtime_metrics (which the double does not implement)."""
+    err = refused(tmp_path, f"island.test:1053 {{\n  prometheus 127.0.0.1:9153 {{\n    {block}\n  }}\n}}\n")
+    assert err == f"plugin/prometheus: {message}"
 
 
 def test_queries_are_logged_in_coredns_style(island):
     dig(island["dns"], "registry.island.test", "AAAA")
     log = island["double"].stdout()
-    assert "CoreDNS-1.14.2" in log
+    assert "CoreDNS-1.14.3" in log
     assert f"island.test.:{island['dns']} on 127.0.0.1" in log
     assert re.search(r'\[INFO\] 127\.0\.0\.1:\d+ - \d+ "AAAA IN registry\.island\.test\. udp \d+ ', log)
 
