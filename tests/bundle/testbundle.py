@@ -32,7 +32,7 @@ bare binary with one):
 
 Two releases, for the upgrade scenarios (issue #10); `--release` picks one (default 1):
   - release 1, bundle island-test 1.0.0: as above.
-  - release 2, bundle island-test 2.0.0: every doubled component one release up (coredns 1.14.3,
+  - release 2, bundle island-test 2.0.0: every doubled component one release up (coredns 1.14.4,
     gitea 1.26.3, minio RELEASE.2025-10-15T17-29-55Z, k3s v1.37.1+k3s1, one Kubernetes minor up as
     upstream supports). Each double's binary is its script with exactly its version constant's line
     replaced (`K3S_VERSION = "..."` and so on; the build fails unless that line occurs exactly
@@ -83,7 +83,7 @@ from tests.support.oci import ImageFactory, Registry, make_layer, make_pki
 
 REGISTRY_BIN = Path("/usr/bin/docker-registry")
 REGISTRY_VERSION = "2.8.2"  # Debian 12's docker-registry package
-COREDNS_VERSION = "1.14.2"  # what tests/doubles/coredns stands in for
+COREDNS_VERSION = "1.14.3"  # what tests/doubles/coredns stands in for
 GITEA_VERSION = "1.26.2"  # what tests/doubles/gitea stands in for
 MINIO_VERSION = "RELEASE.2025-09-07T16-13-09Z"  # what tests/doubles/minio stands in for
 K3S_VERSION = "v1.36.3+k3s1"  # what tests/doubles/k3s stands in for
@@ -185,7 +185,7 @@ RELEASES = {
         number=2,
         version="2.0.0",
         components={
-            "coredns": "1.14.3",
+            "coredns": "1.14.4",
             "gitea": "1.26.3",
             "minio": "RELEASE.2025-10-15T17-29-55Z",
             "k3s": "v1.37.1+k3s1",

@@ -225,7 +225,7 @@ def test_bundle_playbook_builds_and_verify_playbook_accepts_it(tmp_path, sources
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "bundle island-test 1.0.0" in verified.stdout
     assert "registry 2.8.2" in verified.stdout
-    assert "coredns 1.14.2" in verified.stdout
+    assert "coredns 1.14.3" in verified.stdout
     shutil.rmtree(bundle)
 
 

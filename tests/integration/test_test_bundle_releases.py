@@ -63,7 +63,7 @@ def test_release_2_is_bundle_2_0_0_with_every_component_one_release_up(releases)
     assert (lock["bundle"]["name"], lock["bundle"]["version"]) == ("island-test", "2.0.0")
     versions = {name: component["version"] for name, component in lock["components"].items()}
     assert versions == {
-        "coredns": "1.14.3",
+        "coredns": "1.14.4",
         "gitea": "1.26.3",
         "minio": "RELEASE.2025-10-15T17-29-55Z",
         "k3s": "v1.37.1+k3s1",
@@ -137,7 +137,7 @@ def _run(binary: Path, *args: str) -> str:
 def test_release_2_doubles_report_their_new_versions(releases):
     out, _lock = releases[2]
     assert _run(out / "bin" / "k3s", "--version").startswith("k3s version v1.37.1+k3s1 ")
-    assert _run(out / "bin" / "coredns", "-version").startswith("CoreDNS-1.14.3\n")
+    assert _run(out / "bin" / "coredns", "-version").startswith("CoreDNS-1.14.4\n")
     assert _run(out / "bin" / "gitea", "--version").startswith("Gitea version 1.26.3 ")
     assert _run(out / "bin" / "minio", "--version").startswith("minio version RELEASE.2025-10-15T17-29-55Z ")
 
