@@ -62,6 +62,20 @@ demo_hosts() {
   done < <(demo_inventory)
   demo_known_hosts "$network"
   demo_kernel_parameters "$network"
+  demo_alertmanager_templates "$network"
+}
+
+# Test-only, as in molecule/island/prepare.yml: Debian 12's Alertmanager (the test bundle's) reads its
+# notification templates from /usr/share/prometheus/alertmanager/ (Debian's 02-Do_not_embed_blobs.patch),
+# where its package would put them; upstream's release embeds them. Every demo host gets Debian's files.
+demo_alertmanager_templates() {
+  local network=$1 kind name address
+  while read -r kind name address; do
+    [ "$kind" = host ] || continue
+    docker exec "$network-$name" mkdir -p /usr/share/prometheus/alertmanager
+    docker cp /usr/share/prometheus/alertmanager/default.tmpl "$network-$name:/usr/share/prometheus/alertmanager/"
+    docker cp /usr/share/prometheus/alertmanager/email.tmpl "$network-$name:/usr/share/prometheus/alertmanager/"
+  done < <(demo_inventory)
 }
 
 # Test-only, as in molecule/shared/prepare.yml: the containers share this machine's kernel, whose

@@ -56,7 +56,7 @@ def _port(
     return entry
 
 
-def _scrape(job, port, *, path="/metrics", auth=None, group=None):
+def _scrape(job, port, *, path="/metrics", auth=None, group=None, switch=None):
     """What Prometheus scrapes from a component (issue 17): the ``job`` name, the component's ``port``
     key, the metrics ``path``, always over https verified against the island CA, with ``auth``:
 
@@ -66,9 +66,11 @@ def _scrape(job, port, *, path="/metrics", auth=None, group=None):
 
     where ``secret`` is the file in island_secrets_dir (on the controller) that holds the password
     or token, made by the component's role (``island_secret``); the monitoring role reads it there
-    and gives it to Prometheus as a file, never in its configuration. The targets are the hosts of
-    ``group`` (default: the port's group or groups) at their own value of the port."""
-    return {"job": job, "port": port, "path": path, "auth": auth or {"kind": "none"}, "group": group}
+    and writes it into Prometheus's configuration (0640 root:prometheus, no_log). The targets are the
+    hosts of ``group`` (default: the port's group or groups) at their own value of the port; with
+    ``switch`` (the role's boolean that turns the endpoint on), only while it is on."""
+    entry = {"job": job, "port": port, "path": path, "auth": auth or {"kind": "none"}, "group": group}
+    return entry | {"switch": switch}
 
 
 # Each component of the island. ``name`` is the bundle component: its binary (bin/<name>), its
@@ -146,6 +148,17 @@ COMPONENTS = (
         ],
         "service": {"key": "s3", "label": "s3", "group": _MINIO, "port": "s3"},
         "tls": {"dir": "/etc/minio/certs", "name": "minio"},
+        # MinIO's cluster metrics (RELEASE.2025-09-07: /minio/v2/metrics/cluster behind the JWT
+        # `mc admin prometheus generate` makes), the token made by the minio role.
+        "scrape": [
+            _scrape(
+                "minio",
+                "s3",
+                path="/minio/v2/metrics/cluster",
+                auth={"kind": "bearer", "secret": "minio-prometheus-token"},
+                switch="minio_prometheus_token",
+            )
+        ],
     },
     {
         "name": "gitea",
@@ -157,6 +170,15 @@ COMPONENTS = (
         ],
         "service": {"key": "git", "label": "git", "group": _GITEA, "port": "http"},
         "tls": {"dir": "/etc/gitea/tls", "name": "gitea"},
+        # Gitea 1.26's /metrics behind [metrics] TOKEN ("Authorization: Bearer"), made by the gitea role.
+        "scrape": [
+            _scrape(
+                "gitea",
+                "http",
+                auth={"kind": "bearer", "secret": "gitea-metrics-token"},
+                switch="gitea_metrics",
+            )
+        ],
     },
     {
         "name": "k3s",

@@ -46,6 +46,9 @@ def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
             entry = by_key[declared["port"]]
             group = declared["group"] or entry["group"] or component["groups"]
             hosts = [h for h in all_hosts if model._in_group(groups, h, group)]
+            if declared.get("switch"):
+                switch = {"var": None, "switch": declared["switch"]}
+                hosts = [h for h in hosts if model._switched_on(switch, role, hostvars, h, roles_dir)]
             if not hosts:
                 continue
             targets = []

@@ -20,9 +20,11 @@ from testbundle import (
     AIRGAP_ARCHIVE,
     EXTRA_IMAGE,
     MOVED_TAG,
+    PROMETHEUS_FAMILY,
     REGISTRY_BIN,
     RELEASES,
     build_test_bundle,
+    debian_version,
     double_binary,
     ensure_signing_key,
 )
@@ -68,6 +70,8 @@ def test_release_2_is_bundle_2_0_0_with_every_component_one_release_up(releases)
         "minio": "RELEASE.2025-10-15T17-29-55Z",
         "k3s": "v1.37.1+k3s1",
         "registry": "2.8.3",
+        # The Prometheus family: Debian 12's programs, the same in both releases.
+        **{name: debian_version(package) for name, (package, _) in PROMETHEUS_FAMILY.items()},
     }
     _out1, lock1 = releases[1]
     assert (lock1["bundle"]["name"], lock1["bundle"]["version"]) == ("island-test", "1.0.0")
@@ -220,7 +224,16 @@ def test_release_1_carries_the_doubles_and_the_registry_unchanged(releases):
         "bin/registry",
         f"k3s/{AIRGAP_ARCHIVE}",
         "files/minio-seed/welcome.txt",
+        *(f"bin/{name}" for name in PROMETHEUS_FAMILY),
     }
+
+
+def test_both_releases_carry_debians_real_prometheus_family_extracted_from_promu_shaped_tarballs(releases):
+    for number in (1, 2):
+        out, lock = releases[number]
+        for name, (package, binary) in PROMETHEUS_FAMILY.items():
+            assert (out / "bin" / name).read_bytes() == binary.read_bytes(), (number, name)
+            assert lock["components"][name]["version"] == debian_version(package), (number, name)
 
 
 def test_both_releases_carry_the_same_airgap_archive_of_the_unchanged_system_image(releases):

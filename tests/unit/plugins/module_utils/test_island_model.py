@@ -290,7 +290,7 @@ def test_the_monitoring_group_is_optional_and_an_island_without_it_has_no_monito
     assert "island_monitoring" not in model.REQUIRED_GROUPS
     island = model.island(GROUPS, _hostvars(), "island.internal")
     assert island["components"]["prometheus"]["hosts"] == []
-    assert [job["job"] for job in island["scrape"]] == ["node"]
+    assert [job["job"] for job in island["scrape"]] == ["minio", "gitea", "node"]
     assert "Prometheus" not in [s["name"] for s in island["services"]]
 
 
@@ -318,7 +318,7 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
     hostvars["s2"]["monitoring_node_exporter_port"] = 9200
     island = model.island(MONITORED, hostvars, "island.internal")
     jobs = {job["job"]: job for job in island["scrape"]}
-    assert list(jobs) == ["prometheus", "alertmanager", "blackbox_exporter", "node"]
+    assert list(jobs) == ["minio", "gitea", "prometheus", "alertmanager", "blackbox_exporter", "node"]
     assert {job["scheme"] for job in jobs.values()} == {"https"}
     assert [t["target"] for t in jobs["prometheus"]["targets"]] == ["10.0.0.1:9443"]
     assert [t["target"] for t in jobs["node"]["targets"]] == [
@@ -337,6 +337,18 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
     }
     assert jobs["alertmanager"]["auth"]["secret"] == "monitoring-alertmanager-password"
     assert jobs["node"]["auth"] == {"kind": "none"}
+    # MinIO's cluster metrics and Gitea's /metrics with the bearer tokens their roles make.
+    assert jobs["minio"]["path"] == "/minio/v2/metrics/cluster"
+    assert jobs["minio"]["auth"] == {"kind": "bearer", "secret": "minio-prometheus-token"}
+    assert [t["target"] for t in jobs["minio"]["targets"]] == ["10.0.0.1:9000"]
+    assert jobs["gitea"]["auth"] == {"kind": "bearer", "secret": "gitea-metrics-token"}
+
+
+def test_a_scrape_whose_endpoint_is_switched_off_is_left_out():
+    island = model.island(
+        MONITORED, _hostvars(gitea_metrics=False, minio_prometheus_token="no"), "island.internal"
+    )
+    assert not {"gitea", "minio"} & {job["job"] for job in island["scrape"]}
 
 
 def test_a_new_component_brings_its_own_scrape_targets(monkeypatch):

@@ -26,7 +26,12 @@ GROUPS = {
     "island_monitoring": ["infra1"],
 }
 HOSTVARS = {h: {"island_address": f"10.0.0.{i}"} for i, h in enumerate(GROUPS["all"], 1)}
-SECRETS = {"monitoring-prometheus-password": "p-secret", "monitoring-alertmanager-password": "a-secret"}
+SECRETS = {
+    "monitoring-prometheus-password": "p-secret",
+    "monitoring-alertmanager-password": "a-secret",
+    "minio-prometheus-token": "m-token",
+    "gitea-metrics-token": "g-token",
+}
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
 BLACKBOX = shutil.which("prometheus-blackbox-exporter")
@@ -53,7 +58,15 @@ def _config(tmp_path, **kwargs):
 def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path):
     config = _config(tmp_path)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["prometheus", "alertmanager", "blackbox_exporter", "node", "blackbox"]
+    assert list(jobs) == [
+        "minio",
+        "gitea",
+        "prometheus",
+        "alertmanager",
+        "blackbox_exporter",
+        "node",
+        "blackbox",
+    ]
     for job in jobs.values():
         assert job["scheme"] == "https"
         assert job["tls_config"] == {"ca_file": str(tmp_path / "island-roots.pem")}
@@ -61,6 +74,7 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
     assert jobs["prometheus"]["basic_auth"] == {"username": "island-monitor", "password": "p-secret"}
     assert jobs["alertmanager"]["basic_auth"] == {"username": "island-monitor", "password": "a-secret"}
     assert "basic_auth" not in jobs["node"]
+    assert jobs["gitea"]["authorization"] == {"type": "Bearer", "credentials": "g-token"}
     assert jobs["node"]["static_configs"] == [
         {"targets": ["10.0.0.1:9100"], "labels": {"host": "infra1"}},
         {"targets": ["10.0.0.2:9100"], "labels": {"host": "s1"}},
