@@ -99,9 +99,27 @@ COMPONENTS = (
                 users=["coredns"],
             )
             for proto in ("udp", "tcp")
+        ]
+        + [
+            # /metrics over TLS on the island address (CoreDNS 1.14.3's prometheus { tls }), while
+            # dns_metrics_tls is on; off, it stays on loopback in plain HTTP and is not scraped.
+            _port(
+                "metrics",
+                "CoreDNS's metrics",
+                var="dns_metrics_port",
+                group=_DNS,
+                bind="island",
+                switch="dns_metrics_tls",
+                units=["coredns.service"],
+                users=["coredns"],
+            )
         ],
         "service": None,
+        # Its certificate (/etc/coredns/tls/coredns.crt, the dns role's) serves only the metrics
+        # port: "tls" here would make the blackbox exporter probe port 53 as TLS too.
         "tls": None,
+        # Prometheus presents no client certificate: CoreDNS asks for none (auth none).
+        "scrape": [_scrape("coredns", "metrics", switch="dns_metrics_tls")],
     },
     {
         "name": "registry",

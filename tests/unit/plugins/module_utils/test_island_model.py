@@ -40,7 +40,7 @@ def test_without_inventory_settings_every_port_is_its_roles_default():
     assert island["components"]["registry"]["ports"] == {"pull": 5000, "push": 5001}
     assert island["components"]["minio"]["ports"] == {"s3": 9000, "console": 9001}
     assert island["components"]["gitea"]["ports"] == {"http": 3000}
-    assert island["components"]["coredns"]["ports"] == {"dns": 53}
+    assert island["components"]["coredns"]["ports"] == {"dns": 53, "metrics": 9153}
     assert island["components"]["k3s"]["url"] == "https://api.island.internal:6443"
 
 
@@ -290,7 +290,7 @@ def test_the_monitoring_group_is_optional_and_an_island_without_it_has_no_monito
     assert "island_monitoring" not in model.REQUIRED_GROUPS
     island = model.island(GROUPS, _hostvars(), "island.internal")
     assert island["components"]["prometheus"]["hosts"] == []
-    assert [job["job"] for job in island["scrape"]] == ["minio", "gitea", "node"]
+    assert [job["job"] for job in island["scrape"]] == ["coredns", "minio", "gitea", "node"]
     assert "Prometheus" not in [s["name"] for s in island["services"]]
 
 
@@ -318,7 +318,15 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
     hostvars["s2"]["monitoring_node_exporter_port"] = 9200
     island = model.island(MONITORED, hostvars, "island.internal")
     jobs = {job["job"]: job for job in island["scrape"]}
-    assert list(jobs) == ["minio", "gitea", "prometheus", "alertmanager", "blackbox_exporter", "node"]
+    assert list(jobs) == [
+        "coredns",
+        "minio",
+        "gitea",
+        "prometheus",
+        "alertmanager",
+        "blackbox_exporter",
+        "node",
+    ]
     assert {job["scheme"] for job in jobs.values()} == {"https"}
     assert [t["target"] for t in jobs["prometheus"]["targets"]] == ["10.0.0.1:9443"]
     assert [t["target"] for t in jobs["node"]["targets"]] == [
@@ -349,6 +357,22 @@ def test_a_scrape_whose_endpoint_is_switched_off_is_left_out():
         MONITORED, _hostvars(gitea_metrics=False, minio_prometheus_token="no"), "island.internal"
     )
     assert not {"gitea", "minio"} & {job["job"] for job in island["scrape"]}
+
+
+def test_coredns_metrics_are_scraped_over_tls_on_the_island_address_while_dns_metrics_tls_is_on():
+    hostvars = _hostvars()
+    hostvars["infra1"]["dns_metrics_port"] = 9253
+    island = model.island(MONITORED, hostvars, "island.internal")
+    job = next(j for j in island["scrape"] if j["job"] == "coredns")
+    assert (job["scheme"], job["path"], job["auth"]) == ("https", "/metrics", {"kind": "none"})
+    assert [t["target"] for t in job["targets"]] == ["10.0.0.1:9253"]
+    # preflight checks the port on the island address, as CoreDNS's own
+    metrics = next(p for p in island["hosts"]["infra1"]["ports"] if p["service"] == "CoreDNS's metrics")
+    assert (metrics["port"], metrics["proto"], metrics["bind"]) == (9253, "tcp", "island")
+    assert metrics["units"] == ["coredns.service"]
+    off = model.island(MONITORED, _hostvars(dns_metrics_tls=False), "island.internal")
+    assert "coredns" not in [j["job"] for j in off["scrape"]]
+    assert "CoreDNS's metrics" not in [p["service"] for p in off["hosts"]["infra1"]["ports"]]
 
 
 def test_a_new_component_brings_its_own_scrape_targets(monkeypatch):

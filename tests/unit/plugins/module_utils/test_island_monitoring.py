@@ -59,6 +59,7 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
     config = _config(tmp_path)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert list(jobs) == [
+        "coredns",
         "minio",
         "gitea",
         "prometheus",
@@ -74,6 +75,8 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
     assert jobs["prometheus"]["basic_auth"] == {"username": "island-monitor", "password": "p-secret"}
     assert jobs["alertmanager"]["basic_auth"] == {"username": "island-monitor", "password": "a-secret"}
     assert "basic_auth" not in jobs["node"]
+    # CoreDNS's /metrics: TLS verified against the island roots, no credentials (it asks for none).
+    assert not {"basic_auth", "authorization"} & set(jobs["coredns"])
     assert jobs["gitea"]["authorization"] == {"type": "Bearer", "credentials": "g-token"}
     assert jobs["node"]["static_configs"] == [
         {"targets": ["10.0.0.1:9100"], "labels": {"host": "infra1"}},
