@@ -4,7 +4,7 @@
     .cache/venv/bin/python benchmarks/converge.py [--agents 1,4,8] [--keep]
 
 For each agent count it brings up an island of the demo's shape (one infra host carrying DNS, the
-registry, MinIO and Gitea; three k3s servers; N agents) with tools/demo.sh (containers, signed test
+registry, MinIO, Gitea and the monitoring; three k3s servers; N agents) with tools/demo.sh (containers, signed test
 bundle), then times, with the island_profile callback recording the time per role:
 
   1. the first converge of playbooks/site.yml (hosts up and bundle built beforehand);
@@ -49,7 +49,7 @@ def write_inventory(agents: int) -> Path:
     lines = ["---", "all:", "  hosts:"]
     lines += [f"    {name}: {{ansible_host: {address}}}" for name, address in hosts.items()]
     lines += ["  children:"]
-    for group in ("island_dns", "island_registry", "island_minio", "island_gitea"):
+    for group in ("island_dns", "island_registry", "island_minio", "island_gitea", "island_monitoring"):
         lines += [f"    {group}:", "      hosts: {infra1: {}}"]
     lines += ["    k3s_servers:", "      hosts: {server1: {}, server2: {}, server3: {}}"]
     agent_hosts = ", ".join(f"agent{i}: {{}}" for i in range(1, agents + 1))
