@@ -4,8 +4,8 @@
     .cache/venv/bin/python benchmarks/converge.py [--agents 1,4,8] [--keep]
 
 For each agent count it brings up an island of the demo's shape (one infra host carrying DNS, the
-registry, MinIO, Gitea and the monitoring; three k3s servers; N agents) with tools/demo.sh (containers, signed test
-bundle), then times, with the island_profile callback recording the time per role:
+registry, MinIO, Gitea and the monitoring; three k3s servers; N agents) with tools/demo.sh
+(containers, signed test bundle), then times, with the island_profile callback recording the time per role:
 
   1. the first converge of playbooks/site.yml (hosts up and bundle built beforehand);
   2. a zero-change rerun (it must report zero changes);
