@@ -527,7 +527,10 @@ class Sources:
         self.server.__exit__(*exc)
         self.registry.stop()
 
-    def spec(self, name: str = "island-test", version: str | None = None) -> dict:
+    def spec(self, name: str = "island-test", version: str | None = None, debs: dict | None = None) -> dict:
+        """The test bundle's spec; with ``debs``, that section too (journal_debs())."""
+        if debs:
+            return {**self.spec(name, version), "debs": debs}
         base = self.server.base
         versions = self.release.components
         version = version or self.release.version
@@ -644,6 +647,15 @@ class Sources:
         return path
 
 
+def journal_debs() -> dict:
+    """The journal's Debian packages (issue 17), the bundle's debs section: systemd-journal-remote
+    (journal-remote and journal-upload, systemd 252 in Debian 12), socat (the TLS front that checks
+    the uploaders' client certificates) and whatever a minimal Debian 12 with systemd and python3
+    lacks for them (libmicrohttpd12, libcurl4 and its libraries, libwrap0), resolved by the builder
+    with this machine's apt, whose sources are Debian 12's, like the test image's."""
+    return {"release": "bookworm", "packages": ["systemd-journal-remote", "socat"]}
+
+
 def ensure_signing_key(key: Path, allowed_signers: Path, identity: str = "island-test") -> None:
     """An Ed25519 signing key (made once) and the island-side allowed_signers file naming it."""
     if not key.exists():
@@ -671,7 +683,7 @@ def build_test_bundle(out: Path, signing_key: Path, work: Path | None = None, re
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="island-test-bundle-")))
         sources = stack.enter_context(Sources(work, release=release))
-        spec = sources.write_spec(work / "bundle-spec.yml")
+        spec = sources.write_spec(work / "bundle-spec.yml", debs=journal_debs())
         return build(spec, out, signing_key=signing_key, cache_dir=work / "cache")
 
 
