@@ -73,6 +73,24 @@ def _scrape(job, port, *, path="/metrics", auth=None, group=None, switch=None):
     return entry | {"switch": switch}
 
 
+def _monitoring(name, title, var, *, groups=(_MONITORING,), job=None, auth=None):
+    """A program of roles/monitoring: one web port (``var``) bound by its unit and user of its name,
+    TLS by its own island certificate (/etc/<name>/tls/<name>.crt, served through its
+    --web.config.file), scraped on that port as ``job`` (default its name), with basic auth as
+    monitoring_user and the password in ``auth`` where it requires one."""
+    group = list(groups) if len(groups) > 1 else groups[0]
+    basic = {"kind": "basic", "user_var": "monitoring_user", "secret": auth} if auth else None
+    return {
+        "name": name,
+        "role": "monitoring",
+        "groups": list(groups),
+        "ports": [_port("web", title, var=var, group=group, units=[f"{name}.service"], users=[name])],
+        "service": None,
+        "tls": {"dir": f"/etc/{name}/tls", "name": name},
+        "scrape": [_scrape(job or name, "web", auth=basic)],
+    }
+
+
 # Each component of the island. ``name`` is the bundle component: its binary (bin/<name>), its
 # version record (<name>.json in RECORD_DIR) and its lock entry. ``service``: the island DNS name
 # it is reached by (a key of island_names, labelled ``label`` by default), on the hosts of
@@ -232,102 +250,20 @@ COMPONENTS = (
             {"tenant": "k3s", "bucket_var": "minio_etcd_snapshot_bucket", "user_var": "minio_k3s_user"}
         ],
     },
-    # The monitoring components (issue 17, roles/monitoring). Every one serves TLS with its island
-    # certificate through its --web.config.file (exporter-toolkit); Prometheus and Alertmanager also
-    # require basic auth there, with the passwords the monitoring role generates.
-    {
-        "name": "prometheus",
-        "role": "monitoring",
-        "groups": [_MONITORING],
-        "ports": [
-            _port(
-                "web",
-                "Prometheus",
-                var="monitoring_prometheus_port",
-                group=_MONITORING,
-                units=["prometheus.service"],
-                users=["prometheus"],
-            ),
-        ],
-        "service": None,
-        "tls": {"dir": "/etc/prometheus/tls", "name": "prometheus"},
-        "scrape": [
-            _scrape(
-                "prometheus",
-                "web",
-                auth={
-                    "kind": "basic",
-                    "user_var": "monitoring_user",
-                    "secret": "monitoring-prometheus-password",
-                },
-            )
-        ],
-    },
-    {
-        "name": "alertmanager",
-        "role": "monitoring",
-        "groups": [_MONITORING],
-        "ports": [
-            _port(
-                "web",
-                "Alertmanager",
-                var="monitoring_alertmanager_port",
-                group=_MONITORING,
-                units=["alertmanager.service"],
-                users=["alertmanager"],
-            ),
-        ],
-        "service": None,
-        "tls": {"dir": "/etc/alertmanager/tls", "name": "alertmanager"},
-        "scrape": [
-            _scrape(
-                "alertmanager",
-                "web",
-                auth={
-                    "kind": "basic",
-                    "user_var": "monitoring_user",
-                    "secret": "monitoring-alertmanager-password",
-                },
-            )
-        ],
-    },
-    {
-        "name": "blackbox_exporter",
-        "role": "monitoring",
-        "groups": [_MONITORING],
-        "ports": [
-            _port(
-                "web",
-                "the blackbox exporter",
-                var="monitoring_blackbox_port",
-                group=_MONITORING,
-                units=["blackbox_exporter.service"],
-                users=["blackbox_exporter"],
-            ),
-        ],
-        "service": None,
-        "tls": {"dir": "/etc/blackbox_exporter/tls", "name": "blackbox_exporter"},
-        "scrape": [_scrape("blackbox_exporter", "web")],
-    },
-    {
-        "name": "node_exporter",
-        "role": "monitoring",
-        # On every island host, whichever groups carry it.
-        "groups": list(_EVERY),
-        "ports": [
-            _port(
-                "web",
-                "node_exporter",
-                var="monitoring_node_exporter_port",
-                group=list(_EVERY),
-                units=["node_exporter.service"],
-                users=["node_exporter"],
-            ),
-        ],
-        "service": None,
-        "tls": {"dir": "/etc/node_exporter/tls", "name": "node_exporter"},
-        "scrape": [_scrape("node", "web")],
-    },
+    # The monitoring components (issue 17, roles/monitoring): Prometheus, Alertmanager and the
+    # blackbox exporter on island_monitoring, node_exporter on every island host, whatever its groups.
+    # Prometheus and Alertmanager require basic auth (their passwords generated by the role).
+    _monitoring(
+        "prometheus", "Prometheus", "monitoring_prometheus_port", auth="monitoring-prometheus-password"
+    ),
+    _monitoring(
+        "alertmanager",
+        "Alertmanager",
+        "monitoring_alertmanager_port",
+        auth="monitoring-alertmanager-password",
+    ),
+    _monitoring("blackbox_exporter", "the blackbox exporter", "monitoring_blackbox_port"),
+    _monitoring("node_exporter", "node_exporter", "monitoring_node_exporter_port", groups=_EVERY, job="node"),
 )
 
 # The S3 tenants MinIO provisions for the components that store in it: a bucket, a policy of the
