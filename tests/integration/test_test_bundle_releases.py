@@ -216,7 +216,7 @@ def test_release_1_carries_the_doubles_and_the_registry_unchanged(releases):
         shipped = (out / "bin" / name).read_bytes()
         assert shipped == build_double(name), name
         assert b"from island_double import" not in shipped, name  # one self-contained file
-    assert {f["path"] for f in lock["files"] if not f["path"].startswith(("oci/", "git/"))} == {
+    assert {f["path"] for f in lock["files"] if not f["path"].startswith(("oci/", "git/", "debs/"))} == {
         "bin/coredns",
         "bin/gitea",
         "bin/k3s",
@@ -226,6 +226,18 @@ def test_release_1_carries_the_doubles_and_the_registry_unchanged(releases):
         "files/minio-seed/welcome.txt",
         *(f"bin/{name}" for name in PROMETHEUS_FAMILY),
     }
+
+
+def test_both_releases_carry_the_journals_debian_packages_with_what_a_minimal_debian_12_lacks(releases):
+    for number in (1, 2):
+        _, lock = releases[number]
+        debs = [f["path"] for f in lock["files"] if f["path"].startswith("debs/")]
+        names = {path.split("/")[-1].split("_")[0] for path in debs}
+        assert all(path.startswith("debs/bookworm/") for path in debs), debs
+        # what the journal role needs (journal_debs()), and libmicrohttpd12, which the test image lacks
+        assert {*testbundle.journal_debs()["packages"], "libmicrohttpd12"} <= names, (number, names)
+        # the baseline (systemd, python3, Priority required) is not carried
+        assert not names & {"systemd", "libc6", "python3", "libsystemd0"}, (number, names)
 
 
 def test_both_releases_carry_debians_real_prometheus_family_extracted_from_promu_shaped_tarballs(releases):
