@@ -53,6 +53,24 @@ def duration_ms(value, what: str) -> int:
     )
 
 
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 1 << 10,
+    "MB": 1 << 20,
+    "GB": 1 << 30,
+    "TB": 1 << 40,
+    "PB": 1 << 50,
+    "EB": 1 << 60,
+}
+
+
+def size_bytes(value, what: str = "monitoring_retention_size") -> int:
+    """A size as Prometheus reads --storage.tsdb.retention.size (units.Base2Bytes: 1KB = 1024 B)."""
+    text = check_retention_size(value, what)
+    number, unit = re.fullmatch(r"([0-9]+)([A-Z]+)", text).groups()
+    return int(number) * _SIZE_UNITS[unit]
+
+
 def check_retention_size(value, what: str = "monitoring_retention_size") -> str:
     text = str(value).strip()
     if not _SIZE.match(text):

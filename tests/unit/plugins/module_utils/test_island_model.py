@@ -445,3 +445,13 @@ def test_the_summary_shows_prometheus_by_its_hosts_address():
         "name": "Prometheus",
         "endpoint": "https://10.0.0.1:9090",
     } in island["services"]
+
+
+def test_preflight_requires_the_disk_prometheus_may_fill_on_the_monitoring_hosts_only():
+    island = model.island(MONITORED, _hostvars(), "island.internal")
+    assert island["hosts"]["infra1"]["data_bytes"] == 5 * 1024**3  # monitoring_retention_size 5GB
+    assert island["hosts"]["s1"]["data_bytes"] == 0
+    island = model.island(MONITORED, _hostvars(monitoring_retention_size="512MB"), "island.internal")
+    assert island["hosts"]["infra1"]["data_bytes"] == 512 * 1024**2
+    with pytest.raises(model.ModelError, match=r"monitoring_retention_size is '5 G'.*\(on infra1\)"):
+        model.island(MONITORED, _hostvars(monitoring_retention_size="5 G"), "island.internal")
