@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.island.installer.plugins.filter.island_htpasswd import island_htpasswd_line
+from ansible_collections.island.installer.plugins.module_utils import island_model as model
 from ansible_collections.island.installer.plugins.module_utils import island_monitoring as monitoring
 
 
@@ -65,6 +66,26 @@ def island_basic_auth_users(password, user, existing=""):
     return {str(user): line.split(":", 1)[1]}
 
 
+def island_metrics_config(island, host, hostvars, **kwargs):
+    """island-metrics' configuration for ``host`` (island_monitoring.metrics_config); the etcd
+    snapshot schedule is the k3s role's k3s_etcd_snapshot_schedule_cron as the inventory sets it."""
+    try:
+        cron = None
+        if host in island["components"]["k3s"]["members"].get("servers", []):
+            cron = model.setting("k3s", "k3s_etcd_snapshot_schedule_cron", hostvars, host)
+        return monitoring.metrics_config(island, host, snapshot_cron=cron, **kwargs)
+    except (monitoring.MonitoringError, model.ModelError) as err:
+        raise AnsibleFilterError(f"monitoring: {err}") from err
+
+
+def island_rules_for(text, durations, what="monitoring_alert_for"):
+    """A rule file's text with the for: of some alerts replaced (island_monitoring.rules_with_for)."""
+    try:
+        return monitoring.rules_with_for(str(text), durations, what)
+    except monitoring.MonitoringError as err:
+        raise AnsibleFilterError(f"monitoring: {err}") from err
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -75,4 +96,6 @@ class FilterModule:
             "island_monitoring_intervals": island_monitoring_intervals,
             "island_tls_server_config": island_tls_server_config,
             "island_basic_auth_users": island_basic_auth_users,
+            "island_metrics_config": island_metrics_config,
+            "island_rules_for": island_rules_for,
         }

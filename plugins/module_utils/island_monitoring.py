@@ -345,3 +345,149 @@ def existing_basic_auth_line(web_config_text, user: str) -> str:
     users = data.get("basic_auth_users") if isinstance(data, dict) else None
     hashed = users.get(user) if isinstance(users, dict) else None
     return f"{user}:{hashed}" if isinstance(hashed, str) else ""
+
+
+# --- island-metrics (roles/monitoring/files/island-metrics): each host's configuration -------------
+# k3s writes its etcd snapshots to <data-dir>/server/db/snapshots unless --etcd-snapshot-dir says
+# otherwise (docs.k3s.io/cli/etcd-snapshot, "--etcd-snapshot-dir ... (default: ${data-dir}/db/snapshots)"
+# where data-dir is the server's, /var/lib/rancher/k3s/server); the k3s role sets no other.
+K3S_SNAPSHOT_DIR = "/var/lib/rancher/k3s/server/db/snapshots"
+# Where the registry check's account is kept on a registry host (root, 0600; island-metrics refuses
+# a file with group or other bits).
+METRICS_CREDENTIALS_FILE = "/etc/island-metrics/registry.json"
+
+
+def _metrics_images(images) -> list[dict]:
+    """The lock's images as island-metrics asks the island registry for them: the repository the
+    seeding put each in (strip_host, island_oci_common.target_repository: docker.io/library/alpine ->
+    library/alpine), its tag (or digest) and the lock's digest."""
+    # Imported here: the rest of this module needs nothing beyond the standard library.
+    from ansible_collections.island.installer.plugins.module_utils.island_oci_common import (  # noqa: PLC0415
+        ImageReference,
+        OCIError,
+        target_repository,
+    )
+
+    out = []
+    for image in sorted(images or [], key=lambda i: str(i.get("reference"))):
+        try:
+            ref = ImageReference.parse(str(image["reference"]))
+        except OCIError as err:
+            raise MonitoringError(f"the bundle's lock: {err}") from None
+        out.append(
+            {
+                "name": target_repository(ref, "strip_host", ""),
+                "reference": ref.tag or ref.digest,
+                "digest": str(image["digest"]),
+            }
+        )
+    return out
+
+
+def metrics_config(
+    island: dict,
+    host: str,
+    *,
+    textfile_dir: str,
+    warn_days,
+    certificates=(),
+    snapshot_cron: str | None = None,
+    images=(),
+    credentials_file: str = METRICS_CREDENTIALS_FILE,
+) -> dict:
+    """island-metrics' configuration for ``host`` (the schema at the top of the program): every
+    island certificate the model puts on the host (``island.hosts[host].certificates``) and the
+    operator's ``certificates``; on a k3s server its etcd snapshots and the schedule
+    ``snapshot_cron`` (k3s_etcd_snapshot_schedule_cron); on a registry host the lock's ``images``
+    checked against the host's own read-only endpoint with the account in ``credentials_file``."""
+    problems = []
+    try:
+        days = int(warn_days)
+    except (TypeError, ValueError):
+        days = 0
+    if isinstance(warn_days, bool) or days < 1 or str(days) != str(warn_days).strip():
+        problems.append(
+            f"monitoring_certificate_warn_days must be a whole number of days >= 1, not {warn_days!r}"
+        )
+    if not isinstance(certificates, list | tuple):
+        problems.append(f"monitoring_metrics_certificates must be a list of paths, not {certificates!r}")
+        certificates = []
+    extra = [str(p) for p in certificates]
+    problems += [
+        f"monitoring_metrics_certificates: {p!r} is not an absolute path"
+        for p in extra
+        if not p.startswith("/")
+    ]
+    if problems:
+        raise MonitoringError("; ".join(problems))
+    paths = [c["path"] for c in island["hosts"][host]["certificates"]]
+    config: dict = {
+        "textfile_dir": str(textfile_dir),
+        "certificate_warn_days": days,
+        "certificates": list(dict.fromkeys(paths + extra)),
+    }
+    if host in island["components"]["k3s"]["members"].get("servers", []):
+        config["etcd_snapshots"] = {"dir": K3S_SNAPSHOT_DIR, "schedule_cron": str(snapshot_cron)}
+    registry = [i for i in island["components"]["registry"]["instances"] if i["host"] == host]
+    if registry and images:
+        address = registry[0]["address"]
+        address = f"[{address}]" if ":" in address else address
+        config["registry"] = {
+            "url": f"https://{address}:{registry[0]['ports']['pull']}",
+            "ca_file": island["pki"]["trust_bundle"],
+            "credentials_file": str(credentials_file),
+            "images": _metrics_images(images),
+        }
+    return config
+
+
+def rules_with_for(text: str, durations, what: str = "monitoring_alert_for") -> str:
+    """The rule file ``text`` with the ``for:`` of the alerts named in ``durations`` ({alert:
+    duration}) replaced, every other line (comments included) unchanged. An alert that is not in
+    the file, one without a ``for:`` (it fires at once) or a duration Prometheus would not read is
+    refused, naming ``what``."""
+    import yaml  # noqa: PLC0415  (comes with ansible-core on the controller)
+
+    if not isinstance(durations, dict):
+        raise MonitoringError(f"{what} must be a mapping of alert names to durations, not {durations!r}")
+    if not durations:
+        return text
+    rules = {
+        r["alert"]: r
+        for group in (yaml.safe_load(text) or {}).get("groups", [])
+        for r in group.get("rules", [])
+        if "alert" in r
+    }
+    problems = []
+    for name, value in durations.items():
+        if name not in rules:
+            problems.append(f"{what}: no alert {name} in the rules (they are {', '.join(sorted(rules))})")
+        elif "for" not in rules[name]:
+            problems.append(f"{what}: {name} has no for: duration (it fires as soon as its expression holds)")
+        try:
+            duration_ms(value, f"{what}.{name}")
+        except MonitoringError as err:
+            problems.append(str(err))
+    if problems:
+        raise MonitoringError("; ".join(problems))
+    lines = text.splitlines(keepends=True)
+    current = None
+    for index, line in enumerate(lines):
+        alert = re.match(r"^\s*- alert:\s*(\S+)\s*$", line)
+        if alert:
+            current = alert.group(1)
+            continue
+        found = re.match(r"^(\s+)for:\s*\S+\s*$", line)
+        if found and current in durations:
+            lines[index] = f"{found.group(1)}for: {durations[current]}\n"
+            current = None
+    out = "".join(lines)
+    changed = {
+        r["alert"]: r.get("for")
+        for group in yaml.safe_load(out)["groups"]
+        for r in group["rules"]
+        if r.get("alert") in durations
+    }
+    if changed != {k: str(v) for k, v in durations.items()}:
+        raise MonitoringError(f"{what}: the rule file's for: lines could not all be replaced ({changed})")
+    return out
