@@ -8,14 +8,20 @@ served digests against the lock, the Gitea refs, the newest etcd snapshot, and w
 taken. It has no script, no external font, style or image: it opens from a USB stick on a machine
 with no network. It is deterministic: the same receipt gives the same bytes, so a rerun that changes
 nothing rewrites nothing (days left are counted to the receipt's own time, not to the clock).
-Monitoring (targets and alerts) is shown when given; without it the page says it is made from the
-receipt alone.
+Monitoring (targets and firing alerts, as the island's Prometheus answered, with the time it
+answered) is shown when given (``monitoring_from_prometheus``); without it, or when Prometheus could
+not be asked, the page says so and is made from the receipt alone. The page carries the sha256 of the
+page the receipt alone makes (``receipt_digest``): the module reports a change only when that
+changes, so live monitoring data rewrites the file without counting as a change (docs/status-page.md).
 """
 
 from __future__ import annotations
 
 import datetime
+import email.utils
+import hashlib
 import html
+import re
 
 # Badges: ok (as the bundle says), warn (needs a look), bad (something is wrong), none (unknown).
 _STYLE = """
@@ -237,12 +243,124 @@ def _snapshot(receipt) -> tuple[str, str]:
     return f"<p>{_state(state)} {_e(reason)}</p>", _level(state)
 
 
+def _iso(moment) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _http_time(text):
+    """An HTTP Date header (RFC 9110, as Go's net/http writes it) as the page's time, or None."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return _iso(moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC))
+
+
+def _answer_problem(endpoint, answer, where):
+    """Why an answer of Prometheus's HTTP API (an ``ansible.builtin.uri`` result) cannot be used, or None.
+
+    A usable answer is 200 with ``{"status": "success", "data": {...}}`` (Prometheus's API envelope,
+    docs/querying/api.md of Prometheus 2.42 and 3.14)."""
+    answer = answer or {}
+    status = answer.get("status", -1)
+    body = answer.get("json")
+    if (
+        status == 200
+        and isinstance(body, dict)
+        and body.get("status") == "success"
+        and isinstance(body.get("data"), dict)
+    ):
+        return None
+    if answer.get("unreachable"):
+        reason = answer.get("msg") or "unreachable"
+        return f"/api/v1/{endpoint}: the monitoring host was not reached ({reason})"
+    if status == 401:
+        return f"/api/v1/{endpoint} answered 401: the account was refused (check the password in {where})"
+    if status in (-1, None):
+        return f"/api/v1/{endpoint} could not be asked: {answer.get('msg') or 'no answer'}"
+    detail = body.get("error") if isinstance(body, dict) else None
+    return f"/api/v1/{endpoint} answered {status}: {detail or answer.get('msg') or 'not the API envelope'}"
+
+
+def monitoring_from_prometheus(url, targets, alerts, *, password_file=None, now=None):
+    """The page's monitoring section from Prometheus's ``/api/v1/targets`` and ``/api/v1/alerts``.
+
+    ``targets`` and ``alerts`` are ``ansible.builtin.uri`` results (``status``, ``msg``, ``json``,
+    ``date``). The time the data was taken is Prometheus's own ``Date`` header of the targets answer
+    (``now``, the controller's clock, when it has none). Targets are the active ones with their
+    health (``up``, ``down``, ``unknown`` before the first scrape) and last error; alerts are those
+    in state ``firing`` (``pending`` ones are not firing yet). When the targets cannot be read the
+    section is ``unreachable`` with the reason, and the page is made from the receipt alone."""
+    targets = targets or {}
+    taken = _http_time(targets.get("date")) or _iso(now or datetime.datetime.now(datetime.UTC))
+    where = password_file or "the monitoring password file"
+    problem = _answer_problem("targets", targets, where)
+    if problem:
+        return {"state": "unreachable", "url": url, "taken_at": taken, "error": problem}
+    rows = []
+    for target in targets["json"]["data"].get("activeTargets") or []:
+        labels = target.get("labels") or {}
+        rows.append(
+            {
+                "job": labels.get("job", ""),
+                "instance": labels.get("instance", ""),
+                "host": labels.get("host", ""),
+                "health": target.get("health", "unknown"),
+                "last_error": target.get("lastError", ""),
+            }
+        )
+    alerts_problem = _answer_problem("alerts", alerts, where)
+    firing = []
+    if not alerts_problem:
+        for alert in alerts["json"]["data"].get("alerts") or []:
+            if alert.get("state") != "firing":
+                continue
+            labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
+            firing.append(
+                {
+                    "name": labels.get("alertname", ""),
+                    "instance": labels.get("instance", ""),
+                    "severity": labels.get("severity", ""),
+                    "summary": annotations.get("summary", ""),
+                    "since": alert.get("activeAt", ""),
+                }
+            )
+    return {
+        "state": "present",
+        "url": url,
+        "taken_at": taken,
+        "targets": rows,
+        "alerts": firing,
+        "alerts_error": alerts_problem or "",
+    }
+
+
+def _alert_order(alert):
+    return alert.get("name", ""), alert.get("instance", "")
+
+
 def _monitoring(monitoring) -> str:
     if not monitoring:
         return (
             '<p class="muted" data-monitoring="absent">Monitoring is not installed: which targets are up '
             "and which alerts fire is not known here. This page is made from the receipt alone.</p>"
         )
+    taken = _e(monitoring.get("taken_at"))
+    if monitoring.get("state") == "unreachable":
+        return (
+            f'<p data-monitoring="unreachable">{_badge("not asked", "warn")} The island\'s Prometheus '
+            f"{_code(monitoring.get('url'))} could not be asked at "
+            f'<time data-monitoring-taken datetime="{taken}">{taken}</time>: {_e(monitoring.get("error"))}. '
+            "Which targets are up and which alerts fire is not known here; the rest of this page is made "
+            "from the receipt alone.</p>"
+        )
+    source = (
+        f'<p class="muted" data-monitoring="present">As the island\'s Prometheus '
+        f"{_code(monitoring.get('url'))} answered at "
+        f'<time data-monitoring-taken datetime="{taken}">{taken}</time> (its own clock).</p>'
+        if monitoring.get("url") or taken
+        else '<p class="muted" data-monitoring="present"></p>'
+    )
     targets = sorted(monitoring.get("targets", []), key=lambda t: (t.get("job", ""), t.get("instance", "")))
     target_rows = [
         _tr(
@@ -250,27 +368,83 @@ def _monitoring(monitoring) -> str:
             f"{t.get('job')}/{t.get('instance')}",
             _e(t.get("job")),
             _code(t.get("instance")),
+            _e(t.get("host")),
             _badge(t.get("health"), "ok" if t.get("health") == "up" else "bad"),
+            _e(t.get("last_error")),
         )
         for t in targets
     ]
     alert_rows = [
-        _tr("alert", a.get("name"), _badge(a.get("name"), "bad"), _e(a.get("summary")), _e(a.get("since")))
-        for a in sorted(monitoring.get("alerts", []), key=lambda a: a.get("name", ""))
+        _tr(
+            "alert",
+            a.get("name"),
+            _badge(a.get("name"), "bad"),
+            _code(a.get("instance")),
+            _e(a.get("severity")),
+            _e(a.get("summary")),
+            _e(a.get("since")),
+        )
+        for a in sorted(monitoring.get("alerts", []), key=_alert_order)
     ]
-    return (
-        _table(("job", "target", "health"), target_rows, "no target")
-        + "<h2 style='margin-top:14px'>Alerts firing</h2>"
-        + _table(("alert", "summary", "since"), alert_rows, "none")
+    alerts_error = monitoring.get("alerts_error")
+    alerts = (
+        f'<p data-alerts="unknown">{_badge("not asked", "warn")} {_e(alerts_error)}</p>'
+        if alerts_error
+        else _table(("alert", "instance", "severity", "summary", "since"), alert_rows, "none")
     )
+    return (
+        source
+        + _table(("job", "target", "host", "health", "last error"), target_rows, "no target")
+        + "<h2 style='margin-top:14px'>Alerts firing</h2>"
+        + alerts
+    )
+
+
+def _monitoring_tiles(monitoring) -> list[str]:
+    if not monitoring:
+        return [_tile("targets up", "not monitored", "none", "targets")]
+    if monitoring.get("state") == "unreachable":
+        return [_tile("targets up", "not asked", "warn", "targets")]
+    targets = monitoring.get("targets", [])
+    up = sum(t.get("health") == "up" for t in targets)
+    firing = len(monitoring.get("alerts", []))
+    targets_level = "ok" if targets and up == len(targets) else "bad"
+    alerts_level = "bad" if firing else ("warn" if monitoring.get("alerts_error") else "ok")
+    return [
+        _tile("targets up", f"{up}/{len(targets)}", targets_level, "targets"),
+        _tile("alerts firing", firing, alerts_level, "alerts"),
+    ]
 
 
 def _tile(title, value, level, key) -> str:
     return f'<div class="tile {level}" data-tile="{_e(key)}"><b>{_e(value)}</b>{_e(title)}</div>'
 
 
+_RECEIPT_DIGEST = re.compile(r'<meta name="island-receipt-page" content="sha256:([0-9a-f]{64})">')
+
+
+def receipt_digest(receipt, warn_days=30) -> str:
+    """The sha256 of the page ``receipt`` alone makes: what decides whether the page changed.
+
+    Monitoring's live data (targets, alerts, the time Prometheus answered) is left out: it differs on
+    every run, and a rerun that changes nothing on the island must report no change."""
+    return hashlib.sha256(_page(receipt, warn_days, None, "").encode("utf-8")).hexdigest()
+
+
+def page_receipt_digest(page):
+    """The ``receipt_digest`` a written page carries (bytes or text), or None (no page, an older one)."""
+    if isinstance(page, bytes):
+        page = page.decode("utf-8", errors="replace")
+    match = _RECEIPT_DIGEST.search(page or "")
+    return match.group(1) if match else None
+
+
 def render(receipt, *, warn_days=30, monitoring=None) -> str:
     """The page for ``receipt`` (a receipt document, schema version 1), as text."""
+    return _page(receipt, warn_days, monitoring, receipt_digest(receipt, warn_days))
+
+
+def _page(receipt, warn_days, monitoring, digest) -> str:
     now = _time(receipt.get("written_at"))
     taken = _e(receipt.get("written_at"))
     bundle = receipt.get("bundle") or {}
@@ -309,6 +483,7 @@ def render(receipt, *, warn_days=30, monitoring=None) -> str:
                 snapshot_level,
                 "snapshot",
             ),
+            *_monitoring_tiles(monitoring),
         ]
     )
     return f"""<!DOCTYPE html>
@@ -316,6 +491,7 @@ def render(receipt, *, warn_days=30, monitoring=None) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="island-receipt-page" content="sha256:{digest}">
 <title>Island {_e(domain)}: status</title>
 <style>{_STYLE}</style>
 </head>

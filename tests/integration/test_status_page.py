@@ -21,15 +21,55 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".cache" / "screenshots"
 
 
-def _task(receipt_path: Path, page: Path) -> list:
+def _task(receipt_path: Path, page: Path, prometheus: dict | None = None) -> list:
+    args = {"receipt_path": str(receipt_path), "path": str(page)}
+    if prometheus is not None:
+        args["prometheus"] = prometheus
     return [
+        {"name": "The page is written", "island_status_page": args, "register": "_page"},
         {
-            "name": "The status page is written from the receipt",
-            "island_status_page": {"receipt_path": str(receipt_path), "path": str(page)},
-            "register": "_page",
+            "name": "The result is shown",
+            "ansible.builtin.debug": {
+                "msg": "CHANGED={{ _page.changed }} REWRITTEN={{ _page.rewritten }} "
+                "MONITORING={{ _page.monitoring }}"
+            },
         },
-        {"name": "The result is shown", "ansible.builtin.debug": {"msg": "CHANGED={{ _page.changed }}"}},
     ]
+
+
+# Prometheus's answers as ansible.builtin.uri returns them (playbooks/tasks/status-monitoring.yml):
+# /api/v1/targets and /api/v1/alerts in the API's envelope, with Prometheus's Date header.
+def _answers(health="up", date="Fri, 04 Dec 2026 18:09:43 GMT") -> dict:
+    def target(job, instance, host):
+        return {"labels": {"job": job, "instance": instance, "host": host}, "health": health, "lastError": ""}
+
+    targets = [
+        target("node", "10.77.0.10:9100", "infra1"),
+        target("node", "10.77.0.11:9100", "server1"),
+        target("prometheus", "10.77.0.10:9090", "infra1"),
+    ]
+    alerts = [
+        {
+            "labels": {
+                "alertname": "IslandEgressAttempt",
+                "instance": "10.77.0.10:9153",
+                "severity": "critical",
+            },
+            "annotations": {"summary": "an island host asked the island DNS for a name outside the island"},
+            "state": "firing",
+            "activeAt": "2026-12-04T18:01:00Z",
+        }
+    ]
+
+    def ok(data):
+        return {"status": 200, "msg": "OK", "date": date, "json": {"status": "success", "data": data}}
+
+    return {
+        "url": "https://10.77.0.10:9090",
+        "secret": "/secrets/monitoring-prometheus-password",
+        "targets": ok({"activeTargets": targets, "droppedTargets": []}),
+        "alerts": ok({"alerts": alerts}),
+    }
 
 
 def test_the_page_is_written_once_and_a_rerun_or_a_check_writes_nothing(tmp_path):
@@ -53,6 +93,45 @@ def test_the_page_is_written_once_and_a_rerun_or_a_check_writes_nothing(tmp_path
     assert "CHANGED=True" in check.stdout and page.read_bytes() == written
 
 
+def test_live_monitoring_data_rewrites_the_page_without_counting_as_a_change(tmp_path):
+    source, page = tmp_path / "island-receipt.json", tmp_path / "island-status.html"
+    source.write_text(json.dumps(receipt()))
+    first = run_local_tasks(tmp_path, _task(source, page, _answers()))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "CHANGED=True REWRITTEN=True MONITORING=present" in first.stdout
+    assert 'data-target="node/10.77.0.11:9100"' in page.read_text()
+
+    # Prometheus answers later, with another time and a target down: the file is rewritten, and the
+    # task reports no change, since the receipt (what the island runs) did not change.
+    later = run_local_tasks(tmp_path, _task(source, page, _answers("down", "Fri, 04 Dec 2026 18:19:43 GMT")))
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert "CHANGED=False REWRITTEN=True MONITORING=present" in later.stdout
+    assert 'datetime="2026-12-04T18:19:43Z"' in page.read_text()
+
+    same = run_local_tasks(tmp_path, _task(source, page, _answers("down", "Fri, 04 Dec 2026 18:19:43 GMT")))
+    assert "CHANGED=False REWRITTEN=False" in same.stdout
+
+    # Check mode writes nothing, whatever monitoring says.
+    written = page.read_bytes()
+    check = run_local_tasks(tmp_path, _task(source, page, _answers()), "--check")
+    assert check.returncode == 0 and "CHANGED=False REWRITTEN=False" in check.stdout
+    assert page.read_bytes() == written
+
+
+def test_an_unreachable_prometheus_warns_and_the_page_is_made_from_the_receipt_alone(tmp_path):
+    source, page = tmp_path / "island-receipt.json", tmp_path / "island-status.html"
+    source.write_text(json.dumps(receipt()))
+    refused = {"status": -1, "msg": "Request failed: <urlopen error [Errno 111] Connection refused>"}
+    answers = {"url": "https://10.77.0.10:9090", "targets": refused, "alerts": refused}
+    result = run_local_tasks(tmp_path, _task(source, page, answers))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, output
+    assert "the island's Prometheus https://10.77.0.10:9090 could not be asked" in output
+    assert "CHANGED=True REWRITTEN=True MONITORING=unreachable" in output
+    text = page.read_text()
+    assert 'data-monitoring="unreachable"' in text and 'data-host="infra1"' in text
+
+
 def test_a_missing_or_broken_receipt_is_named_and_nothing_is_written(tmp_path):
     page = tmp_path / "island-status.html"
     missing = run_local_tasks(tmp_path, _task(tmp_path / "absent.json", page))
@@ -72,7 +151,7 @@ class Dom(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.sections, self.rows, self.badges = [], [], []
+        self.sections, self.rows, self.badges, self.monitoring = [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -80,6 +159,8 @@ class Dom(HTMLParser):
             self.sections.append(attrs.get("id"))
         if tag == "tr":
             self.rows += [(k, v) for k, v in attrs.items() if k.startswith("data-")]
+        if "data-monitoring" in attrs:
+            self.monitoring.append(attrs["data-monitoring"])
         if tag == "span" and "badge" in (attrs.get("class") or ""):
             self.badges.append(attrs["class"].split()[1])
 
@@ -112,7 +193,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
 def test_the_page_renders_in_a_real_browser_and_a_screenshot_is_kept(tmp_path):
     source, page = tmp_path / "island-receipt.json", tmp_path / "island-status.html"
     source.write_text(json.dumps(receipt()))
-    assert run_local_tasks(tmp_path, _task(source, page)).returncode == 0
+    assert run_local_tasks(tmp_path, _task(source, page, _answers())).returncode == 0
 
     dom = _chromium("--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -123,6 +204,15 @@ def test_the_page_renders_in_a_real_browser_and_a_screenshot_is_kept(tmp_path):
     assert [v for k, v in parsed.rows if k == "data-host"] == ["infra1", "server1", "server2"]
     assert ("data-image", "docker.io/islandtest/app:1.0") in parsed.rows
     assert {"ok", "warn", "bad", "none"} <= set(parsed.badges)
+    # the monitoring section: Prometheus's targets, up, and the alert firing, with when it answered
+    assert parsed.monitoring == ["present"]
+    assert [v for k, v in parsed.rows if k == "data-target"] == [
+        "node/10.77.0.10:9100",
+        "node/10.77.0.11:9100",
+        "prometheus/10.77.0.10:9090",
+    ]
+    assert ("data-alert", "IslandEgressAttempt") in parsed.rows
+    assert 'datetime="2026-12-04T18:09:43Z"' in dom.stdout
     assert "Island island.internal" in dom.stdout
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
