@@ -95,7 +95,12 @@ def timed_run(inventory: Path, name: str, *args: str) -> dict:
         raise SystemExit(f"{name}: ansible-playbook failed (exit {proc.returncode}); see {log}")
     recap = re.findall(r"^\S+\s*: ok=\d+\s+changed=(\d+)", log.read_text(), re.MULTILINE)
     figures = json.loads(profile.read_text())
-    return {"seconds": round(elapsed, 1), "changed": sum(map(int, recap)), "roles": figures["roles"]}
+    return {
+        "seconds": round(elapsed, 1),
+        "changed": sum(map(int, recap)),
+        "roles": figures["roles"],
+        "hosts": figures.get("hosts", {}),
+    }
 
 
 def slope(points: list[tuple[int, float]]) -> float | None:
@@ -153,6 +158,13 @@ def main() -> int:
     print("Zero-change rerun, seconds per role:")
     for role, seconds in base["rerun"]["roles"].items():
         print(f"  {seconds:7.1f}  {role}")
+    agent = base["rerun"]["hosts"].get("agent1")
+    if agent:
+        # What each added agent costs comes from the task runs on it: each one is templated, run and
+        # reported by the controller, whose two cores the hosts share.
+        print(f"Zero-change rerun, task runs on one agent (agent1): {agent['runs']}")
+        for role, runs in agent["roles"].items():
+            print(f"  {runs:7d}  {role}")
     out = BENCH / "converge.json"
     out.write_text(json.dumps({"targets": TARGETS, "per_agent": per_agent, "islands": results}, indent=1))
     print(f"Figures: {out}")

@@ -13,6 +13,8 @@ description:
   - Measures the wall time of every task from its start to the start of the next task (with the
     linear strategy every host finishes a task before the next one starts, so this is the time the
     operator waits for it), and sums it per role (tasks outside a role count under their play).
+  - Counts the task runs on each host (every result, skipped ones too, as each costs the controller
+    templating and a worker), per role, which is what each added host costs a rerun.
   - At the end of the run prints the slowest roles and tasks, and writes every figure as JSON when
     C(output_path) is set. C(benchmarks/converge.py) reads that JSON.
   - Enable it for one run with C(ANSIBLE_CALLBACKS_ENABLED=island.installer.island_profile).
@@ -47,6 +49,18 @@ def role_times(tasks):
     return {role: round(seconds, 3) for role, seconds in sorted(totals.items(), key=lambda item: -item[1])}
 
 
+def host_runs(results):
+    """Task runs per host and per role from [(host, role)], each host's roles largest first."""
+    hosts = {}
+    for host, role in results:
+        roles = hosts.setdefault(host, {})
+        roles[role] = roles.get(role, 0) + 1
+    return {
+        host: {"runs": sum(roles.values()), "roles": dict(sorted(roles.items(), key=lambda item: -item[1]))}
+        for host, roles in sorted(hosts.items())
+    }
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -59,6 +73,24 @@ class CallbackModule(CallbackBase):
         self._play = ""
         self._tasks = []  # {"role", "task", "seconds"}, in run order
         self._current = None  # (role, task name, start)
+        self._results = []  # (host, role) of every task result
+
+    def _result(self, result):
+        task = result._task
+        role = task._role.get_name() if task._role else f"play: {self._play}"
+        self._results.append((result._host.get_name(), role))
+
+    def v2_runner_on_ok(self, result):
+        self._result(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._result(result)
+
+    def v2_runner_on_skipped(self, result):
+        self._result(result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._result(result)
 
     def _close_current(self):
         if self._current is not None:
@@ -101,5 +133,9 @@ class CallbackModule(CallbackBase):
         if path:
             tmp = f"{path}.tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"total_seconds": total, "roles": roles, "tasks": self._tasks}, handle, indent=1)
+                json.dump(
+                    {"total_seconds": total, "roles": roles, "tasks": self._tasks, "hosts": host_runs(self._results)},
+                    handle,
+                    indent=1,
+                )
             os.replace(tmp, path)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible_collections.island.installer.plugins.callback.island_profile import role_times
+from ansible_collections.island.installer.plugins.callback.island_profile import host_runs, role_times
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -20,6 +20,14 @@ def test_role_times_sum_each_roles_tasks_largest_first():
         {"role": "dns", "task": "c", "seconds": 2.0},
     ]
     assert list(role_times(tasks).items()) == [("dns", 3.0), ("k3s", 2.5)]
+
+
+def test_host_runs_count_each_hosts_results_per_role():
+    results = [("a1", "k3s"), ("a1", "pki"), ("a1", "k3s"), ("s1", "k3s")]
+    assert host_runs(results) == {
+        "a1": {"runs": 3, "roles": {"k3s": 2, "pki": 1}},
+        "s1": {"runs": 1, "roles": {"k3s": 1}},
+    }
 
 
 def test_a_run_with_the_callback_writes_each_tasks_time_under_its_role(tmp_path):
@@ -64,3 +72,4 @@ def test_a_run_with_the_callback_writes_each_tasks_time_under_its_role(tmp_path)
     assert figures["roles"]["slowrole"] >= 1.0
     assert [t["task"] for t in figures["tasks"]] == ["slowrole : The role waits a second", "Outside any role"]
     assert figures["tasks"][1]["role"] == "play: Profiled"
+    assert figures["hosts"] == {"localhost": {"runs": 2, "roles": {"slowrole": 1, "play: Profiled": 1}}}

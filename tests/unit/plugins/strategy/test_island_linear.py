@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -108,3 +109,22 @@ def test_with_mitogen_installed_the_strategy_carries_mitogens_mixin():
     assert run.stdout.startswith("True")
     assert f"{StrategyMixin.__module__}.StrategyMixin" in run.stdout
     assert f"{Linear.__module__}.StrategyModule" in run.stdout
+
+
+def test_the_collections_filters_and_actions_are_imported_once_before_the_forks():
+    # The tasks run in forks of the main process; what it imported they find in sys.modules instead
+    # of compiling it again from source in every fork (Ansible's collection loader keeps no bytecode).
+    spec = importlib.util.spec_from_file_location("island_linear_preload", PLUGIN)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    names = plugin.preload_collection_plugins()
+    expected = {
+        f"ansible_collections.island.installer.plugins.{kind}.{path.stem}"
+        for kind in ("filter", "action")
+        for path in (ROOT / "plugins" / kind).glob("*.py")
+        if path.name != "__init__.py"
+    }
+    assert expected and expected <= set(names)
+    assert all(name in sys.modules for name in names)
+    # module_utils a filter imports come with it
+    assert "ansible_collections.island.installer.plugins.module_utils.island_bundle_debs" in sys.modules
