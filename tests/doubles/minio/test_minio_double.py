@@ -489,6 +489,7 @@ def test_systemd_invocation_with_env_files(tmp_path, runnable):
         f'MINIO_OPTS="--address 127.0.0.1:{port} --console-address 127.0.0.1:{free_port()} '
         f'--certs-dir {certs}"\n'
         f"MINIO_CONFIG_ENV_FILE={tmp_path}/config.env\n"
+        'MINIO_UPDATE="off"\nMINIO_CALLHOME_ENABLE="off"\n'
     )
     (tmp_path / "config.env").write_text(
         "MINIO_ROOT_USER=env-root\nexport MINIO_ROOT_PASSWORD='env-root-secret'\n"
@@ -498,7 +499,7 @@ def test_systemd_invocation_with_env_files(tmp_path, runnable):
     argv = [*env["MINIO_OPTS"].split(), *env["MINIO_VOLUMES"].split()]
     double = Double(
         argv,
-        env={"MINIO_CONFIG_ENV_FILE": env["MINIO_CONFIG_ENV_FILE"]},
+        env={key: env[key] for key in ("MINIO_CONFIG_ENV_FILE", "MINIO_UPDATE", "MINIO_CALLHOME_ENABLE")},
         port=port,
         ca_file=ca_file,
         log=tmp_path / "log",
@@ -508,6 +509,51 @@ def test_systemd_invocation_with_env_files(tmp_path, runnable):
         s3.create_bucket(Bucket="from-env")
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["from-env"]
         assert sorted(p.name for p in tmp_path.glob("data*")) == ["data1", "data2", "data3", "data4"]
+        assert "phone home" not in (tmp_path / "log").read_text()  # the role's environment: nothing
+    finally:
+        double.stop()
+
+
+# ---- nothing phones home (cmd/common-main.go, cmd/server-main.go, internal/config/callhome) -----
+
+
+@pytest.mark.parametrize(
+    ("env", "quiet", "update", "callhome"),
+    [
+        ({}, False, True, False),  # upstream's defaults: the update check on, callhome off
+        ({"MINIO_UPDATE": "off", "MINIO_CALLHOME_ENABLE": "off"}, False, False, False),  # the role's
+        ({"MINIO_UPDATE": "OFF"}, False, False, False),  # strings.EqualFold
+        ({"MINIO_UPDATE": "false"}, False, True, False),  # only "off" turns it off
+        ({"MINIO_UPDATE": "no"}, False, True, False),
+        ({}, True, False, False),  # --quiet skips the check too
+        ({"MINIO_CALLHOME_ENABLE": "on"}, False, True, True),
+        ({"MINIO_CALLHOME_ENABLE": "ON"}, False, True, False),  # == "on", case matters
+        ({"MINIO_CALLHOME_ENABLE": "true"}, False, True, False),
+    ],
+)
+def test_update_check_and_callhome_are_read_as_upstream_reads_them(env, quiet, update, callhome):
+    lines = md.phone_home(env, quiet)
+    assert any(line.startswith("phone home: update check at https://dl.min.io/") for line in lines) is update
+    assert any(line.startswith("phone home: callhome to SUBNET") for line in lines) is callhome
+
+
+def test_an_unparsable_callhome_frequency_is_logged_and_keeps_callhome_off_as_upstream():
+    lines = md.phone_home(
+        {"MINIO_UPDATE": "off", "MINIO_CALLHOME_ENABLE": "on", "MINIO_CALLHOME_FREQUENCY": "1d"}, False
+    )
+    assert lines == ['Unable to load callhome config: time: unknown unit "d" in duration "1d"']
+
+
+def test_no_value_of_the_phone_home_settings_is_refused_at_start(tmp_path):
+    """Upstream refuses none of them: the server starts and logs what it would contact."""
+    port = free_port()
+    env = {**CREDS, "MINIO_CI_CD": "on", "MINIO_UPDATE": "maybe", "MINIO_CALLHOME_ENABLE": "yes"}
+    args = ["--address", f"127.0.0.1:{port}", "--certs-dir", str(tmp_path / "no-certs"), str(tmp_path / "d")]
+    double = Double(args, port=port, scheme="http", env=env, log=tmp_path / "log")
+    try:
+        log = (tmp_path / "log").read_text()
+        assert "phone home: update check at https://dl.min.io/" in log
+        assert "callhome" not in log
     finally:
         double.stop()
 
