@@ -237,16 +237,34 @@ def build_ca_certificate(subject, key, *, issuer, days, pathlen, constraints, no
 
 
 class CaPair:
-    """A CA certificate with its (decrypted, in memory only) key and the files they live in."""
+    """A CA certificate with its (decrypted, in memory only) key and the files they live in.
 
-    def __init__(self, cert, key, cert_path, key_path, *, created=False, protection=None):
+    ``key`` may be given as ``key_loader``, a function that decrypts it when it is first used: a
+    signing call that finds the host's certificate still good never needs it, and decrypting the
+    passphrase-protected key is most of such a call's work.
+    """
+
+    def __init__(self, cert, key, cert_path, key_path, *, created=False, protection=None, key_loader=None):
         self.cert = cert
-        self.key = key
+        self._key = key
+        self._key_loader = key_loader
         self.cert_path = cert_path
         self.key_path = key_path
         self.created = created
         # How the key on disk is encrypted (island_pki_keyenc.Protection); None for a new pair.
         self.protection = protection
+
+    @property
+    def key(self):
+        if self._key is None and self._key_loader is not None:
+            self._key = self._key_loader()
+            self._key_loader = None
+        return self._key
+
+    @key.setter
+    def key(self, value):
+        self._key = value
+        self._key_loader = None
 
     def write(self, passphrase):
         # Key first: a certificate on disk always has its key beside it.
@@ -257,8 +275,9 @@ class CaPair:
         atomic_write(self.key_path, keyenc.encrypted_key_pem(self.key, passphrase), 0o600)
 
 
-def _load_pair(cert_path, key_path, passphrase, what):
-    """Existing CA pair, None if neither file exists; a half-present pair is an error."""
+def _load_pair(cert_path, key_path, passphrase, what, *, lazy_key=False):
+    """Existing CA pair, None if neither file exists; a half-present pair is an error. With
+    ``lazy_key`` the key is decrypted (and checked against the certificate) when first used."""
     cert_data = pki.read_file(cert_path, what + " certificate")
     key_data = pki.read_file(key_path, what + " key")
     if cert_data is None and key_data is None:
@@ -270,13 +289,20 @@ def _load_pair(cert_path, key_path, passphrase, what):
             "file from a backup; the installer never replaces one half of a CA"
         )
     cert = pki.load_certificate(cert_data, f"{what} certificate {cert_path}")
-    key = pki.load_encrypted_key(key_data, passphrase, key_path)
-    if pki.public_key_der(key) != pki.public_key_der(cert.public_key()):
-        raise pki.CaStateError(
-            f"{what} key {key_path} does not match certificate {cert_path}; "
-            "restore the matching pair from a backup"
-        )
-    return CaPair(cert, key, cert_path, key_path, protection=keyenc.key_protection(key_data))
+
+    def load_key():
+        key = pki.load_encrypted_key(key_data, passphrase, key_path)
+        if pki.public_key_der(key) != pki.public_key_der(cert.public_key()):
+            raise pki.CaStateError(
+                f"{what} key {key_path} does not match certificate {cert_path}; "
+                "restore the matching pair from a backup"
+            )
+        return key
+
+    protection = keyenc.key_protection(key_data)
+    if lazy_key:
+        return CaPair(cert, None, cert_path, key_path, protection=protection, key_loader=load_key)
+    return CaPair(cert, load_key(), cert_path, key_path, protection=protection)
 
 
 def _check_ca_dir(path):
@@ -510,7 +536,8 @@ def load_signing_ca(cert_path, key_path, passphrase, *, check_mode=False, predic
     then ``predicted_pem``, the intermediate ``island_ca`` would create, stands in. Check mode
     signs nothing, so no key is needed.
     """
-    pair = _load_pair(cert_path, key_path, passphrase, "signing CA")
+    # The key is decrypted only when a certificate is signed (CaPair.key_loader).
+    pair = _load_pair(cert_path, key_path, passphrase, "signing CA", lazy_key=True)
     if pair is None and check_mode and predicted_pem:
         pair = CaPair(
             pki.load_certificate(predicted_pem, "predicted intermediate"), None, cert_path, key_path

@@ -234,3 +234,20 @@ def test_modes_are_accepted_as_octal_strings_or_as_the_number_yaml_makes_of_0600
     for bad in ("u=rw", "0800", 70000, True):
         with pytest.raises(FileAttributeError, match="must be octal"):
             parse_mode(bad)
+
+
+def test_the_signing_ca_key_is_decrypted_only_when_a_certificate_is_signed(tmp_path):
+    # A zero-change rerun finds every host's certificate still good: the passphrase-protected key is
+    # not decrypted for that (a wrong passphrase shows only when something must be signed).
+    from ansible_collections.island.installer.plugins.module_utils.island_pki import PkiError
+    from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import load_signing_ca
+
+    ca = make_ca(tmp_path / "ca")
+    svc = Service(tmp_path / "host")
+    assert svc.issue(ca, SANS).changed
+    lazy = load_signing_ca(ca.intermediate.cert_path, ca.intermediate.key_path, "not-the-passphrase")
+    again = sign_csr(svc.csr(SANS).csr_pem, lazy, current_pem=svc.current())
+    assert not again.changed
+    wrong = load_signing_ca(ca.intermediate.cert_path, ca.intermediate.key_path, "not-the-passphrase")
+    with pytest.raises(PkiError, match="could not be decrypted"):
+        sign_csr(svc.csr([*SANS, "DNS:extra.island.internal"]).csr_pem, wrong, current_pem=svc.current())
