@@ -133,9 +133,7 @@ class CallbackModule(CallbackBase):
         if path:
             tmp = f"{path}.tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(
-                    {"total_seconds": total, "roles": roles, "tasks": self._tasks, "hosts": host_runs(self._results)},
-                    handle,
-                    indent=1,
-                )
+                figures = {"total_seconds": total, "roles": roles, "tasks": self._tasks}
+                figures["hosts"] = host_runs(self._results)
+                json.dump(figures, handle, indent=1)
             os.replace(tmp, path)

@@ -16,7 +16,7 @@ description:
   - Pulls every image into ONE OCI image layout under C(oci/), keeping the upstream manifest and
     blob bytes, so every digest is the upstream digest.
   - Resolves the spec's C(debs) section with apt on this machine (its sources must be the named
-    Debian release): the packages named and the dependencies the release's baseline system lacks,
+    Debian release), the packages named and the dependencies the release's baseline system lacks,
     each downloaded against the sha256 of apt's signed index into C(debs/<release>/).
   - Writes a C(git bundle) per repository, then the lock file C(island-bundle.yml), and signs it
     (C(island-bundle.yml.sig), SSHSIG, namespace C(island-bundle)).

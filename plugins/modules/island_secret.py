@@ -47,7 +47,7 @@ options:
   missing_fails:
     description:
       - Fail when a name of O(read) does not exist (outside check mode). With C(false) the module
-        generates nothing either and returns RV(missing) and RV(msg) instead, for an assert after it:
+        generates nothing either and returns RV(missing) and RV(msg) instead, for an assert after it -
         the task itself has C(no_log), which would hide its own failure message from the operator.
     type: bool
     default: true

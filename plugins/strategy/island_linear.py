@@ -9,22 +9,22 @@ DOCUMENTATION = r"""
 name: island_linear
 short_description: The linear strategy, over Mitogen's persistent interpreters when Mitogen is installed
 description:
-  - Runs each task on every host before the next task starts, as Ansible's C(linear) strategy does:
+  - Runs each task on every host before the next task starts, as Ansible's C(linear) strategy does;
     the order, C(serial), C(throttle), handlers, check mode, diff and C(no_log) are linear's.
   - When the C(mitogen) package is installed on the controller (requirements.txt pins it), the hosts
-    are reached through Mitogen (its C(mitogen_linear) strategy): one Python interpreter per host
+    are reached through Mitogen (its C(mitogen_linear) strategy) - one Python interpreter per host
     stays up for the whole run and receives each module as a call, instead of one SSH command, one
     Python start and one module archive per task. On the demo island this halves a zero-change
     rerun (docs/performance.md).
   - Without Mitogen it is Ansible's own C(linear), with a warning that says so once per run.
   - A play whose connection is C(local) (its C(connection) keyword, or C(-c local)) works on the
-    controller alone, with no SSH to save, and runs as plain C(linear): under Mitogen 0.3.54 the
+    controller alone, with no SSH to save, and runs as plain C(linear); under Mitogen 0.3.54 the
     docker modules' asynchronous tasks there (molecule's create and destroy) never finish.
   - To run without Mitogen although it is installed, set C(ANSIBLE_STRATEGY=linear) for the run.
   - Before the first play it imports this collection's filter, test and action plugins and their
     module_utils once, in the controller's main process. Each task on each host runs in a process
     forked from it, and Ansible's collection loader compiles a collection's Python from source, with
-    no bytecode cache: without this every fork compiled again each filter its templates named (on a
+    no bytecode cache, so without this every fork compiled again each filter its templates named (on a
     zero-change rerun of the demo island, about a quarter of the controller's work).
 version_added: "0.10.0"
 author: island installer contributors
