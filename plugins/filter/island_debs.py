@@ -1,5 +1,5 @@
-"""The bundle's Debian packages for one host (debs/<release>/, docs/bundle-format.md), and which of
-them the host must still install.
+"""The bundle's Debian packages for one host (debs/<release>/, docs/bundle-format.md); which of them
+the host must still install is decided on the host (module island_debs_install).
 
 The builder names every file as apt does, ``<package>_<version>_<architecture>.deb`` (the version's
 epoch ':' as ``%3a``), and the lock signs those names, so the package and version a host compares
@@ -61,25 +61,40 @@ def island_debs_releases(lock_files):
     return sorted({path.split("/")[1] for path in paths if path.startswith("debs/") and path.count("/") >= 2})
 
 
-def island_debs_pending(debs, dpkg_query):
-    """The packages of ``debs`` the host does not have installed at the bundle's version, from the
-    output of ``dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'`` (a package
-    counts only when its status is ``ii``: selected install, installed)."""
-    installed = {}
-    for line in str(dpkg_query or "").splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 3 and fields[2].strip() == "ii":
-            installed[fields[0].split(":", 1)[0]] = fields[1]
-    return [
-        f"{deb['package']} {deb['version']}"
-        + (
-            f" (installed: {installed[deb['package']]})"
-            if deb["package"] in installed
-            else " (not installed)"
+def island_debs_codenames(hosts, hostvars, read_result):
+    """{host: Debian codename} for ``hosts``: preflight's ``island_preflight.os_codename`` fact, or
+    in a run without preflight the os-release the role read into the registered ``read_result``
+    (an island_install result with ``read``); '' when neither says."""
+    out = {}
+    for host in hosts or []:
+        host_vars = hostvars[host]
+        preflight = (host_vars.get("ansible_facts") or {}).get("island_preflight") or {}
+        if "os_codename" in preflight:
+            out[host] = str(preflight["os_codename"] or "")
+            continue
+        read = (host_vars.get(read_result) or {}).get("read") or {}
+        out[host] = island_os_codename(read.get("/etc/os-release", ""))
+    return out
+
+
+def island_debs_missing(hosts_releases, lock_files, packages, what="journal"):
+    """One message for each host (``hosts_releases`` maps it to its Debian codename, '' when
+    unknown) whose release the bundle carries not every one of ``packages`` for; [] when all fit.
+    Checked once for all hosts before any of them changes."""
+    releases = island_debs_releases(lock_files)
+    problems = []
+    for host, release in sorted(dict(hosts_releases or {}).items()):
+        carried = {deb["package"] for deb in island_debs(lock_files, release, "/")} if release else set()
+        missing = [package for package in packages if package not in carried]
+        if release and not missing:
+            continue
+        problems.append(
+            f"{what} on {host}: the bundle has no Debian packages {', '.join(missing)} for "
+            f"{release or 'the release of this host (no VERSION_CODENAME in /etc/os-release)'} (it carries "
+            f"packages for: {', '.join(releases) or 'none'}); build the bundle with a debs section for this "
+            "release (docs/bundle-spec.md), or take the host out of the island"
         )
-        for deb in debs
-        if installed.get(deb["package"]) != deb["version"]
-    ]
+    return problems
 
 
 class FilterModule:
@@ -87,7 +102,8 @@ class FilterModule:
         return {
             "island_debs": island_debs,
             "island_debs_files": island_debs_files,
+            "island_debs_missing": island_debs_missing,
+            "island_debs_codenames": island_debs_codenames,
             "island_debs_releases": island_debs_releases,
             "island_os_codename": island_os_codename,
-            "island_debs_pending": island_debs_pending,
         }

@@ -394,7 +394,8 @@ def run_checks(
     facts = {}
 
     os_release = read_os_release(params.get("os_release_path", "/etc/os-release"))
-    facts["os"] = {key: os_release.get(key) for key in ("ID", "VERSION_ID", "PRETTY_NAME")}
+    keys = ("ID", "VERSION_ID", "VERSION_CODENAME", "PRETTY_NAME")
+    facts["os"] = {key: os_release.get(key) for key in keys}
     facts["os"]["family"] = os_family(os_release)
     found, warnings = os_problems_and_warnings(
         os_release, params["supported_os"], params.get("allow_untested_os", False)

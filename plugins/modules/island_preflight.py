@@ -126,6 +126,8 @@ ansible_facts:
       so that no later role gathers facts for it; absent for another family.
     - C(island_preflight.network), the host's C(default_route) and C(resolved_active) (whether
       systemd-resolved runs), for the k3s and dns roles later in the run.
+    - C(island_preflight.os_codename), os-release's C(VERSION_CODENAME) (C(bookworm)), empty when it
+      has none; the journal role picks the bundle's Debian packages for that release.
   returned: always
   type: dict
 """
@@ -173,8 +175,10 @@ def run(module):
     result = {"changed": False, "problems": problems, "facts": facts}
     # Kept as host facts for the roles that decide on them later in the run, so that none asks the
     # host again: the OS family (what `setup` would say; the pki role's trust store paths are per
-    # family), the default route (k3s role) and whether systemd-resolved runs (dns role's resolver).
-    result["ansible_facts"] = {"island_preflight": {"network": facts["network"]}}
+    # family), the default route (k3s role), whether systemd-resolved runs (dns role's resolver) and
+    # the Debian release (journal role's packages).
+    codename = facts["os"]["VERSION_CODENAME"] or ""
+    result["ansible_facts"] = {"island_preflight": {"network": facts["network"], "os_codename": codename}}
     if facts["os"]["family"]:
         result["ansible_facts"]["os_family"] = facts["os"]["family"]
     return result

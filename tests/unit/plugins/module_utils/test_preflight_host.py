@@ -221,7 +221,10 @@ def test_a_port_of_the_other_protocol_does_not_collide():
 
 def test_all_checks_run_and_report_together(tmp_path):
     release = tmp_path / "os-release"
-    release.write_text('ID=debian\nVERSION_ID="11"\nPRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\n')
+    release.write_text(
+        'ID=debian\nVERSION_ID="11"\nVERSION_CODENAME=bullseye\n'
+        'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\n'
+    )
     params = {
         "os_release_path": str(release),
         "supported_os": SUPPORTED,
@@ -244,6 +247,7 @@ def test_all_checks_run_and_report_together(tmp_path):
     )
     assert len(problems) == 6, problems
     assert facts["os"]["VERSION_ID"] == "11"
+    assert facts["os"]["VERSION_CODENAME"] == "bullseye"
     assert facts["systemd"] == {"pid1": False, "state": "offline"}
     assert facts["network"]["resolved_active"] is False  # no systemd to ask
     assert isinstance(facts["network"]["default_route"], bool)
