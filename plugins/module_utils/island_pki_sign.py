@@ -17,7 +17,10 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     rsa,
     x509,
 )
-from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import NameConstraints
+from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import (
+    NameConstraints,
+    load_signing_ca,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Controller: signing and the one renewal decision
@@ -239,3 +242,50 @@ def sign_csr(
     cert = build_leaf(csr.public_key(), request, ca_pair.cert, ca_pair.key, now=now)
     after = pki.describe_certificate(cert)
     return SignResult(True, reason, cert, before, after, chain=[ca_pair.cert], warnings=warnings)
+
+
+def sign_for_host(
+    csr,
+    *,
+    ca_cert_path,
+    ca_key_path,
+    ca_passphrase,
+    ca_certificate=None,
+    subject_alt_names=(),
+    current_certificate="",
+    usage=("server_auth",),
+    days=365,
+    renew_before_days=30,
+    requester="CSR",
+    check_mode=False,
+):
+    """The controller's part of issuing a host certificate, as module island_cert_sign and action
+    island_cert_issue return it: the CA read (its key decrypted only if a certificate is signed),
+    the current certificate judged, the CSR signed when due. Returns (result dict, warnings)."""
+    ca = load_signing_ca(
+        ca_cert_path, ca_key_path, ca_passphrase, check_mode=check_mode, predicted_pem=ca_certificate
+    )
+    result = sign_csr(
+        csr,
+        ca,
+        sans=list(subject_alt_names),
+        current_pem=current_certificate or "",
+        usage=list(usage),
+        days=days,
+        renew_before_days=renew_before_days,
+        check_mode=check_mode,
+        what=f"CSR from {requester}" if requester != "CSR" else "CSR",
+    )
+    out = {
+        "changed": result.changed,
+        "reason": result.reason,
+        "certificate": pki.cert_pem(result.cert) if result.cert is not None else "",
+        "chain": [pki.cert_pem(c) for c in result.chain],
+        "subject_alt_names": result.after.get("subject_alt_names", []),
+        "diff": {"before": result.before, "after": result.after},
+    }
+    if result.after.get("not_after"):
+        out["not_after"] = result.after["not_after"]
+    if result.cert is not None:
+        out["serial_number"] = f"{result.cert.serial_number:x}"
+    return out, list(result.warnings)

@@ -156,11 +156,9 @@ from ansible_collections.island.installer.plugins.module_utils.island_module imp
 from ansible_collections.island.installer.plugins.module_utils.island_pki import (
     USAGES,
     PkiError,
-    cert_pem,
     missing_cryptography,
 )
-from ansible_collections.island.installer.plugins.module_utils.island_pki_ca import load_signing_ca
-from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_csr
+from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_for_host
 
 ARGUMENT_SPEC = {
     "csr": {"type": "str", "required": True},
@@ -179,38 +177,22 @@ ARGUMENT_SPEC = {
 
 def run(module):
     p = module.params
-    ca = load_signing_ca(
-        p["ca_cert_path"],
-        p["ca_key_path"],
-        p["ca_passphrase"],
-        check_mode=module.check_mode,
-        predicted_pem=p["ca_certificate"],
-    )
-    result = sign_csr(
+    out, warnings = sign_for_host(
         p["csr"],
-        ca,
-        sans=p["subject_alt_names"],
-        current_pem=p["current_certificate"],
+        ca_cert_path=p["ca_cert_path"],
+        ca_key_path=p["ca_key_path"],
+        ca_passphrase=p["ca_passphrase"],
+        ca_certificate=p["ca_certificate"],
+        subject_alt_names=p["subject_alt_names"],
+        current_certificate=p["current_certificate"],
         usage=p["usage"],
         days=p["days"],
         renew_before_days=p["renew_before_days"],
+        requester=p["requester"],
         check_mode=module.check_mode,
-        what=f"CSR from {p['requester']}" if p["requester"] != "CSR" else "CSR",
     )
-    for warning in result.warnings:
+    for warning in warnings:
         module.warn(warning)
-    out = {
-        "changed": result.changed,
-        "reason": result.reason,
-        "certificate": cert_pem(result.cert) if result.cert is not None else "",
-        "chain": [cert_pem(c) for c in result.chain],
-        "subject_alt_names": result.after.get("subject_alt_names", []),
-        "diff": {"before": result.before, "after": result.after},
-    }
-    if result.after.get("not_after"):
-        out["not_after"] = result.after["not_after"]
-    if result.cert is not None:
-        out["serial_number"] = f"{result.cert.serial_number:x}"
     return out
 
 
