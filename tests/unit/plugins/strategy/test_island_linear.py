@@ -128,3 +128,23 @@ def test_the_collections_filters_and_actions_are_imported_once_before_the_forks(
     assert all(name in sys.modules for name in names)
     # module_utils a filter imports come with it
     assert "ansible_collections.island.installer.plugins.module_utils.island_bundle_debs" in sys.modules
+
+
+def test_mitogens_module_finder_compiles_each_file_once_and_finds_the_same_imports():
+    from ansible_mitogen import module_finder
+
+    spec = importlib.util.spec_from_file_location("island_linear_compiles", PLUGIN)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    module_path = ROOT / "plugins" / "modules" / "island_install.py"
+    search_path = (str(ROOT / "plugins" / "module_utils"),)
+    before = module_finder.scan("ansible_module_island_install", str(module_path), search_path)
+    assert plugin.share_mitogen_compiles()
+    first = module_finder.scan("ansible_module_island_install", str(module_path), search_path)
+    again = module_finder.scan("ansible_module_island_install", str(module_path), search_path)
+    assert first == again == before
+    source = b"import os\n"
+    assert module_finder.compile(source, "x", "exec") is module_finder.compile(source, "x", "exec")
+    assert module_finder.compile(b"import sys\n", "x", "exec") is not module_finder.compile(
+        source, "x", "exec"
+    )
