@@ -22,10 +22,11 @@ description:
     docker modules' asynchronous tasks there (molecule's create and destroy) never finish.
   - To run without Mitogen although it is installed, set C(ANSIBLE_STRATEGY=linear) for the run.
   - Before the first play it imports this collection's filter, test and action plugins and their
-    module_utils once, in the controller's main process. Each task on each host runs in a process
-    forked from it, and Ansible's collection loader compiles a collection's Python from source, with
-    no bytecode cache, so without this every fork compiled again each filter its templates named (on a
-    zero-change rerun of the demo island, about a quarter of the controller's work).
+    module_utils, and Ansible's own filters and tests, once, in the controller's main process. Each
+    task on each host runs in a process forked from it, and Ansible's collection loader compiles a
+    collection's Python from source, with no bytecode cache, so without this every fork compiled
+    again each filter its templates named (on a zero-change rerun of the demo island, about a
+    quarter of the controller's work), and wrapped every Ansible filter again.
   - Under Mitogen it also keeps one compiled copy of each file Mitogen's module finder reads. The
     finder (ansible_mitogen/module_finder.py, mitogen 0.3.x) compiles a module and every
     module_utils it imports, from source, for each module it is asked about, so
@@ -38,6 +39,7 @@ author: island installer contributors
 import importlib
 from pathlib import Path
 
+from ansible.plugins.loader import filter_loader, test_loader
 from ansible.plugins.strategy.linear import StrategyModule as _Linear
 from ansible.utils.display import Display
 
@@ -110,6 +112,15 @@ def preload_collection_plugins():
                 display.vvv(f"island_linear: {name} not preloaded: {exc}")
                 continue
             names.append(name)
+    # Ansible's own filters and tests: the Jinja plugin loader wraps every one of them the first
+    # time a process templates (Jinja2Loader._ensure_non_collection_wrappers, ansible-core 2.19),
+    # which each fork did again.
+    for loader in (filter_loader, test_loader):
+        try:
+            for _plugin in loader.all():
+                pass
+        except Exception as exc:  # the forks load them as before and report an error there
+            display.vvv(f"island_linear: {loader.type} plugins not preloaded: {exc}")
     return names
 
 
