@@ -12,9 +12,23 @@ description:
     space, the sockets that listen on the host and the host firewall's rules (C(nft -j list ruleset),
     C(iptables-save), C(ip6tables-save), firewalld and ufw), and reports every problem as a sentence
     that says what was found and what to do.
-  - Never changes anything, in check mode or not. The preflight role turns the problems into one
-    failure per host.
+  - Never changes anything, in check mode or not.
+  - Runs through an action plugin of the same name (plugins/action/island_preflight.py), which adds
+    the clock check against the controller (O(clock_skew_bound)) and, with O(fail_on_problems), turns
+    the problems into one failure naming the host, as the preflight role uses it.
 options:
+  clock_skew_bound:
+    description:
+      - Seconds the host's clock may be off the controller's. The action notes the controller's time
+        just before the module is sent and just after its answer; the host's time must fall between
+        them, give or take the bound (a controller slowed by load widens the window instead of
+        counting its delay as skew). Adds a problem otherwise, and RV(facts.clock_skew_seconds).
+        Not checked when unset.
+    type: float
+  fail_on_problems:
+    description: Fail with one message naming the host and every problem, instead of only returning them.
+    type: bool
+    default: false
   supported_os:
     description:
       - "The releases the island is tested on, per os-release C(ID), each the major C(VERSION_ID)

@@ -63,4 +63,4 @@ def test_preflight_refuses_a_bad_inventory_before_touching_a_host(tmp_path, case
     assert result.returncode != 0, output
     assert message in output
     # The host checks never ran: the inventory check stops the play first.
-    assert "TASK [preflight : Host state is read]" not in output
+    assert "TASK [preflight : Host state is read and the host is fit for the island]" not in output

@@ -62,3 +62,30 @@ def test_an_allowed_untested_system_warns_in_the_runs_output(tmp_path):
     assert result.returncode == 0, output
     assert "[WARNING]: preflight on node-7: the operating system is Debian GNU/Linux" in output
     assert "preflight_allow_untested_os is true" in output
+
+
+def test_the_action_frames_the_hosts_clock_and_fails_once_naming_the_host_and_every_problem(tmp_path):
+    measured = [
+        _preflight(supported_os={"debian": ["12", "13"]}, clock_skew_bound=5),
+        {
+            "name": "The clock was measured against the controller's and found within the bound",
+            "ansible.builtin.assert": {
+                "that": [
+                    "_checked.problems | select('search', 'clock') | list == []",
+                    "_checked.facts.clock_skew_seconds | float | abs < 5",
+                    "_checked is not failed",
+                ],
+                "fail_msg": "{{ _checked | to_json }}",
+            },
+        },
+    ]
+    result = run_local_tasks(tmp_path, measured)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    unfit = [_preflight(disk_required_bytes=2**60, clock_skew_bound=5, fail_on_problems=True)]
+    result = run_local_tasks(tmp_path, unfit)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    # one failure, naming the host, with both problems in it
+    assert "preflight on localhost: " in output
+    assert "operating system is Debian" in output and "GiB free" in output
