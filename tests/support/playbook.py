@@ -102,6 +102,23 @@ def run_json_play(play, *args: str, interpreter: str = sys.executable, timeout: 
     return proc, [task["hosts"]["localhost"] for task in out["plays"][0]["tasks"]]
 
 
+def run_play_with_secret_vars(tmp_path, playbook_text: str, variables: dict, *args: str):
+    """Write ``playbook_text`` and ``variables`` (secrets among them: a 0600 file, never the command
+    line) under ``tmp_path`` and run the play on localhost over the local connection with the json
+    stdout callback; returns (the process, the json report, {} when there is none)."""
+    play = tmp_path / "play.yml"
+    play.write_text(playbook_text)
+    varfile = tmp_path / "vars.json"
+    varfile.write_text(json.dumps(variables))
+    os.chmod(varfile, 0o600)
+    env = ansible_env(
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp")
+    )
+    proc = run_playbook(play, "-c", "local", "-e", f"@{varfile}", *args, env=env, cwd=tmp_path)
+    out = proc.stdout
+    return proc, (json.loads(out[out.index("{") :]) if "{" in out else {})
+
+
 def local_inventory(groups: dict, hosts: dict, **all_vars) -> dict:
     """A YAML inventory (as data) whose hosts use the local connection and this interpreter, so a
     play that gets past its checks touches nothing but this machine. ``groups``: group name ->

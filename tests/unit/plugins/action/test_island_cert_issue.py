@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import grp
-import json
 import os
 import stat
 import sys
@@ -14,7 +13,7 @@ import sys
 import pytest
 
 from tests.support.island_pki import PASSPHRASE, openssl_verify
-from tests.support.playbook import ansible_env, run_playbook
+from tests.support.playbook import run_play_with_secret_vars
 
 SANS = ["DNS:svc.island.internal", "IP:127.0.0.1"]
 
@@ -49,33 +48,18 @@ PLAYBOOK = """
 
 
 def _run(tmp_path, sans=SANS, *extra, passphrase=PASSPHRASE):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAYBOOK)
-    # The passphrases go in a file, never on the command line. The CA is made with the right one;
-    # pki_passphrase is what the issuing task is given.
-    varfile = tmp_path / "vars.json"
-    varfile.write_text(
-        json.dumps(
-            {
-                "pki_dir": str(tmp_path / "ca"),
-                "host_dir": str(tmp_path / "host" / "tls"),
-                "ca_passphrase": PASSPHRASE,
-                "pki_passphrase": passphrase,
-                "sans": sans,
-                "owner": getpass.getuser(),
-                "group": grp.getgrgid(os.getgid()).gr_name,
-                "ansible_python_interpreter": sys.executable,
-            }
-        )
-    )
-    os.chmod(varfile, 0o600)
-    env = ansible_env(
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp")
-    )
-    proc = run_playbook(play, "-c", "local", "-e", f"@{varfile}", *extra, env=env, cwd=tmp_path)
-    out = proc.stdout
-    report = json.loads(out[out.index("{") :]) if "{" in out else {}
-    return proc, report
+    # The CA is made with the right passphrase; pki_passphrase is what the issuing task is given.
+    variables = {
+        "pki_dir": str(tmp_path / "ca"),
+        "host_dir": str(tmp_path / "host" / "tls"),
+        "ca_passphrase": PASSPHRASE,
+        "pki_passphrase": passphrase,
+        "sans": sans,
+        "owner": getpass.getuser(),
+        "group": grp.getgrgid(os.getgid()).gr_name,
+        "ansible_python_interpreter": sys.executable,
+    }
+    return run_play_with_secret_vars(tmp_path, PLAYBOOK, variables, *extra)
 
 
 def _task(report, prefix):

@@ -19,7 +19,7 @@ from ansible_collections.island.installer.plugins.modules import (
 from tests.support import ROOT
 from tests.support.island_pki import PASSPHRASE, openssl_verify, snapshot, tls_fetch, tls_server
 from tests.support.modules import ModuleFail, run_module
-from tests.support.playbook import ansible_doc, ansible_env, run_playbook
+from tests.support.playbook import ansible_doc, run_play_with_secret_vars
 
 SANS = ["DNS:git.island.internal", "IP:127.0.0.1"]
 
@@ -241,30 +241,15 @@ PLAYBOOK = """
 
 
 def _playbook(tmp_path, python, sans, *extra, passphrase=PASSPHRASE, intermediate_generation=1):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAYBOOK)
-    # Variables (the passphrase among them) go in a file, never on the command line.
-    varfile = tmp_path / "vars.json"
-    varfile.write_text(
-        json.dumps(
-            {
-                "pki_dir": str(tmp_path / "ca"),
-                "host_dir": str(tmp_path / "host"),
-                "pki_passphrase": passphrase,
-                "sans": sans,
-                "intermediate_generation": intermediate_generation,
-                "ansible_python_interpreter": python,
-            }
-        )
-    )
-    os.chmod(varfile, 0o600)
-    env = ansible_env(
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp")
-    )
-    proc = run_playbook(play, "-c", "local", "-e", f"@{varfile}", *extra, env=env, cwd=tmp_path)
-    out = proc.stdout
-    report = json.loads(out[out.index("{") :]) if "{" in out else {}
-    return proc, report
+    variables = {
+        "pki_dir": str(tmp_path / "ca"),
+        "host_dir": str(tmp_path / "host"),
+        "pki_passphrase": passphrase,
+        "sans": sans,
+        "intermediate_generation": intermediate_generation,
+        "ansible_python_interpreter": python,
+    }
+    return run_play_with_secret_vars(tmp_path, PLAYBOOK, variables, *extra)
 
 
 def _stats(report):
