@@ -63,6 +63,10 @@ def _scrape(job, port, *, path="/metrics", auth=None, group=None, switch=None):
     - ``{"kind": "none"}`` (the default);
     - ``{"kind": "basic", "user_var": <role variable naming the user>, "secret": <file>}``;
     - ``{"kind": "bearer", "secret": <file>}``;
+    - ``{"kind": "client_cert", "name": <name>}``: TLS verified against the component's own CA
+      (not the island's) with a client certificate that CA's issuer signs, the key made on the
+      Prometheus host; the three files live under island_model_scrape.CLIENT_CERT_DIR/<name>
+      (ca.crt, client.crt, client.key), installed by the monitoring role;
 
     where ``secret`` is the file in island_secrets_dir (on the controller) that holds the password
     or token, made by the component's role (``island_secret``); the monitoring role reads it there
@@ -247,6 +251,10 @@ COMPONENTS = (
         ],
         "service": {"key": "api", "label": "api", "group": _SERVERS, "port": "api"},
         "tls": None,
+        # The API servers' /metrics, verified against k3s's cluster (server) CA and read with a
+        # client certificate of k3s's client CA in the group system:monitoring (roles/k3s
+        # tasks_from: metrics_client, called by the monitoring role).
+        "scrape": [_scrape("k3s_api", "api", auth={"kind": "client_cert", "name": "k3s-api"})],
         # Its etcd snapshots (minio_etcd_snapshot_bucket, minio_k3s_user).
         "tenants": [
             {"tenant": "k3s", "bucket_var": "minio_etcd_snapshot_bucket", "user_var": "minio_k3s_user"}

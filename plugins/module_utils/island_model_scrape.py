@@ -10,16 +10,38 @@ from __future__ import annotations
 
 from ansible_collections.island.installer.plugins.module_utils import island_model as model
 
+# Where the monitoring role installs a client_cert scrape's files on the Prometheus host: one
+# directory per declaration (root:prometheus 0750), the CA that verifies the target (ca.crt), the
+# client certificate (client.crt) and its key (client.key, root:prometheus 0640, made there).
+CLIENT_CERT_DIR = "/etc/prometheus/scrape"
+
 
 def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str) -> dict:
-    """A scrape declaration's auth, resolved: its kind, the user (basic) and the secret file."""
+    """A scrape declaration's auth, resolved: its kind, the user (basic) and the secret file, or
+    (client_cert) its directory and the CA, certificate and key files in it."""
     kind = auth.get("kind", "none")
     if kind == "none":
         return {"kind": "none"}
+    if kind == "client_cert":
+        name = str(auth.get("name") or "")
+        if not name or "/" in name or name.startswith("."):
+            raise model.ModelError(
+                f"a scrape's client_cert auth is named {name!r}: give a plain directory name"
+            )
+        directory = f"{CLIENT_CERT_DIR}/{name}"
+        return {
+            "kind": kind,
+            "name": name,
+            "dir": directory,
+            "ca_file": f"{directory}/ca.crt",
+            "cert_file": f"{directory}/client.crt",
+            "key_file": f"{directory}/client.key",
+        }
     if kind not in ("basic", "bearer") or not auth.get("secret"):
         raise model.ModelError(
-            f"a scrape's auth is kind {kind!r} with secret {auth.get('secret')!r}: give kind none, or "
-            "basic (user_var and secret) or bearer (secret), secret naming its file in island_secrets_dir"
+            f"a scrape's auth is kind {kind!r} with secret {auth.get('secret')!r}: give kind none, "
+            "basic (user_var and secret), bearer (secret), secret naming its file in island_secrets_dir, "
+            "or client_cert (name)"
         )
     out = {"kind": kind, "secret": str(auth["secret"])}
     if kind == "basic":

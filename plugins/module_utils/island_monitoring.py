@@ -140,9 +140,14 @@ def prometheus_config(
         elif auth["kind"] == "bearer":
             # authorization: Prometheus 2.26 and later (2.42, 3.14 alike).
             config["authorization"] = {"type": "Bearer", "credentials": _secret(secrets, auth["secret"])}
+        elif auth["kind"] == "client_cert":
+            # The target's own CA instead of the island's, and a client certificate (tls_config
+            # ca_file, cert_file, key_file: docs/configuration/configuration.md, 2.42 and 3.14).
+            config["tls_config"] = {k: auth[k] for k in ("ca_file", "cert_file", "key_file")}
         elif auth["kind"] != "none":
             raise MonitoringError(
-                f"scrape job {job['job']}: auth kind {auth['kind']!r} is not none, basic or bearer"
+                f"scrape job {job['job']}: auth kind {auth['kind']!r} is not none, basic, bearer "
+                "or client_cert"
             )
         scrape_configs.append(config)
     if island.get("probes"):

@@ -290,7 +290,7 @@ def test_the_monitoring_group_is_optional_and_an_island_without_it_has_no_monito
     assert "island_monitoring" not in model.REQUIRED_GROUPS
     island = model.island(GROUPS, _hostvars(), "island.internal")
     assert island["components"]["prometheus"]["hosts"] == []
-    assert [job["job"] for job in island["scrape"]] == ["coredns", "minio", "gitea", "node"]
+    assert [job["job"] for job in island["scrape"]] == ["coredns", "minio", "gitea", "k3s_api", "node"]
     assert "Prometheus" not in [s["name"] for s in island["services"]]
 
 
@@ -322,6 +322,7 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
         "coredns",
         "minio",
         "gitea",
+        "k3s_api",
         "prometheus",
         "alertmanager",
         "blackbox_exporter",
@@ -350,6 +351,32 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
     assert jobs["minio"]["auth"] == {"kind": "bearer", "secret": "minio-prometheus-token"}
     assert [t["target"] for t in jobs["minio"]["targets"]] == ["10.0.0.1:9000"]
     assert jobs["gitea"]["auth"] == {"kind": "bearer", "secret": "gitea-metrics-token"}
+
+
+def test_the_k3s_api_servers_are_scraped_with_a_client_certificate_against_k3s_own_ca():
+    island = model.island(MONITORED, _hostvars(), "island.internal")
+    job = next(j for j in island["scrape"] if j["job"] == "k3s_api")
+    assert [t["target"] for t in job["targets"]] == ["10.0.0.2:6443", "10.0.0.3:6443", "10.0.0.4:6443"]
+    assert job["path"] == "/metrics"
+    assert job["auth"] == {
+        "kind": "client_cert",
+        "name": "k3s-api",
+        "dir": "/etc/prometheus/scrape/k3s-api",
+        "ca_file": "/etc/prometheus/scrape/k3s-api/ca.crt",
+        "cert_file": "/etc/prometheus/scrape/k3s-api/client.crt",
+        "key_file": "/etc/prometheus/scrape/k3s-api/client.key",
+    }
+    # Not probed by the blackbox exporter against the island CA: its certificate is k3s's own CA's.
+    assert not [p for p in island["probes"] if p["component"] == "k3s"]
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])
+def test_a_client_cert_scrape_without_a_plain_name_is_refused(monkeypatch, name):
+    auth = {"kind": "client_cert", "name": name}
+    broken = dict(model.COMPONENTS[-1], scrape=[model._scrape("node", "web", auth=auth)])
+    monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS[:-1], broken))
+    with pytest.raises(model.ModelError, match=r"client_cert auth is named .*plain directory name"):
+        model.island(MONITORED, _hostvars(), "island.internal")
 
 
 def test_a_scrape_whose_endpoint_is_switched_off_is_left_out():
@@ -412,7 +439,7 @@ def test_an_unknown_auth_kind_is_refused_naming_the_kinds(monkeypatch):
         model.COMPONENTS[-1], scrape=[model._scrape("node", "web", auth={"kind": "digest", "secret": "x"})]
     )
     monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS[:-1], broken))
-    with pytest.raises(model.ModelError, match=r"kind 'digest'.*give kind none, or basic"):
+    with pytest.raises(model.ModelError, match=r"kind 'digest'.*give kind none, basic.*or client_cert"):
         model.island(MONITORED, _hostvars(), "island.internal")
 
 

@@ -62,16 +62,27 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
         "coredns",
         "minio",
         "gitea",
+        "k3s_api",
         "prometheus",
         "alertmanager",
         "blackbox_exporter",
         "node",
         "blackbox",
     ]
-    for job in jobs.values():
+    for name, job in jobs.items():
         assert job["scheme"] == "https"
-        assert job["tls_config"] == {"ca_file": str(tmp_path / "island-roots.pem")}
+        if name != "k3s_api":
+            assert job["tls_config"] == {"ca_file": str(tmp_path / "island-roots.pem")}
         assert "insecure_skip_verify" not in job["tls_config"]
+    # The k3s API servers: verified against k3s's cluster CA, read with the client certificate.
+    k3s = "/etc/prometheus/scrape/k3s-api"
+    assert jobs["k3s_api"]["tls_config"] == {
+        "ca_file": f"{k3s}/ca.crt",
+        "cert_file": f"{k3s}/client.crt",
+        "key_file": f"{k3s}/client.key",
+    }
+    assert not {"basic_auth", "authorization"} & set(jobs["k3s_api"])
+    assert jobs["k3s_api"]["static_configs"] == [{"targets": ["10.0.0.2:6443"], "labels": {"host": "s1"}}]
     assert jobs["prometheus"]["basic_auth"] == {"username": "island-monitor", "password": "p-secret"}
     assert jobs["alertmanager"]["basic_auth"] == {"username": "island-monitor", "password": "a-secret"}
     assert "basic_auth" not in jobs["node"]
@@ -106,13 +117,7 @@ def test_nothing_leaves_the_island_and_alerts_go_to_its_alertmanagers_with_the_a
 @needs_promtool
 def test_debians_promtool_accepts_the_configuration_and_the_web_configuration(tmp_path):
     (tmp_path / "rules").mkdir()
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(_config(tmp_path)))
-    result = subprocess.run(
-        [PROMTOOL, "check", "config", str(path)], check=False, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    # A real key pair (promtool loads it): openssl, self-signed.
+    # A real key pair (promtool loads the client certificate and key it names): openssl, self-signed.
     key, crt = str(tmp_path / "c.key"), str(tmp_path / "c.crt")
     openssl = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=infra1"
     subprocess.run(
@@ -120,6 +125,15 @@ def test_debians_promtool_accepts_the_configuration_and_the_web_configuration(tm
         check=True,
         capture_output=True,
     )
+    config = _config(tmp_path)
+    k3s = next(j for j in config["scrape_configs"] if j["job_name"] == "k3s_api")
+    k3s["tls_config"] = {"ca_file": crt, "cert_file": crt, "key_file": key}  # the host's paths, here
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [PROMTOOL, "check", "config", str(path)], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     web = tmp_path / "web.yml"
     web.write_text(
         yaml.safe_dump(
@@ -148,6 +162,22 @@ def test_debians_promtool_refuses_a_key_it_does_not_know(tmp_path):
         [PROMTOOL, "check", "config", str(path)], check=False, capture_output=True, text=True
     )
     assert result.returncode != 0
+
+
+@needs_promtool
+def test_debians_promtool_refuses_a_client_certificate_that_is_not_there(tmp_path):
+    """The generated k3s_api job names its files; promtool checks that they exist."""
+    (tmp_path / "rules").mkdir()
+    path = tmp_path / "prometheus.yml"
+    config = _config(tmp_path)
+    k3s = next(j for j in config["scrape_configs"] if j["job_name"] == "k3s_api")
+    k3s["tls_config"] = {k: str(tmp_path / "absent" / k) for k in k3s["tls_config"]}
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [PROMTOOL, "check", "config", str(path)], check=False, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "absent" in result.stdout + result.stderr
 
 
 def test_the_account_hash_is_kept_while_it_still_verifies_the_password():
