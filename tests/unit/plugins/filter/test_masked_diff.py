@@ -92,6 +92,18 @@ def test_the_filter_reads_slurp_results_and_a_missing_file_is_new():
     assert NEW_SECRET not in "\n".join(lines) and OLD_SECRET not in "\n".join(lines)
 
 
+def test_the_filter_reads_island_install_read_results_and_an_absent_file_is_new():
+    before, after, _ = CASES["ini"]
+    files = [
+        {"path": "/etc/gitea/app.ini", "content": after, "format": "ini"},
+        {"path": "/etc/gitea/other.ini", "content": after, "format": "ini"},
+    ]
+    lines = island_masked_diff({"/etc/gitea/app.ini": before, "/etc/gitea/other.ini": None}, files)
+    assert "/etc/gitea/app.ini: ~ [database] PASSWD = ******** -> ******** (changed)" in lines
+    assert "/etc/gitea/other.ini: new file" in lines
+    assert NEW_SECRET not in "\n".join(lines) and OLD_SECRET not in "\n".join(lines)
+
+
 def test_check_diff_through_the_common_task_file_shows_keys_and_never_values(tmp_path):
     target = tmp_path / "config.env"
     target.write_text(f'MINIO_ROOT_USER="island-root"\nMINIO_ROOT_PASSWORD="{OLD_SECRET}"\n')
