@@ -45,15 +45,33 @@ _EVERY = [group["name"] for group in GROUPS]
 
 
 def _port(
-    key, service, *, var=None, port=None, proto="tcp", group=None, units=(), users=(), bind=None, switch=None
+    key,
+    service,
+    *,
+    var=None,
+    port=None,
+    proto="tcp",
+    group=None,
+    units=(),
+    users=(),
+    bind=None,
+    switch=None,
+    needs=None,
+    probe=True,
 ):
     """A port a component binds: set by the role variable ``var`` (its default in the role's
     defaults/main.yml), or fixed at ``port`` where no variable exists; bound only while the role's
-    boolean ``switch`` is on, if it has one. ``group``: the group whose hosts bind it, or a list of
-    groups (a host in any of them binds it once)."""
+    boolean ``switch`` is on, if it has one, and only on an island whose group ``needs`` has hosts,
+    if it names one. ``group``: the group whose hosts bind it, or a list of groups (a host in any
+    of them binds it once). ``probe``: whether the blackbox exporter probes it when the component
+    has an island certificate (island_model_scrape.probes)."""
     entry = {"key": key, "service": service, "var": var, "port": port, "proto": proto, "group": group}
-    entry.update(units=list(units), users=list(users), bind=bind, switch=switch)
+    entry.update(units=list(units), users=list(users), bind=bind, switch=switch, needs=needs, probe=probe)
     return entry
+
+
+# Port entry keys that describe the model, not the host's port: left out of island.hosts[].ports.
+_MODEL_PORT_KEYS = ("key", "var", "group", "switch", "needs", "probe")
 
 
 def _scrape(job, port, *, path="/metrics", auth=None, group=None, switch=None):
@@ -67,6 +85,11 @@ def _scrape(job, port, *, path="/metrics", auth=None, group=None, switch=None):
       (not the island's) with a client certificate that CA's issuer signs, the key made on the
       Prometheus host; the three files live under island_model_scrape.CLIENT_CERT_DIR/<name>
       (ca.crt, client.crt, client.key), installed by the monitoring role;
+    - ``{"kind": "client_cert", "name": <name>, "roots": "island"}``: TLS verified against the
+      island roots, with an island client certificate (client.crt, client.key under
+      CLIENT_CERT_DIR/<name>, issued by the island CA on the Prometheus host by the monitoring
+      role) that names island_model_scrape.ISLAND_CLIENT (``client_san``), which the target's TLS
+      front requires;
 
     where ``secret`` is the file in island_secrets_dir (on the controller) that holds the password
     or token, made by the component's role (``island_secret``); the monitoring role reads it there
@@ -167,9 +190,42 @@ COMPONENTS = (
                 units=["registry-push.service"],
                 users=["registry"],
             ),
+        ]
+        + [
+            # Each registry process's metrics (distribution's debug server, plain HTTP, on
+            # 127.0.0.1 at this port) behind a socat TLS front on the island address at the same
+            # port, which requires Prometheus's island client certificate (roles/registry
+            # tasks/metrics.yml). Only on an island with a monitoring host. Not probed: the
+            # blackbox exporter has no client certificate, so the front refuses it and logs that at
+            # every probe (under TLS 1.3 the probe would still pass, since the client finishes its
+            # handshake before the server checks); the scrape verifies the same certificate.
+            _port(
+                key,
+                f"{service}'s metrics",
+                var=var,
+                group=_REGISTRY,
+                units=[f"{unit}.service", f"island-{unit}-metrics.service"],
+                users=["registry"],
+                needs=_MONITORING,
+                probe=False,
+            )
+            for key, service, var, unit in (
+                ("metrics", "the registry", "registry_metrics_port", "registry"),
+                ("push_metrics", "the registry push endpoint", "registry_push_metrics_port", "registry-push"),
+            )
         ],
         "service": {"key": "registry", "label": "registry", "group": _REGISTRY, "port": "pull"},
         "tls": {"dir": "/etc/registry/tls", "name": "registry"},
+        # Both processes' metrics, through their TLS fronts, read with Prometheus's island client
+        # certificate (the fronts accept no other).
+        "scrape": [
+            _scrape("registry", "metrics", auth={"kind": "client_cert", "name": "island", "roots": "island"}),
+            _scrape(
+                "registry_push",
+                "push_metrics",
+                auth={"kind": "client_cert", "name": "island", "roots": "island"},
+            ),
+        ],
     },
     {
         "name": "minio",
@@ -390,6 +446,11 @@ def _switched_on(entry: dict, role: str, hostvars, host, roles_dir: str) -> bool
     return value is True or str(value).strip().lower() in ("true", "yes", "on", "1")
 
 
+def _needed(entry: dict, groups) -> bool:
+    """Whether the island has hosts in the group the port ``needs`` (always, when it names none)."""
+    return entry.get("needs") is None or bool(groups.get(entry["needs"]))
+
+
 def port_value(entry: dict, role: str, hostvars, host=None, roles_dir: str = _ROLES_DIR) -> int:
     """A port's value on a host: the inventory's setting of its variable, else the role's default."""
     if entry["var"] is None:
@@ -475,11 +536,12 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
             "address": address(hostvars, host),
             "components": host_components(groups, host),
             "ports": [
-                {k: v for k, v in e.items() if k not in ("key", "var", "group", "switch") and v is not None}
+                {k: v for k, v in e.items() if k not in _MODEL_PORT_KEYS and v is not None}
                 | {"port": port_value(e, c["role"], hostvars, host, roles_dir)}
                 for c in carried
                 for e in c["ports"]
                 if _in_group(groups, host, e["group"])
+                and _needed(e, groups)
                 and _switched_on(e, c["role"], hostvars, host, roles_dir)
             ],
             "certificates": [
@@ -507,7 +569,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "tenants": tenants(hostvars, components["minio"]["hosts"], roles_dir),
         "bundle_share": bundle_share(),
         # What Prometheus scrapes and the blackbox exporter probes (island_model_scrape.py).
-        "scrape": _scrape_jobs(groups, hostvars, roles_dir),
+        "scrape": _scrape_jobs(groups, hostvars, roles_dir, domain),
         "probes": _probes(groups, hostvars, roles_dir),
     }
 
@@ -526,10 +588,10 @@ def _data_bytes(component: dict, hostvars, host, roles_dir) -> int:
         raise ModelError(f"{err} (on {host})") from err
 
 
-def _scrape_jobs(groups, hostvars, roles_dir):
+def _scrape_jobs(groups, hostvars, roles_dir, domain):
     from ansible_collections.island.installer.plugins.module_utils import island_model_scrape  # noqa: PLC0415
 
-    return island_model_scrape.scrape(groups, hostvars, roles_dir)
+    return island_model_scrape.scrape(groups, hostvars, roles_dir, domain=domain)
 
 
 def _probes(groups, hostvars, roles_dir):

@@ -14,11 +14,17 @@ from ansible_collections.island.installer.plugins.module_utils import island_mod
 # directory per declaration (root:prometheus 0750), the CA that verifies the target (ca.crt), the
 # client certificate (client.crt) and its key (client.key, root:prometheus 0640, made there).
 CLIENT_CERT_DIR = "/etc/prometheus/scrape"
+# The name every island client certificate of Prometheus carries (DNS:<this>.<island domain>), on
+# each monitoring host with its own key; a TLS front that serves Prometheus alone requires it
+# (socat's commonname=, roles/registry tasks/metrics.yml), since every island host also holds
+# island client certificates of its own (journal-upload).
+ISLAND_CLIENT = "island-prometheus"
 
 
-def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str) -> dict:
+def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str, *, domain=None) -> dict:
     """A scrape declaration's auth, resolved: its kind, the user (basic) and the secret file, or
-    (client_cert) its directory and the CA, certificate and key files in it."""
+    (client_cert) its directory and the CA, certificate and key files in it; with ``roots: island``
+    the CA file is the island trust bundle and ``client_san`` the name the certificate carries."""
     kind = auth.get("kind", "none")
     if kind == "none":
         return {"kind": "none"}
@@ -28,15 +34,27 @@ def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str) -> dict:
             raise model.ModelError(
                 f"a scrape's client_cert auth is named {name!r}: give a plain directory name"
             )
+        roots = auth.get("roots", "own")
+        if roots not in ("own", "island"):
+            raise model.ModelError(
+                f"a scrape's client_cert auth {name} has roots {roots!r}: give own (the component's CA, "
+                "ca.crt beside the client certificate) or island (the island trust bundle)"
+            )
         directory = f"{CLIENT_CERT_DIR}/{name}"
-        return {
+        out = {
             "kind": kind,
             "name": name,
+            "roots": roots,
             "dir": directory,
             "ca_file": f"{directory}/ca.crt",
             "cert_file": f"{directory}/client.crt",
             "key_file": f"{directory}/client.key",
         }
+        if roots == "island":
+            trust = model.setting("pki", "pki_trust_bundle_path", hostvars, host, roles_dir)
+            out["ca_file"] = str(trust)
+            out["client_san"] = f"DNS:{ISLAND_CLIENT}.{domain}" if domain else None
+        return out
     if kind not in ("basic", "bearer") or not auth.get("secret"):
         raise model.ModelError(
             f"a scrape's auth is kind {kind!r} with secret {auth.get('secret')!r}: give kind none, "
@@ -49,11 +67,12 @@ def _scrape_auth(auth: dict, role: str, hostvars, host, roles_dir: str) -> dict:
     return out
 
 
-def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
+def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR, *, domain=None) -> list[dict]:
     """Every scrape job the components declare (``scrape`` of COMPONENTS), resolved: its ``job``,
     ``component``, ``scheme`` (https), metrics ``path``, ``auth`` ({kind, user, secret}) and
     ``targets`` (each host of its group in inventory order, with its ``address``, its own ``port``
-    and ``target`` address:port). A job whose group has no hosts is left out."""
+    and ``target`` address:port). A job whose group has no hosts, or whose port the island does not
+    bind (its ``needs`` group has no hosts), is left out."""
     all_hosts = list(groups.get("all", []))
     jobs = []
     for component in model.COMPONENTS:
@@ -66,6 +85,8 @@ def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
                     f"its ports are {', '.join(sorted(by_key))}"
                 )
             entry = by_key[declared["port"]]
+            if not model._needed(entry, groups):
+                continue
             group = declared["group"] or entry["group"] or component["groups"]
             hosts = [h for h in all_hosts if model._in_group(groups, h, group)]
             if declared.get("switch"):
@@ -86,7 +107,9 @@ def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
                     "component": component["name"],
                     "scheme": "https",
                     "path": declared["path"],
-                    "auth": _scrape_auth(declared["auth"], role, hostvars, hosts[0], roles_dir),
+                    "auth": _scrape_auth(
+                        declared["auth"], role, hostvars, hosts[0], roles_dir, domain=domain
+                    ),
                     "targets": targets,
                 }
             )
@@ -101,15 +124,16 @@ def scrape(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
 
 def probes(groups, hostvars, roles_dir: str = model._ROLES_DIR) -> list[dict]:
     """Every island endpoint the blackbox exporter probes over verified TLS: each port of each
-    component with an island certificate (``tls``), on each host that binds it, in inventory order:
-    its ``component``, ``key``, ``service``, ``host``, ``address``, ``port`` and ``target``."""
+    component with an island certificate (``tls``), unless the port says ``probe`` False, on each
+    host that binds it, in inventory order: its ``component``, ``key``, ``service``, ``host``,
+    ``address``, ``port`` and ``target``."""
     out = []
     for host in groups.get("all", []):
         for component in model.COMPONENTS:
             if not component["tls"]:
                 continue
             for entry in component["ports"]:
-                if not model._in_group(groups, host, entry["group"]):
+                if not entry.get("probe", True) or not model._in_group(groups, host, entry["group"]):
                     continue
                 if not model._switched_on(entry, component["role"], hostvars, host, roles_dir):
                     continue

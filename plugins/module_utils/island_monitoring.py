@@ -141,9 +141,15 @@ def prometheus_config(
             # authorization: Prometheus 2.26 and later (2.42, 3.14 alike).
             config["authorization"] = {"type": "Bearer", "credentials": _secret(secrets, auth["secret"])}
         elif auth["kind"] == "client_cert":
-            # The target's own CA instead of the island's, and a client certificate (tls_config
-            # ca_file, cert_file, key_file: docs/configuration/configuration.md, 2.42 and 3.14).
-            config["tls_config"] = {k: auth[k] for k in ("ca_file", "cert_file", "key_file")}
+            # A client certificate (tls_config cert_file, key_file: docs/configuration/
+            # configuration.md, 2.42 and 3.14), the target verified against its own CA (ca_file) or,
+            # with roots island, against the island roots like every other job.
+            island_roots = auth.get("roots") == "island"
+            config["tls_config"] = {
+                "ca_file": ca_file if island_roots else auth["ca_file"],
+                "cert_file": auth["cert_file"],
+                "key_file": auth["key_file"],
+            }
         elif auth["kind"] != "none":
             raise MonitoringError(
                 f"scrape job {job['job']}: auth kind {auth['kind']!r} is not none, basic, bearer "

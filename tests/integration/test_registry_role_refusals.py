@@ -1,4 +1,4 @@
-"""The registry role refuses bad S3 storage input before any host is touched.
+"""The registry role refuses bad S3 storage input and clashing ports before any host is touched.
 
 The play runs the role against a host with the local connection and a bundle-less island; the
 validation is the role's first task, so input that got through would fail on a later task (the
@@ -36,7 +36,12 @@ BAD_INPUT = {
     ),
     "same_ports": (
         {"registry_push_port": 5000},
-        "registry_port and registry_push_port must differ",
+        "registry_port, registry_push_port, registry_metrics_port and registry_push_metrics_port must "
+        "differ (they are 5000, 5000, 5002, 5003)",
+    ),
+    "a_metrics_port_on_an_endpoint": (
+        {"registry_push_metrics_port": 5001},
+        "registry_push_metrics_port must differ (they are 5000, 5001, 5002, 5001)",
     ),
 }
 

@@ -37,7 +37,12 @@ def _ports(island, host):
 
 def test_without_inventory_settings_every_port_is_its_roles_default():
     island = model.island(GROUPS, _hostvars(), "island.internal")
-    assert island["components"]["registry"]["ports"] == {"pull": 5000, "push": 5001}
+    assert island["components"]["registry"]["ports"] == {
+        "pull": 5000,
+        "push": 5001,
+        "metrics": 5002,
+        "push_metrics": 5003,
+    }
     assert island["components"]["minio"]["ports"] == {"s3": 9000, "console": 9001}
     assert island["components"]["gitea"]["ports"] == {"http": 3000}
     assert island["components"]["coredns"]["ports"] == {"dns": 53, "metrics": 9153}
@@ -320,6 +325,8 @@ def test_prometheus_scrapes_what_each_component_declares_at_the_inventorys_ports
     jobs = {job["job"]: job for job in island["scrape"]}
     assert list(jobs) == [
         "coredns",
+        "registry",
+        "registry_push",
         "minio",
         "gitea",
         "k3s_api",
@@ -365,9 +372,70 @@ def test_the_k3s_api_servers_are_scraped_with_a_client_certificate_against_k3s_o
         "ca_file": "/etc/prometheus/scrape/k3s-api/ca.crt",
         "cert_file": "/etc/prometheus/scrape/k3s-api/client.crt",
         "key_file": "/etc/prometheus/scrape/k3s-api/client.key",
+        "roots": "own",
     }
     # Not probed by the blackbox exporter against the island CA: its certificate is k3s's own CA's.
     assert not [p for p in island["probes"] if p["component"] == "k3s"]
+
+
+def test_each_registry_process_is_scraped_through_its_front_with_an_island_client_certificate():
+    hostvars = _hostvars(registry_push_metrics_port=5903, pki_trust_bundle_path="/etc/island/roots.pem")
+    island = model.island(MONITORED, hostvars, "island.internal")
+    jobs = {j["job"]: j for j in island["scrape"] if j["component"] == "registry"}
+    assert [t["target"] for t in jobs["registry"]["targets"]] == ["10.0.0.1:5002"]
+    assert [t["target"] for t in jobs["registry_push"]["targets"]] == ["10.0.0.1:5903"]
+    assert jobs["registry"]["path"] == "/metrics"
+    island_cert = {
+        "kind": "client_cert",
+        "name": "island",
+        "roots": "island",
+        "dir": "/etc/prometheus/scrape/island",
+        # The island roots, as every other job; the client certificate is the island CA's.
+        "ca_file": "/etc/island/roots.pem",
+        "cert_file": "/etc/prometheus/scrape/island/client.crt",
+        "key_file": "/etc/prometheus/scrape/island/client.key",
+        # What the fronts require (socat commonname=): one name for every monitoring host's certificate.
+        "client_san": "DNS:island-prometheus.island.internal",
+    }
+    assert jobs["registry"]["auth"] == jobs["registry_push"]["auth"] == island_cert
+    # preflight and the firewall check cover both ports, the debug server's (loopback) and the
+    # front's (island address) alike; a rerun finds them held by the island's own units.
+    ports = [p for p in island["hosts"]["infra1"]["ports"] if p["port"] in (5002, 5903)]
+    assert ports == [
+        {
+            "service": "the registry's metrics",
+            "port": 5002,
+            "proto": "tcp",
+            "units": ["registry.service", "island-registry-metrics.service"],
+            "users": ["registry"],
+        },
+        {
+            "service": "the registry push endpoint's metrics",
+            "port": 5903,
+            "proto": "tcp",
+            "units": ["registry-push.service", "island-registry-push-metrics.service"],
+            "users": ["registry"],
+        },
+    ]
+    # Not probed: the front refuses a handshake without Prometheus's client certificate.
+    assert [p["port"] for p in island["probes"] if p["component"] == "registry"] == [5000, 5001]
+
+
+def test_without_a_monitoring_host_the_registry_binds_no_metrics_port_and_is_not_scraped():
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    registry = [
+        p["port"] for p in island["hosts"]["infra1"]["ports"] if p["service"].startswith("the registry")
+    ]
+    assert registry == [5000, 5001]
+    assert not [j for j in island["scrape"] if j["component"] == "registry"]
+
+
+def test_an_island_client_certificate_scrape_with_unknown_roots_is_refused(monkeypatch):
+    auth = {"kind": "client_cert", "name": "island", "roots": "somewhere"}
+    broken = dict(model.COMPONENTS[-1], scrape=[model._scrape("node", "web", auth=auth)])
+    monkeypatch.setattr(model, "COMPONENTS", (*model.COMPONENTS[:-1], broken))
+    with pytest.raises(model.ModelError, match=r"roots 'somewhere': give own .* or island"):
+        model.island(MONITORED, _hostvars(), "island.internal")
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])

@@ -60,6 +60,8 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert list(jobs) == [
         "coredns",
+        "registry",
+        "registry_push",
         "minio",
         "gitea",
         "k3s_api",
@@ -69,11 +71,24 @@ def test_every_declared_job_is_scraped_over_verified_tls_with_its_auth(tmp_path)
         "node",
         "blackbox",
     ]
+    roots = str(tmp_path / "island-roots.pem")
     for name, job in jobs.items():
         assert job["scheme"] == "https"
-        if name != "k3s_api":
-            assert job["tls_config"] == {"ca_file": str(tmp_path / "island-roots.pem")}
+        if name not in ("k3s_api", "registry", "registry_push"):
+            assert job["tls_config"] == {"ca_file": roots}
         assert "insecure_skip_verify" not in job["tls_config"]
+    # The registry's metrics fronts: verified against the island roots like the rest, read with
+    # Prometheus's island client certificate, which they require.
+    for name, port in (("registry", 5002), ("registry_push", 5003)):
+        assert jobs[name]["tls_config"] == {
+            "ca_file": roots,
+            "cert_file": "/etc/prometheus/scrape/island/client.crt",
+            "key_file": "/etc/prometheus/scrape/island/client.key",
+        }
+        assert not {"basic_auth", "authorization"} & set(jobs[name])
+        assert jobs[name]["metrics_path"] == "/metrics"
+        target = {"targets": [f"10.0.0.1:{port}"], "labels": {"host": "infra1"}}
+        assert jobs[name]["static_configs"] == [target]
     # The k3s API servers: verified against k3s's cluster CA, read with the client certificate.
     k3s = "/etc/prometheus/scrape/k3s-api"
     assert jobs["k3s_api"]["tls_config"] == {
@@ -128,6 +143,9 @@ def test_debians_promtool_accepts_the_configuration_and_the_web_configuration(tm
     config = _config(tmp_path)
     k3s = next(j for j in config["scrape_configs"] if j["job_name"] == "k3s_api")
     k3s["tls_config"] = {"ca_file": crt, "cert_file": crt, "key_file": key}  # the host's paths, here
+    for job in config["scrape_configs"]:
+        if job["job_name"] in ("registry", "registry_push"):  # the island roots as generated
+            job["tls_config"] |= {"cert_file": crt, "key_file": key}
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
@@ -166,12 +184,13 @@ def test_debians_promtool_refuses_a_key_it_does_not_know(tmp_path):
 
 @needs_promtool
 def test_debians_promtool_refuses_a_client_certificate_that_is_not_there(tmp_path):
-    """The generated k3s_api job names its files; promtool checks that they exist."""
+    """The generated client_cert jobs name their files; promtool checks that they exist."""
     (tmp_path / "rules").mkdir()
     path = tmp_path / "prometheus.yml"
     config = _config(tmp_path)
-    k3s = next(j for j in config["scrape_configs"] if j["job_name"] == "k3s_api")
-    k3s["tls_config"] = {k: str(tmp_path / "absent" / k) for k in k3s["tls_config"]}
+    for job in config["scrape_configs"]:
+        if "cert_file" in job["tls_config"]:
+            job["tls_config"] = {k: str(tmp_path / "absent" / k) for k in job["tls_config"]}
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [PROMTOOL, "check", "config", str(path)], check=False, capture_output=True, text=True
