@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.island.installer.plugins.module_utils import island_model as model
+from ansible_collections.island.installer.plugins.module_utils import island_model_receipt as receipt
 
 
 def island_model(groups, hostvars, domain, names=None):
@@ -22,19 +23,19 @@ def island_model(groups, hostvars, domain, names=None):
 
 
 def island_receipt_hosts(all_hosts, reached, hostvars):
-    return model.receipt_hosts(all_hosts, reached, hostvars)
+    return receipt.receipt_hosts(all_hosts, reached, hostvars)
 
 
 def island_receipt_certificates(results):
-    return model.receipt_certificates(results)
+    return receipt.receipt_certificates(results)
 
 
 def island_receipt_registries(island):
-    return model.receipt_registries(island)
+    return receipt.receipt_registries(island)
 
 
 def island_receipt_gitea(island):
-    return model.receipt_gitea(island)
+    return receipt.receipt_gitea(island)
 
 
 def island_minio_tenants(tenants):

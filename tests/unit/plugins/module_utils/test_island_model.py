@@ -9,6 +9,7 @@ import re
 import pytest
 from ansible_collections.island.installer.plugins.filter.island_summary import island_summary
 from ansible_collections.island.installer.plugins.module_utils import island_model as model
+from ansible_collections.island.installer.plugins.module_utils import island_model_receipt as receipt
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 
@@ -109,8 +110,8 @@ def test_the_summary_leaves_out_services_whose_group_has_no_hosts():
 
 def test_the_receipt_asks_each_registry_and_gitea_host_at_its_own_port():
     island = model.island(GROUPS, _hostvars(registry_port=5443, gitea_port=3443), "island.internal")
-    assert model.receipt_registries(island) == [{"host": "infra1", "registry": "10.0.0.1:5443"}]
-    assert model.receipt_gitea(island) == [{"host": "infra1", "url": "https://10.0.0.1:3443"}]
+    assert receipt.receipt_registries(island) == [{"host": "infra1", "registry": "10.0.0.1:5443"}]
+    assert receipt.receipt_gitea(island) == [{"host": "infra1", "url": "https://10.0.0.1:3443"}]
     assert island["hosts"]["infra1"]["certificates"] == [
         {"service": "registry", "path": "/etc/registry/tls/registry.crt"},
         {"service": "minio", "path": "/etc/minio/certs/minio.crt"},
@@ -127,7 +128,7 @@ def test_the_receipt_lists_every_host_and_marks_those_it_did_not_reach():
     hostvars = _hostvars()
     hostvars["infra1"]["_receipt_host"] = {"name": "infra1", "records": {}}
     hostvars["s1"]["group_names"] = ["k3s_servers"]
-    hosts = model.receipt_hosts(["infra1", "s1"], ["infra1", "s1"], hostvars)
+    hosts = receipt.receipt_hosts(["infra1", "s1"], ["infra1", "s1"], hostvars)
     assert hosts == [
         {"name": "infra1", "records": {}},
         {"name": "s1", "address": "10.0.0.2", "groups": ["k3s_servers"], "reached": False},
@@ -139,7 +140,7 @@ def test_a_certificate_that_could_not_be_read_is_recorded_with_the_reason():
         {"item": {"service": "registry", "path": "/r.crt"}, "content": "Y2VydA=="},
         {"item": {"service": "gitea", "path": "/g.crt"}, "failed": True, "msg": "file not found: /g.crt"},
     ]
-    assert model.receipt_certificates(results) == [
+    assert receipt.receipt_certificates(results) == [
         {"service": "registry", "path": "/r.crt", "content": "Y2VydA==", "error": ""},
         {"service": "gitea", "path": "/g.crt", "content": None, "error": "file not found: /g.crt"},
     ]
