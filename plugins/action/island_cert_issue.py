@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.island.installer.plugins.module_utils.island_pki import PkiError
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import CERT_RECORD_DIR
 from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_for_host
 
 _REQUIRED = ("name", "dir", "subject_alt_names", "owner", "group", "ca", "ca_passphrase")
@@ -46,6 +47,7 @@ class ActionModule(ActionBase):
                 "mode": args.get("key_mode", "0640"),
                 "rotate_with_renewal": bool(args.get("rotate_with_renewal", False)),
                 "certificate_path": cert_path,
+                "record_dir": CERT_RECORD_DIR,
                 "renew_before_days": renew,
             },
             task_vars=task_vars,
@@ -84,6 +86,7 @@ class ActionModule(ActionBase):
                     "certificate": signed["certificate"],
                     "chain": signed["chain"],
                     "key_path": key_path,
+                    "record_dir": CERT_RECORD_DIR,
                     "owner": args["owner"],
                     "group": args["group"],
                     "mode": "0644",

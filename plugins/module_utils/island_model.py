@@ -556,6 +556,8 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "domain": domain,
         "record_dir": RECORD_DIR,
         "bundle_record": BUNDLE_RECORD,
+        # Where island_csr records each island certificate a host holds (island-metrics reads it).
+        "certificate_records": _certificate_records(),
         # Where every host keeps the island roots it trusts (the pki role's pki_trust_bundle_path).
         "pki": {"trust_bundle": str(setting("pki", "pki_trust_bundle_path", hostvars, first, roles_dir))},
         "groups": {
@@ -572,6 +574,12 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "scrape": _scrape_jobs(groups, hostvars, roles_dir, domain),
         "probes": _probes(groups, hostvars, roles_dir),
     }
+
+
+def _certificate_records() -> str:
+    from ansible_collections.island.installer.plugins.module_utils import island_pki_host  # noqa: PLC0415
+
+    return island_pki_host.CERT_RECORD_DIR
 
 
 def _data_bytes(component: dict, hostvars, host, roles_dir) -> int:

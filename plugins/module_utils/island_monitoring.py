@@ -432,10 +432,16 @@ def metrics_config(
     if problems:
         raise MonitoringError("; ".join(problems))
     paths = [c["path"] for c in island["hosts"][host]["certificates"]]
+    # Prometheus's client certificates on a monitoring host, the one k3s's client CA signs included
+    # (the island-signed ones are in the records as well; each path is watched once).
+    if "prometheus" in island["hosts"][host]["components"]:
+        paths += [j["auth"]["cert_file"] for j in island["scrape"] if j["auth"].get("kind") == "client_cert"]
     config: dict = {
         "textfile_dir": str(textfile_dir),
         "certificate_warn_days": days,
         "certificates": list(dict.fromkeys(paths + extra)),
+        # and every island certificate issued on the host, whichever role issued it (island_csr)
+        "certificate_records": island["certificate_records"],
     }
     if host in island["components"]["k3s"]["members"].get("servers", []):
         config["etcd_snapshots"] = {"dir": K3S_SNAPSHOT_DIR, "schedule_cron": str(snapshot_cron)}

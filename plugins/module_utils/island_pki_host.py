@@ -11,11 +11,45 @@ cryptography (3.4+).
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from ansible_collections.island.installer.plugins.module_utils import island_pki as pki
 from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
 from ansible_collections.island.installer.plugins.module_utils.island_pki import serialization, x509
+
+# Where each host records the island certificates installed on it, one small file per certificate
+# holding its path, so island-metrics watches every certificate the island issued on the host
+# (whichever role issued it) and not only those the model names (roles/monitoring, issue 17).
+CERT_RECORD_DIR = "/var/lib/island/certificates"
+
+
+def certificate_record(record_dir, certificate_path):
+    """The record file and its content for ``certificate_path``: named after the certificate's file
+    name and a digest of its whole path (two services may both have a ``tls.crt``)."""
+    digest = hashlib.sha256(certificate_path.encode("utf-8")).hexdigest()[:12]
+    name = f"{os.path.basename(certificate_path)}.{digest}"
+    return os.path.join(record_dir, name), certificate_path + "\n"
+
+
+def ensure_certificate_record(record_dir, certificate_path, check_mode=False):
+    """The record of ``certificate_path`` in ``record_dir`` (made 0755), written once the certificate
+    is there (so island-metrics, started by the record's appearance, finds it in place); returns the
+    record's path when it was (or, in check mode, would be) written, else None."""
+    if not os.path.isfile(certificate_path):
+        return None
+    dest, content = certificate_record(record_dir, certificate_path)
+    try:
+        with open(dest, encoding="utf-8") as handle:
+            if handle.read() == content:
+                return None
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        pass
+    if not check_mode:
+        os.makedirs(record_dir, mode=0o755, exist_ok=True)
+        atomic_write(dest, content.encode("utf-8"), mode=0o644)
+    return dest
+
 
 # --------------------------------------------------------------------------------------------------
 # Host: key and CSR

@@ -46,6 +46,11 @@ options:
     description: Octal mode (a quoted string such as V("0600"), or an octal YAML number) of the file.
     type: raw
     default: "0644"
+  record_dir:
+    description:
+      - A directory (made 0755 when absent) where a one-line file records O(path) once it is
+        installed, so island-metrics watches its expiry (see M(island_csr)). A new record is a change.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -106,7 +111,10 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     PkiError,
     missing_cryptography,
 )
-from ansible_collections.island.installer.plugins.module_utils.island_pki_host import ensure_certificate_file
+from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
+    ensure_certificate_file,
+    ensure_certificate_record,
+)
 
 
 def run(module):
@@ -124,8 +132,12 @@ def run(module):
     )
     reasons = [result.reason] if result.reason else []
     reasons += [f"{attr} {old} -> {new}" for attr, (old, new) in sorted(result.attribute_changes.items())]
+    record = None
+    if p["record_dir"] and not module.check_mode:
+        record = ensure_certificate_record(p["record_dir"], p["path"])
+    reasons += [f"record {record} written"] if record else []
     return {
-        "changed": result.changed,
+        "changed": result.changed or bool(record),
         "reason": "; ".join(reasons) or None,
         "subject_alt_names": result.after["subject_alt_names"],
         "not_after": result.after["not_after"],
@@ -140,6 +152,7 @@ def main():
             "certificate": {"type": "str", "required": True},
             "chain": {"type": "list", "elements": "str", "default": []},
             "key_path": {"type": "path"},
+            "record_dir": {"type": "path"},
         }
         | file_attributes("0644"),
         supports_check_mode=True,

@@ -20,6 +20,9 @@ description:
     issuing CA), as M(island_cert_sign) does. The passphrase-protected CA key is decrypted only
     then, and never leaves the controller.
   - On the host (module M(island_cert)) the certificate and its chain installed, owner and mode set.
+  - The certificate's path is recorded on the host under /var/lib/island/certificates (the
+    O(island_csr#module:record_dir) of M(island_csr)), where island-metrics finds every island
+    certificate to watch.
   - Check mode runs the same steps and changes nothing. Put C(no_log) on the task (the CA passphrase
     passes through it) with C(failed_when) false, and show RV(msg) when RV(issue_failed);
     the pki role's issue.yml does.

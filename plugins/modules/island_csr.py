@@ -73,6 +73,12 @@ options:
       - The certificate of this key, read for O(rotate_with_renewal) and returned as RV(certificate),
         for M(island_cert_sign) to decide whether it is still good.
     type: path
+  record_dir:
+    description:
+      - A directory (made 0755 when absent) where a one-line file records O(certificate_path) when
+        that certificate exists, so island-metrics watches its expiry on the host (M(island_cert)
+        records a certificate it installs). A new record is a change.
+    type: path
   renew_before_days:
     description:
       - With O(rotate_with_renewal), how many days before its expiry the certificate is renewed
@@ -162,6 +168,7 @@ from ansible_collections.island.installer.plugins.module_utils.island_pki import
     public_key_der,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_pki_host import (
+    ensure_certificate_record,
     ensure_key_and_csr,
     load_host_key,
 )
@@ -194,6 +201,11 @@ def run(module):
         [],
         check_mode=module.check_mode,
     )
+    # A certificate already in place (an island converged before records existed) gets its record
+    # here; a new one gets it from island_cert, once it is installed.
+    record = None
+    if p["record_dir"] and p["certificate_path"]:
+        record = ensure_certificate_record(p["record_dir"], p["certificate_path"], module.check_mode)
     before = _key_state(p["path"])
     result = ensure_key_and_csr(
         p["path"],
@@ -207,6 +219,7 @@ def run(module):
         renew_before_days=p["renew_before_days"],
     )
     reasons = [f"directory {d['path']}: {d['reason']}" for d in placed["directories"] if d["changed"]]
+    reasons += [f"record {record} written"] if record else []
     reasons += [result.reason] if result.reason else []
     if result.pending == "created":
         reasons.append(f"new key {p['path']}.next waits for its certificate")
@@ -220,7 +233,7 @@ def run(module):
         after[{"owner": "uid", "group": "gid"}.get(attr, attr)] = new
     csr = load_csr(result.csr_pem, "CSR")
     outcome = {
-        "changed": result.changed or placed["changed"],
+        "changed": result.changed or placed["changed"] or bool(record),
         "csr": result.csr_pem,
         "key_created": result.key_created,
         "key_rotation": result.pending,
@@ -253,6 +266,7 @@ def main():
             "key_type": {"type": "str", "choices": list(KEY_TYPES), "default": "ec-p256"},
             "rotate_with_renewal": {"type": "bool", "default": False},
             "certificate_path": {"type": "path"},
+            "record_dir": {"type": "path"},
             "renew_before_days": {"type": "int", "default": 30},
         }
         | file_attributes("0600"),

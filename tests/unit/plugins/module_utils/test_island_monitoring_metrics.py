@@ -69,9 +69,16 @@ def test_each_host_watches_the_island_certificates_the_model_puts_on_it_and_the_
         "/etc/alertmanager/tls/alertmanager.crt",
         "/etc/blackbox_exporter/tls/blackbox_exporter.crt",
         "/etc/node_exporter/tls/node_exporter.crt",
+        # Prometheus's client certificates on the monitoring host, k3s's client CA's included
+        "/etc/prometheus/scrape/island/client.crt",
+        "/etc/prometheus/scrape/k3s-api/client.crt",
         "/etc/ssl/own/ldap.crt",
     ]
     assert _config("a1")["certificates"] == ["/etc/node_exporter/tls/node_exporter.crt"]
+    # and, on every host, every island certificate island_csr/island_cert recorded there
+    assert (
+        infra["certificate_records"] == _config("a1")["certificate_records"] == "/var/lib/island/certificates"
+    )
     assert infra["certificate_warn_days"] == 30
     # an operator's path already in the list is not watched twice
     again = _config("a1", certificates=["/etc/node_exporter/tls/node_exporter.crt"])

@@ -377,3 +377,38 @@ def test_a_host_without_cryptography_gets_a_clear_missing_library_message(tmp_pa
         run_module(island_csr, {"path": str(tmp_path / "k.key"), "subject_alt_names": SANS})
     assert "cryptography >= 3.4" in err.value.args[0]["msg"]
     assert not (tmp_path / "k.key").exists()
+
+
+def test_an_installed_certificate_is_recorded_once_for_island_metrics(tmp_path):
+    # The record island-metrics reads (roles/monitoring): one file per certificate, named after the
+    # certificate's file name and a digest of its path, holding the path. island_cert writes it once
+    # the certificate is installed; island_csr writes it for a certificate already there (an island
+    # converged before records existed); a rerun is no change; check mode writes none.
+    ca = run_module(island_ca, _ca_args(tmp_path))
+    key, crt, records = tmp_path / "k.key", tmp_path / "k.crt", tmp_path / "island" / "certificates"
+    csr_args = {
+        "path": str(key),
+        "subject_alt_names": SANS,
+        "certificate_path": str(crt),
+        "record_dir": str(records),
+    }
+    csr = run_module(island_csr, csr_args)
+    assert not records.exists()  # no certificate yet: nothing to watch
+    signed = run_module(island_cert_sign, _sign_args(ca, csr, current_certificate="", requester="h k"))
+    cert_args = {"path": str(crt), "certificate": signed["certificate"], "chain": signed["chain"],
+                 "key_path": str(key), "record_dir": str(records)}  # fmt: skip
+    preview = run_module(island_cert, cert_args, check_mode=True)
+    assert preview["changed"] and not records.exists()
+    installed = run_module(island_cert, cert_args)
+    files = list(records.iterdir())
+    assert installed["changed"] and len(files) == 1 and files[0].name.startswith("k.crt.")
+    assert files[0].read_text() == f"{crt}\n" and oct(files[0].stat().st_mode & 0o777) == "0o644"
+    assert "record " in installed["reason"]
+    assert not run_module(island_cert, cert_args)["changed"]
+    assert not run_module(island_csr, csr_args)["changed"] and list(records.iterdir()) == files
+    # a certificate installed before records existed is recorded by island_csr on the next run
+    files[0].unlink()
+    preview = run_module(island_csr, csr_args, check_mode=True)
+    assert preview["changed"] and not list(records.iterdir())
+    again = run_module(island_csr, csr_args)
+    assert again["changed"] and [f.name for f in records.iterdir()] == [files[0].name]

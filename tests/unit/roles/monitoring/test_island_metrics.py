@@ -111,6 +111,39 @@ def test_each_certificate_file_gets_its_not_after_and_the_window_is_written(tmp_
 
 
 @needs_openssl
+def test_recorded_certificates_are_watched_with_the_configured_ones_once_each(tmp_path, textfile_dir):
+    # island_csr writes one record per island certificate (island_pki_host.certificate_record); the
+    # program watches those too, so a certificate no model entry names (CoreDNS's metrics, the
+    # journal's, Prometheus's client certificates) still raises IslandCertificateFileExpiringSoon.
+    soon, later = make_certificate(tmp_path, 10), make_certificate(tmp_path, 400)
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "a.crt.0123").write_text(f"{soon}\n")
+    (records / "b.crt.4567").write_text(f"{later}\n")  # also configured: reported once
+    (records / "c.crt.89ab").write_text("relative/path.crt\n")  # never trusted as a path
+    (records / ".hidden").write_text(f"{tmp_path / 'hidden.crt'}\n")
+    (records / "sub").mkdir()
+    config = {"textfile_dir": str(textfile_dir), "certificate_warn_days": 21, "certificates": [str(later)],
+              "certificate_records": str(records)}  # fmt: skip
+    result = run(config, tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = output(textfile_dir)
+    found = samples(text)
+    for cert in (soon, later):
+        assert value(found, "island_certificate_read_success", path=str(cert)) == 1
+    assert text.count(f'island_certificate_read_success{{path="{later}"}}') == 1
+    assert "relative/path.crt" not in text and "hidden.crt" not in text
+    assert "c.crt.89ab: does not hold an absolute certificate path; skipped" in result.stderr
+    # no record directory yet (a host before its first certificate): nothing recorded, no failure
+    result = run(config | {"certificate_records": str(tmp_path / "none")}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert str(soon) not in output(textfile_dir)
+    # a relative directory is a configuration problem, named
+    result = run(config | {"certificate_records": "records"}, tmp_path)
+    assert result.returncode != 0 and "certificate_records must be the absolute path" in result.stderr
+
+
+@needs_openssl
 def test_the_file_is_replaced_atomically_world_readable_with_no_temporary_left(tmp_path, textfile_dir):
     (textfile_dir / "island.prom").write_text("stale 1\n")
     (textfile_dir / "other.prom").write_text("other 1\n")
