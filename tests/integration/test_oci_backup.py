@@ -5,11 +5,17 @@ moved tag kept, the layout valid per the OCI image-layout spec and read by skope
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
+import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
+from ansible_collections.island.installer.plugins.module_utils.island_backup import create as backup_create
 from ansible_collections.island.installer.plugins.module_utils.island_oci import (
     OCILayout,
     RegistryUnreachableError,
@@ -22,8 +28,11 @@ from ansible_collections.island.installer.plugins.module_utils.island_oci_backup
     restore_images,
 )
 
+from tests.support import ROOT
+from tests.support.bundle import make_bundle
 from tests.support.net import free_port
 from tests.support.oci import ImageFactory, Registry, make_layer, needs_registry, run
+from tests.support.playbook import TEST_ISLAND, local_inventory, refused, run_playbook
 
 pytestmark = [needs_registry, pytest.mark.slow]
 
@@ -219,3 +228,170 @@ def test_a_registry_that_does_not_answer_is_named(tmp_path, pki):
             [(silent.address, silent.client())], OCILayout(str(tmp_path / "part")), [], reference_host=HOST
         )
     assert f"registry {silent.address} did not answer" in str(failed.value)
+
+
+# --- backup.yml and restore.yml ------------------------------------------------------------------
+@pytest.fixture
+def island(tmp_path, registry, layout):
+    """A controller whose island has one registry host (this machine, the real registry), the
+    registry seeded from a bundle whose lock lists the layout's images, and the record naming it."""
+    state = tmp_path / "state"
+    (state / "pki").mkdir(parents=True)
+    shutil.copy(registry.pki["ca"], state / "pki" / "trust-bundle.pem")
+    secrets = state / "secrets"
+    secrets.mkdir(mode=0o700)
+    for name in ("registry-pull-password", "registry-push-password"):
+        (secrets / name).write_text(registry.password)
+        (secrets / name).chmod(0o600)
+    bundle = tmp_path / "bundle"
+    files = {
+        f"oci/{p.relative_to(layout.path)}": p.read_bytes()
+        for p in Path(layout.path).rglob("*")
+        if p.is_file()
+    }
+    images = [
+        {"reference": i["reference"], "digest": i["digest"], "media_type": desc["mediaType"]}
+        for i, (_ref, desc) in zip(lock_of(layout), layout.images(), strict=True)
+    ]
+    make_bundle(bundle, files, images=images)
+    lock_sha256 = hashlib.sha256((bundle / "island-bundle.yml").read_bytes()).hexdigest()
+    record = {"name": "island", "version": "2026.11.0", "created": "2026-11-01T00:00:00Z"}
+    (state / "island-bundle-applied.json").write_text(json.dumps({**record, "lock_sha256": lock_sha256}))
+    inventory_dir = tmp_path / "inventory"
+    inventory_dir.mkdir()
+    variables = {
+        **TEST_ISLAND,
+        "island_pki_dir": str(state / "pki"),
+        "island_secrets_dir": str(secrets),
+        "island_bundle_dir": str(bundle),
+        "registry_port": registry.port,
+        "registry_push_port": registry.port,
+        "registry_pull_user": registry.user,
+        "registry_push_user": registry.user,
+    }
+    hosts = inventory_dir / "hosts.yml"
+    hosts.write_text(
+        yaml.safe_dump(
+            local_inventory(
+                {"island_registry": ["registry1"]},
+                {"registry1": {"island_address": "127.0.0.1"}},
+                **variables,
+            )
+        )
+    )
+    backups = tmp_path / "media"
+    backups.mkdir(mode=0o700)
+    key = tmp_path / "backup-key.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True)
+    seed(registry.client(), layout)
+    return {
+        "hosts": hosts,
+        "backups": backups,
+        "key": key,
+        "recipient": recipient.stdout.strip(),
+        "bundle": bundle,
+    }
+
+
+def backup_args(island):
+    recipients = json.dumps({"backup_recipients": [island["recipient"]]})
+    return ["-e", f"backup_dir={island['backups']}", "-e", recipients]
+
+
+def restore_args(island, archive, parts="oci-images"):
+    return ["-e", f"restore_archive={archive}", "-e", f"restore_identity_file={island['key']}",
+            "-e", f"restore_parts={parts}"]  # fmt: skip
+
+
+def test_backup_yml_holds_the_pushed_images_and_restore_yml_brings_them_back(
+    tmp_path, registry, layout, island
+):
+    pushed = push_island_images(tmp_path, registry)
+    mark = registry.log_mark()
+    result = run_playbook(ROOT / "playbooks" / "backup.yml", *backup_args(island), inventory=island["hosts"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert registry.writes(mark) == []
+    assert "oci-images" in result.stdout and "3 images pushed inside the island copied" in result.stdout
+    assert registry.password not in result.stdout
+    [archive] = sorted(island["backups"].glob("island-backup-*.tar.age"))
+    plaintext = subprocess.run(
+        ["age", "-d", "-i", str(island["key"]), str(archive)], check=True, capture_output=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(plaintext.stdout)) as tar:
+        index = json.loads(tar.extractfile("parts/oci-images/index.json").read())
+    names = sorted(e["annotations"]["org.opencontainers.image.ref.name"] for e in index["manifests"])
+    assert names == [f"{HOST}/{repo_tag}" for repo_tag in sorted(pushed)]
+    assert not list(Path(tempfile.gettempdir()).glob("island-backup.*/oci-images"))
+
+    # the registry is rebuilt and seeded from the bundle; the controller's parts stay where they are
+    registry.stop()
+    shutil.rmtree(registry.storage)
+    registry.start()
+    seed(registry.client(), layout)
+
+    restore = ROOT / "playbooks" / "restore.yml"
+    mark = registry.log_mark()
+    result = run_playbook(
+        restore, *restore_args(island, archive), "--check", "--diff", inventory=island["hosts"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert registry.writes(mark) == [] and served(registry, "team/app:1.0") is None
+
+    result = run_playbook(restore, *restore_args(island, archive), inventory=island["hosts"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert registry.password not in result.stdout
+    for repo_tag, digest in pushed.items():
+        assert served(registry, repo_tag) == digest, repo_tag
+    assert not list(Path(tempfile.gettempdir()).glob("island-restore-oci.*"))
+
+    mark = registry.log_mark()
+    result = run_playbook(restore, *restore_args(island, archive), inventory=island["hosts"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert registry.writes(mark) == []
+
+
+def test_restore_yml_refuses_a_retagged_image_and_a_part_the_backup_lacks_before_anything_changes(
+    tmp_path, registry, layout, island
+):
+    push_island_images(tmp_path, registry)
+    result = run_playbook(ROOT / "playbooks" / "backup.yml", *backup_args(island), inventory=island["hosts"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    [archive] = sorted(island["backups"].glob("island-backup-*.tar.age"))
+    newer = OCILayout(str(tmp_path / "newer"))
+    ImageFactory(newer).image(f"{HOST}/team/app:1.0", [make_layer({"srv/app": b"app 1.0, rebuilt"})])
+    seed(registry.client(), newer)
+
+    restore = ROOT / "playbooks" / "restore.yml"
+    mark = registry.log_mark()
+    result = run_playbook(restore, *restore_args(island, archive), inventory=island["hosts"])
+    output = refused(result)
+    assert f"{registry.address}/team/app:1.0 is {served(registry, 'team/app:1.0')}" in output
+    assert "nothing was pushed" in output
+    assert registry.writes(mark) == []
+
+    # a backup without the part: refused before the controller's parts are touched
+    other = tmp_path / "other-media"
+    other.mkdir()
+    lacking = backup_create(
+        str(other), [{"name": "ca", "path": str(tmp_path / "state" / "pki")}], [island["recipient"]]
+    )
+    elsewhere = tmp_path / "restored-ca"
+    paths = json.dumps({"restore_paths": {"ca": str(elsewhere)}})
+    result = run_playbook(
+        restore,
+        *restore_args(island, lacking["path"], "ca,oci-images"),
+        "-e",
+        paths,
+        inventory=island["hosts"],
+    )
+    output = refused(result)
+    assert "this backup does not hold oci-images (it holds ca)" in output
+    assert not elsewhere.exists()
+
+    # a registry that does not answer is named, and no archive is written
+    registry.stop()
+    result = run_playbook(ROOT / "playbooks" / "backup.yml", *backup_args(island), inventory=island["hosts"])
+    output = refused(result)
+    assert f"registry 127.0.0.1:{registry.port} did not answer" in output
+    assert sorted(island["backups"].glob("island-backup-*.tar.age")) == [archive]
