@@ -604,9 +604,10 @@ def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
     """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
 
     ``parts``: the part names to restore (default: the controller's parts, CONTROLLER_PARTS; the
-    parts taken from hosts go back through their own plays of restore.yml); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
-    ``source`` its manifest records. A target that exists (other than an empty directory) is
-    refused before anything is written: a restore never overwrites state. The archive is extracted
+    parts taken from hosts go back through their own plays of restore.yml); ``paths``:
+    ``{part: path}`` for a part that goes elsewhere than the ``source`` its manifest records. A
+    target that exists (other than an empty directory) is refused before anything is written: a
+    restore never overwrites state. The archive is extracted
     (checked member by member) into a staging directory beside the first target, then each part is
     moved into place with its modes, and the staging directory is removed.
     """

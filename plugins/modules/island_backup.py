@@ -94,7 +94,7 @@ options:
     description: C(extract) - the directory to extract into; absent or empty, its parent must exist.
     type: path
   names:
-    description: C(restore) - the parts to restore; default the controller's parts (not those taken from hosts).
+    description: C(restore) - the parts to restore; default the controller's parts (not those from hosts).
     type: list
     elements: str
     default: []
