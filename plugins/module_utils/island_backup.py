@@ -564,10 +564,15 @@ def extract(archive, dest, identities, check_mode=False):
     return result
 
 
+# The parts of the controller's own state: restored by default. Every other part (etcd-snapshot,
+# oci-images, ...) was taken from hosts and goes back to them only when the operator names it.
+CONTROLLER_PARTS = ("ca", "secrets", "receipt", "bundle-record", "inventory")
+
+
 def _restore_targets(manifest, parts, paths):
     """``{part: absolute target}`` for the parts to restore, and every problem with them at once."""
     available = {part["name"]: part for part in manifest["parts"]}
-    names = list(parts) if parts else [name for name in available if name != "etcd-snapshot"]
+    names = list(parts) if parts else [name for name in available if name in CONTROLLER_PARTS]
     problems, targets = [], {}
     for name in names:
         if name not in available:
@@ -598,10 +603,11 @@ def _restore_targets(manifest, parts, paths):
 def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
     """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
 
-    ``parts``: the part names to restore (default: every part but ``etcd-snapshot``, which the
-    cluster's own restore uses); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
-    ``source`` its manifest records. A target that exists (other than an empty directory) is
-    refused before anything is written: a restore never overwrites state. The archive is extracted
+    ``parts``: the part names to restore (default: the controller's parts, CONTROLLER_PARTS; the
+    parts taken from hosts go back through their own plays of restore.yml); ``paths``:
+    ``{part: path}`` for a part that goes elsewhere than the ``source`` its manifest records. A
+    target that exists (other than an empty directory) is refused before anything is written: a
+    restore never overwrites state. The archive is extracted
     (checked member by member) into a staging directory beside the first target, then each part is
     moved into place with its modes, and the staging directory is removed.
     """

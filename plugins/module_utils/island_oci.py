@@ -467,8 +467,13 @@ def _narrow_index(doc, children, platforms, image):
     return selected, canonical_json(narrowed)
 
 
-def pull(client, reference, layout, *, platforms=None, repository=None, workers=4):
+def pull(
+    client, reference, layout, *, platforms=None, repository=None, workers=4, digest=None, annotations=None
+):
     """Copy ``reference`` (tag or digest) from ``client``'s registry into ``layout``.
+
+    ``digest`` fetches the manifest by that digest (one a tag was seen to have) and records it under
+    ``reference``; ``annotations`` are added to its index.json entry.
 
     Manifests and blobs are stored as the exact bytes the registry serves, each verified against
     its digest while streamed to a temp file and then renamed; blobs already present and valid are
@@ -491,12 +496,12 @@ def pull(client, reference, layout, *, platforms=None, repository=None, workers=
     lock = threading.Lock()
     warnings = []
 
-    data, media_type, digest = client.get_manifest(repo, ref.digest or ref.tag, image=image)
+    data, media_type, digest = client.get_manifest(repo, digest or ref.digest or ref.tag, image=image)
     doc = parse_manifest(data, digest, image=image)
     media_type = manifest_media_type(doc, media_type)
     source_digest = digest
     manifests = []  # (digest, bytes, doc, media_type)
-    extra = {}
+    extra = dict(annotations or {})
     if media_type in INDEX_TYPES:
         children = doc.get("manifests") or []
         if platforms:

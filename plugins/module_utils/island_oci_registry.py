@@ -593,12 +593,50 @@ class RegistryClient:
         finally:
             raw.close()
 
-    def list_tags(self, repo, image=None):
-        response = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo), image=image)
-        if response.status == 404:
-            return []
-        _expect(response, (200,), f"list tags of {repo}", image)
-        return json.loads(response.body.decode("utf-8")).get("tags") or []
+    def _pages(self, path, key, scope, what, image=None):
+        """Every entry of a paginated list (catalog, tags), following `Link: <..>; rel="next"`.
+
+        distribution 2.8.2 pages the catalog (registry/handlers/catalog.go: `n`, default 100, and a
+        Link header to `?last=<last entry>&n=<n>` while more remain) and lists every tag at once;
+        v3 pages tags the same way. A 404 (an unknown repository) is an empty list.
+        """
+        entries, target, seen = [], path, set()
+        while target and target not in seen:
+            seen.add(target)
+            response = self.request("GET", target, scope=scope, image=image)
+            if response.status == 404:
+                return entries
+            _expect(response, (200,), what, image)
+            try:
+                entries.extend(json.loads(response.body.decode("utf-8")).get(key) or [])
+            except (ValueError, AttributeError) as exc:
+                raise RegistryError(
+                    f"{what}: {self.registry} answered no JSON list ({exc})", image=image
+                ) from None
+            target = _next_link(response.header("link"))
+        return entries
+
+    def list_repositories(self, page_size=100):
+        """Every repository of the registry (GET /v2/_catalog, all pages)."""
+        return self._pages(
+            f"/v2/_catalog?n={int(page_size)}", "repositories", "registry:catalog:*", "list repositories"
+        )
+
+    def list_tags(self, repo, image=None, page_size=None):
+        query = f"?n={int(page_size)}" if page_size else ""
+        return self._pages(
+            f"/v2/{repo}/tags/list{query}", "tags", self.scope(repo), f"list tags of {repo}", image
+        )
+
+
+def _next_link(header):
+    """The target of a `Link: <url>; rel="next"` header (RFC 8288), or None."""
+    for part in (header or "").split(","):
+        url, _, params = part.strip().partition(";")
+        if url.startswith("<") and url.endswith(">") and 'rel="next"' in params.replace(" ", ""):
+            target = urllib.parse.urlsplit(url[1:-1])
+            return target.path + ("?" + target.query if target.query else "")
+    return None
 
 
 def _codes_text(response):

@@ -210,3 +210,24 @@ def test_a_kept_alive_connection_closed_by_the_server_is_replaced_without_spendi
     client.upload_blob("a", sha256_digest(data), len(data), lambda: io.BytesIO(data))
     put = next(s for s in server.seen if s[0] == "PUT")
     assert put[3] == data
+
+
+def test_a_tag_list_in_pages_is_followed_to_its_last_page(scripted, pki):
+    # distribution v3 pages tags as 2.8.2 pages the catalog: a Link to ?n=..&last=.. while more remain
+    link = {"Link": '</v2/a/tags/list?last=2&n=2>; rel="next"'}
+    server = scripted(
+        {("GET", "/v2/a/tags/list"): [(200, link, b'{"tags":["1","2"]}'), (200, {}, b'{"tags":["3"]}')]}
+    )
+    assert server.client(pki).list_tags("a", page_size=2) == ["1", "2", "3"]
+    assert [s[1] for s in server.seen] == ["/v2/a/tags/list?n=2", "/v2/a/tags/list?last=2&n=2"]
+
+
+def test_a_listing_whose_next_page_is_itself_ends_and_one_without_json_is_named(scripted, pki):
+    loop = {"Link": '</v2/_catalog?n=100>; rel="next"'}
+    server = scripted({("GET", "/v2/_catalog"): [(200, loop, b'{"repositories":["a"]}')]})
+    assert server.client(pki).list_repositories() == ["a"]
+    assert len(server.seen) == 1
+    broken = scripted({("GET", "/v2/_catalog"): [(200, {}, b"<html>")]})
+    with pytest.raises(RegistryError) as caught:
+        broken.client(pki).list_repositories()
+    assert "list repositories" in str(caught.value) and "no JSON list" in str(caught.value)
