@@ -152,7 +152,15 @@ PY
 island_setup_docker() {
   docker info >/dev/null 2>&1 && return 0
   island_log "Starting the docker engine in the background (log: /var/log/island-dockerd.log)"
-  nohup dockerd >/var/log/island-dockerd.log 2>&1 </dev/null &
+  # The daemon outlives this run: it must not inherit a descriptor of the caller's, such as the
+  # lock a caller runs under (`flock /tmp/island-scenario.lock ...`), which it would hold forever.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ]; then eval "exec $fd>&-"; fi
+    done 2>/dev/null
+    exec nohup dockerd >/var/log/island-dockerd.log 2>&1 </dev/null
+  ) &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1
