@@ -76,3 +76,22 @@ def test_an_agent_or_two_servers_pass_the_inventory_rules(inventory):
 def test_a_preview_is_refused(inventory):
     output = refused(remove(inventory(), "-e", "node=agent1", "--check"))
     assert "remove-node.yml has no check mode" in output
+
+
+RESTORE = ROOT / "playbooks" / "restore.yml"
+
+
+def test_replacing_the_first_server_is_refused_and_needs_no_archive(inventory):
+    output = refused(run_playbook(RESTORE, "-e", "restore_k3s_server=server1", inventory=inventory()))
+    # the controller's restore is not asked for: only the lost server is named
+    assert "restore.yml needs restore_archive" not in output
+    assert "server1 is the first host of k3s_servers: site.yml starts the cluster there (cluster-init)" in output
+    assert "Nothing was changed" in output
+
+
+def test_replacing_a_server_does_not_apply_the_inventory_count_rules(inventory):
+    # the inventory keeps its three servers (the replacement takes the place): no odd-count refusal;
+    # the run stops at the cluster, which this machine does not run
+    output = refused(run_playbook(RESTORE, "-e", "restore_k3s_server=server3", inventory=inventory()))
+    assert "odd number" not in output and "first host" not in output
+    assert "the cluster cannot be read through server1" in output
