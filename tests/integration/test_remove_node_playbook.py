@@ -21,7 +21,9 @@ def inventory(tmp_path):
         hosts = tmp_path / "hosts.yml"
         names_s = [f"server{i + 1}" for i in range(servers)]
         names_a = [f"agent{i + 1}" for i in range(agents)]
-        addresses = {name: {"island_address": f"10.98.0.{i + 10}"} for i, name in enumerate(names_s + names_a)}
+        addresses = {
+            name: {"island_address": f"10.98.0.{i + 10}"} for i, name in enumerate(names_s + names_a)
+        }
         hosts.write_text(
             yaml.safe_dump(
                 local_inventory(
@@ -85,7 +87,9 @@ def test_replacing_the_first_server_is_refused_and_needs_no_archive(inventory):
     output = refused(run_playbook(RESTORE, "-e", "restore_k3s_server=server1", inventory=inventory()))
     # the controller's restore is not asked for: only the lost server is named
     assert "restore.yml needs restore_archive" not in output
-    assert "server1 is the first host of k3s_servers: site.yml starts the cluster there (cluster-init)" in output
+    assert (
+        "server1 is the first host of k3s_servers: site.yml starts the cluster there (cluster-init)" in output
+    )
     assert "Nothing was changed" in output
 
 

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.doubles.k3s.test_k3s_double import nodes, node_table, server_config, start_cluster  # noqa: F401
+from tests.doubles.k3s.test_k3s_double import node_table, nodes, server_config, start_cluster  # noqa: F401
 from tests.support.doubles.k3s import Node, wait_for
 from tests.support.net import free_port
 
@@ -38,7 +38,7 @@ def node_json(server: Node, name: str) -> dict:
 
 
 def test_servers_are_etcd_members_named_after_their_nodes_and_annotated(tmp_path, nodes):  # noqa: F811
-    s1, s2, s3, a1 = start_cluster(tmp_path, nodes, servers=3, agents=1)
+    s1, s2, s3, _a1 = start_cluster(tmp_path, nodes, servers=3, agents=1)
     wait_for(lambda: len(db_info(s1)) == 3 and not any(m.get("isLearner") for m in db_info(s1)))
     members = db_info(s1)
     by_node = {MEMBER_NAME.match(m["name"])["node"]: m for m in members}
@@ -71,7 +71,7 @@ def test_servers_are_etcd_members_named_after_their_nodes_and_annotated(tmp_path
 
 
 def test_kubectl_delete_node_removes_the_node_and_a_servers_etcd_member(tmp_path, nodes):  # noqa: F811
-    s1, s2, s3, a1 = start_cluster(tmp_path, nodes, servers=3, agents=1)
+    s1, s2, _s3, a1 = start_cluster(tmp_path, nodes, servers=3, agents=1)
     wait_for(lambda: len(db_info(s2)) == 3)
     s3_member = node_json(s1, "s3")["metadata"]["annotations"]["etcd.k3s.cattle.io/node-name"]
 
