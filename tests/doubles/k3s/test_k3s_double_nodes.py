@@ -6,6 +6,8 @@ Every process runs under /usr/bin/python3 on 127.0.0.1 with free ports, as in te
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import re
 import ssl
@@ -31,6 +33,23 @@ def db_info(server: Node) -> list[dict]:
         return json.load(answer)["members"]
 
 
+def db_info_from_afar(server: Node, user: str | None = None, password: str = "") -> int:
+    """The status /db/info answers a client that is not local (source 127.0.0.2: only 127.0.0.1 and
+    ::1 are local to k3s's IsLocalOrHasRole), with Basic credentials or none."""
+    context = ssl.create_default_context(cafile=str(server.data_dir / "server" / "tls" / "server-ca.crt"))
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", server.port, context=context, source_address=("127.0.0.2", 0), timeout=5
+    )
+    headers = {}
+    if user is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    try:
+        conn.request("GET", "/db/info", headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
 def node_json(server: Node, name: str) -> dict:
     result = server.kubectl("get", "node", name, "-o", "json")
     assert result.returncode == 0, result.stderr
@@ -49,6 +68,11 @@ def test_servers_are_etcd_members_named_after_their_nodes_and_annotated(tmp_path
     name_file = s2.data_dir / "server" / "db" / "etcd" / "name"
     assert name_file.read_text() == by_node["s2"]["name"]
     assert stat.S_IMODE(name_file.stat().st_mode) == 0o600
+    # a client that is not local needs the server token (the k3s:server role); node credentials do not do
+    assert db_info_from_afar(s1) == 401
+    agent_secret = (s1.data_dir / "server" / "agent-token").read_text().strip().split("::node:", 1)[1]
+    assert db_info_from_afar(s1, "node", agent_secret) == 403
+    assert db_info_from_afar(s1, "server", "t0k") == 200
     # every server answers the same list once synced
     wait_for(lambda: sorted(m["name"] for m in db_info(s3)) == sorted(by_node[n]["name"] for n in by_node))
 
