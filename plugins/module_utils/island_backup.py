@@ -62,6 +62,10 @@ MANIFEST_SUM = "manifest.json.sha256"
 PARTS = "parts"
 ARCHIVE_RE = re.compile(r"^island-backup-(\d{8}T\d{6}Z)\.tar\.age$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+# Parts taken from hosts (the etcd snapshot, Gitea, the images, MinIO's buckets): restored onto the
+# hosts by their own plays of restore.yml, only when named; a restore by default gives back the
+# controller's parts alone.
+HOST_PART_RE = re.compile(r"^(etcd-snapshot|gitea|oci-images|minio-.+)$")
 MODE_RE = re.compile(r"^0[0-7]{3}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_LIMIT = 64 * 1024 * 1024
@@ -567,7 +571,7 @@ def extract(archive, dest, identities, check_mode=False):
 def _restore_targets(manifest, parts, paths):
     """``{part: absolute target}`` for the parts to restore, and every problem with them at once."""
     available = {part["name"]: part for part in manifest["parts"]}
-    names = list(parts) if parts else [name for name in available if name != "etcd-snapshot"]
+    names = list(parts) if parts else [name for name in available if not HOST_PART_RE.match(name)]
     problems, targets = [], {}
     for name in names:
         if name not in available:
@@ -598,10 +602,11 @@ def _restore_targets(manifest, parts, paths):
 def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
     """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
 
-    ``parts``: the part names to restore (default: every part but ``etcd-snapshot``, which the
-    cluster's own restore uses); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
-    ``source`` its manifest records. A target that exists (other than an empty directory) is
-    refused before anything is written: a restore never overwrites state. The archive is extracted
+    ``parts``: the part names to restore (default: the controller's parts, every part but
+    those taken from hosts, HOST_PART_RE, which their own restores use); ``paths``:
+    ``{part: path}`` for a part that goes elsewhere than the ``source`` its manifest records. A
+    target that exists (other than an empty directory) is refused before anything is written: a
+    restore never overwrites state. The archive is extracted
     (checked member by member) into a staging directory beside the first target, then each part is
     moved into place with its modes, and the staging directory is removed.
     """

@@ -342,14 +342,23 @@ COMPONENTS = (
 # generated once into island_secrets_dir/minio-user-<user>; the consumer reads it through
 # roles/common tasks_from credential.
 TENANTS = (
-    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots).
+    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots). Its retention deletes
+    # old snapshots with a plain DeleteObject (k3s pkg/etcd/s3/s3.go SnapshotRetention,
+    # DeleteSnapshot: RemoveObject without a VersionID). The history outlives that account
+    # (island_minio_history, docs/backup.md): the bucket is created with object locking (versioned;
+    # MinIO then refuses x-minio-force-delete, which erases every version with s3:DeleteObject alone),
+    # a GOVERNANCE default retention and a noncurrent-version expiry of ``history_var`` days, and
+    # s3:DeleteObjectVersion is denied explicitly, since MinIO authorises deleting a version as
+    # s3:DeleteObject and checks s3:DeleteObjectVersion for a Deny only.
     {
         "tenant": "k3s",
         "component": "k3s",
         "bucket_var": "minio_etcd_snapshot_bucket",
         "user_var": "minio_k3s_user",
+        "history_var": "minio_snapshot_history_days",
         "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation"],
         "object_actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "object_denied": ["s3:DeleteObjectVersion"],
     },
     # The registry's storage with registry_storage: s3. The actions are the S3 calls distribution
     # 2.8.2's s3 driver makes (registry/storage/driver/s3-aws/s3.go): ListObjects and ListObjectsV2
@@ -650,8 +659,22 @@ def tenants(hostvars, minio_hosts, roles_dir: str = _ROLES_DIR) -> list[dict]:
     for tenant in TENANTS:
         bucket = str(setting("minio", tenant["bucket_var"], hostvars, first, roles_dir) or "")
         user = str(setting("minio", tenant["user_var"], hostvars, first, roles_dir) or "")
+        history = (
+            int(setting("minio", tenant["history_var"], hostvars, first, roles_dir) or 0)
+            if "history_var" in tenant
+            else 0
+        )
         enabled = bool(minio_hosts) and bool(bucket)
-        out.append(dict(tenant, bucket=bucket, user=user, secret=minio_user_secret(user), enabled=enabled))
+        out.append(
+            dict(
+                tenant,
+                bucket=bucket,
+                user=user,
+                secret=minio_user_secret(user),
+                enabled=enabled,
+                history_days=history,
+            )
+        )
     return out
 
 
@@ -663,26 +686,32 @@ def minio_tenants(tenants) -> dict:
         bucket = tenant["bucket"]
         if not bucket:
             continue
-        out["buckets"].append({"name": bucket})
-        out["policies"].append(
-            {
-                "name": bucket,
-                "policy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": list(tenant["bucket_actions"]),
-                            "Resource": [f"arn:aws:s3:::{bucket}"],
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": list(tenant["object_actions"]),
-                            "Resource": [f"arn:aws:s3:::{bucket}/*"],
-                        },
-                    ],
-                },
-            }
+        history = tenant.get("history_days") or 0
+        out["buckets"].append(
+            {"name": bucket, "object_lock": True, "retention_days": history, "noncurrent_days": history}
+            if history
+            else {"name": bucket}
         )
+        statements = [
+            {
+                "Effect": "Allow",
+                "Action": list(tenant["bucket_actions"]),
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": list(tenant["object_actions"]),
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            },
+        ]
+        if tenant.get("object_denied"):
+            statements.append(
+                {
+                    "Effect": "Deny",
+                    "Action": list(tenant["object_denied"]),
+                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
+                }
+            )
+        out["policies"].append({"name": bucket, "policy": {"Version": "2012-10-17", "Statement": statements}})
         out["users"].append({"access_key": tenant["user"], "policies": [bucket]})
     return out
