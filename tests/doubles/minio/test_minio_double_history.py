@@ -278,3 +278,14 @@ def test_the_default_retention_and_the_lifecycle_survive_a_restart(tmp_path):
         assert rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 5
     finally:
         double.stop()
+
+
+def test_a_dot_or_dot_dot_segment_is_refused_before_anything_as_minio_refuses_it(double):
+    # cmd/generic-handlers.go hasBadPathComponent: MinIO cannot hold such a key, so no export has one.
+    root = s3_client(double)
+    root.create_bucket(Bucket="hist-names")
+    for key in ("../x", "a/./b", "a/ .. /b"):
+        with pytest.raises(ClientError) as bad:
+            root.put_object(Bucket="hist-names", Key=key, Body=b"x")
+        assert _code(bad) == "XMinioInvalidResourceName"
+    root.put_object(Bucket="hist-names", Key="a/.../b", Body=b"x")  # three dots are a name
