@@ -154,9 +154,19 @@ def export_bucket(conn, bucket, target):
     }
 
 
+def _get(conn, bucket, key):
+    """The GetObject response; a key the SDK refuses to send (MinIO holds none such) is named."""
+    try:
+        return conn.call(
+            f"read object {bucket}/{key}", conn.s3.get_object, bucket_name=bucket, object_name=key
+        )
+    except ValueError as exc:
+        raise ApiError(f"object {bucket}/{key!r} cannot be read through the S3 API: {exc}") from None
+
+
 def _export_object(conn, bucket, key, objects_dir):
     label = f"{bucket}/{key}"
-    response = conn.call(f"read object {label}", conn.s3.get_object, bucket_name=bucket, object_name=key)
+    response = _get(conn, bucket, key)
     try:
         headers = response.headers
         sha, md5, size = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324 - md5 only to compare with ETags
@@ -266,9 +276,7 @@ def _raise(exc):
 
 
 def _remote_sha256(conn, bucket, key):
-    response = conn.call(
-        f"read object {bucket}/{key}", conn.s3.get_object, bucket_name=bucket, object_name=key
-    )
+    response = _get(conn, bucket, key)
     try:
         sha = hashlib.sha256()
         for chunk in _stream(conn, response, f"read object {bucket}/{key}"):

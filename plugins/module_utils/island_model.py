@@ -342,14 +342,10 @@ COMPONENTS = (
 # generated once into island_secrets_dir/minio-user-<user>; the consumer reads it through
 # roles/common tasks_from credential.
 TENANTS = (
-    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots). Its retention deletes
-    # old snapshots with a plain DeleteObject (k3s pkg/etcd/s3/s3.go SnapshotRetention,
-    # DeleteSnapshot: RemoveObject without a VersionID). The history outlives that account
-    # (island_minio_history, docs/backup.md): the bucket is created with object locking (versioned;
-    # MinIO then refuses x-minio-force-delete, which erases every version with s3:DeleteObject alone),
-    # a GOVERNANCE default retention and a noncurrent-version expiry of ``history_var`` days, and
-    # s3:DeleteObjectVersion is denied explicitly, since MinIO authorises deleting a version as
-    # s3:DeleteObject and checks s3:DeleteObjectVersion for a Deny only.
+    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots; its retention deletes
+    # without a VersionID, k3s pkg/etcd/s3/s3.go DeleteSnapshot). The history outlives the account
+    # (island_minio_history says why each piece is needed): object locking, retention and noncurrent
+    # expiry of ``history_var`` days, and an explicit Deny of ``object_denied``.
     {
         "tenant": "k3s",
         "component": "k3s",
@@ -659,22 +655,14 @@ def tenants(hostvars, minio_hosts, roles_dir: str = _ROLES_DIR) -> list[dict]:
     for tenant in TENANTS:
         bucket = str(setting("minio", tenant["bucket_var"], hostvars, first, roles_dir) or "")
         user = str(setting("minio", tenant["user_var"], hostvars, first, roles_dir) or "")
-        history = (
+        days = (
             int(setting("minio", tenant["history_var"], hostvars, first, roles_dir) or 0)
             if "history_var" in tenant
             else 0
         )
         enabled = bool(minio_hosts) and bool(bucket)
-        out.append(
-            dict(
-                tenant,
-                bucket=bucket,
-                user=user,
-                secret=minio_user_secret(user),
-                enabled=enabled,
-                history_days=history,
-            )
-        )
+        secret = minio_user_secret(user)
+        out.append(dict(tenant, bucket=bucket, user=user, secret=secret, enabled=enabled, history_days=days))
     return out
 
 
@@ -692,25 +680,14 @@ def minio_tenants(tenants) -> dict:
             if history
             else {"name": bucket}
         )
+        arn = f"arn:aws:s3:::{bucket}"
         statements = [
-            {
-                "Effect": "Allow",
-                "Action": list(tenant["bucket_actions"]),
-                "Resource": [f"arn:aws:s3:::{bucket}"],
-            },
-            {
-                "Effect": "Allow",
-                "Action": list(tenant["object_actions"]),
-                "Resource": [f"arn:aws:s3:::{bucket}/*"],
-            },
+            {"Effect": "Allow", "Action": list(tenant["bucket_actions"]), "Resource": [arn]},
+            {"Effect": "Allow", "Action": list(tenant["object_actions"]), "Resource": [f"{arn}/*"]},
         ]
         if tenant.get("object_denied"):
             statements.append(
-                {
-                    "Effect": "Deny",
-                    "Action": list(tenant["object_denied"]),
-                    "Resource": [f"arn:aws:s3:::{bucket}/*"],
-                }
+                {"Effect": "Deny", "Action": list(tenant["object_denied"]), "Resource": [f"{arn}/*"]}
             )
         out["policies"].append({"name": bucket, "policy": {"Version": "2012-10-17", "Statement": statements}})
         out["users"].append({"access_key": tenant["user"], "policies": [bucket]})
