@@ -184,14 +184,12 @@ def test_an_object_changed_since_the_backup_is_refused_before_anything_is_writte
     assert "bucket artifacts holds 1 object(s) whose content differs from the backup's: 'dir'" in output
     assert "restore_minio_overwrite=true" in output and "Nothing was written" in output
     assert "a.txt" not in contents(s3)  # the missing one was not written either
-    result = restore(
-        island,
-        archive_of(island),
-        "-e",
-        f"restore_parts=minio-{BUCKET}",
-        "-e",
-        "restore_minio_overwrite=true",
-    )
+    overwrite = ("-e", f"restore_parts=minio-{BUCKET}", "-e", "restore_minio_overwrite=true")
+    preview = restore(island, archive_of(island), *overwrite, "--check")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert "would write 1 missing and 1 differing object(s)" in " ".join(preview.stdout.split())
+    assert "a.txt" not in contents(s3)  # --check wrote nothing
+    result = restore(island, archive_of(island), *overwrite)
     assert result.returncode == 0, result.stdout + result.stderr
     assert contents(s3) == before
 
