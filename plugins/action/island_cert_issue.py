@@ -6,8 +6,8 @@ controller in this process, the certificate installed on the host; one task (doc
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.island.installer.plugins.module_utils.island_model import CERT_RECORD_DIR
 from ansible_collections.island.installer.plugins.module_utils.island_pki import PkiError
-from ansible_collections.island.installer.plugins.module_utils.island_pki_host import CERT_RECORD_DIR
 from ansible_collections.island.installer.plugins.module_utils.island_pki_sign import sign_for_host
 
 _REQUIRED = ("name", "dir", "subject_alt_names", "owner", "group", "ca", "ca_passphrase")

@@ -62,6 +62,10 @@ MANIFEST_SUM = "manifest.json.sha256"
 PARTS = "parts"
 ARCHIVE_RE = re.compile(r"^island-backup-(\d{8}T\d{6}Z)\.tar\.age$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+# Parts taken from hosts (the etcd snapshot, Gitea, the images, MinIO's buckets): restored onto the
+# hosts by their own plays of restore.yml, only when named; a restore by default gives back the
+# controller's parts alone.
+HOST_PART_RE = re.compile(r"^(etcd-snapshot|gitea|oci-images|minio-.+)$")
 MODE_RE = re.compile(r"^0[0-7]{3}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_LIMIT = 64 * 1024 * 1024

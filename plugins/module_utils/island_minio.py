@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ansible_collections.island.installer.plugins.module_utils import island_minio_history as history
 from ansible_collections.island.installer.plugins.module_utils.island_minio_errors import (
     ApiError,
     CredentialsError,
@@ -377,6 +378,7 @@ class MinioState:
         for bucket in buckets:
             if bucket.get("object_lock") and bucket.get("versioning") is False:
                 raise SpecError(f"bucket {bucket['name']!r}: object locking requires versioning")
+            history.check_spec(bucket)
 
     # -- policies ---------------------------------------------------------------------------------
     def policy(self, name, doc):
@@ -556,6 +558,7 @@ class MinioState:
                     bucket_name=name,
                     config=VersioningConfig(want_status),
                 )
+        history.converge(self, spec, exists or not self.check_mode)
 
     def _has_object_lock(self, name):
         try:

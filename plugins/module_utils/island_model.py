@@ -22,6 +22,8 @@ import os
 # Where each host keeps the version record of every component that runs there
 # (<component>.json, written by roles/common/tasks/record.yml once the component runs it).
 RECORD_DIR = "/var/lib/island/components"
+# Where island_csr/island_cert record each island certificate of a host (island-metrics reads it).
+CERT_RECORD_DIR = "/var/lib/island/certificates"
 # Where each host keeps the record of the last bundle applied to the island (name, version,
 # created, lock_sha256; written by roles/upgrade once the plan accepted the bundle).
 BUNDLE_RECORD = "/var/lib/island/bundle.json"
@@ -342,14 +344,19 @@ COMPONENTS = (
 # generated once into island_secrets_dir/minio-user-<user>; the consumer reads it through
 # roles/common tasks_from credential.
 TENANTS = (
-    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots).
+    # k3s's etcd snapshots (k3s etcd-s3: list, get, put and delete snapshots; its retention deletes
+    # without a VersionID, k3s pkg/etcd/s3/s3.go DeleteSnapshot). The history outlives the account
+    # (island_minio_history says why each piece is needed): object locking, retention and noncurrent
+    # expiry of ``history_var`` days, and an explicit Deny of ``object_denied``.
     {
         "tenant": "k3s",
         "component": "k3s",
         "bucket_var": "minio_etcd_snapshot_bucket",
         "user_var": "minio_k3s_user",
+        "history_var": "minio_snapshot_history_days",
         "bucket_actions": ["s3:ListBucket", "s3:GetBucketLocation"],
         "object_actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "object_denied": ["s3:DeleteObjectVersion"],
     },
     # The registry's storage with registry_storage: s3. The actions are the S3 calls distribution
     # 2.8.2's s3 driver makes (registry/storage/driver/s3-aws/s3.go): ListObjects and ListObjectsV2
@@ -557,7 +564,7 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "record_dir": RECORD_DIR,
         "bundle_record": BUNDLE_RECORD,
         # Where island_csr records each island certificate a host holds (island-metrics reads it).
-        "certificate_records": _certificate_records(),
+        "certificate_records": CERT_RECORD_DIR,
         # Where every host keeps the island roots it trusts (the pki role's pki_trust_bundle_path).
         "pki": {"trust_bundle": str(setting("pki", "pki_trust_bundle_path", hostvars, first, roles_dir))},
         "groups": {
@@ -574,12 +581,6 @@ def island(groups, hostvars, domain, names=None, *, roles_dir: str = _ROLES_DIR)
         "scrape": _scrape_jobs(groups, hostvars, roles_dir, domain),
         "probes": _probes(groups, hostvars, roles_dir),
     }
-
-
-def _certificate_records() -> str:
-    from ansible_collections.island.installer.plugins.module_utils import island_pki_host  # noqa: PLC0415
-
-    return island_pki_host.CERT_RECORD_DIR
 
 
 def _data_bytes(component: dict, hostvars, host, roles_dir) -> int:
@@ -658,8 +659,14 @@ def tenants(hostvars, minio_hosts, roles_dir: str = _ROLES_DIR) -> list[dict]:
     for tenant in TENANTS:
         bucket = str(setting("minio", tenant["bucket_var"], hostvars, first, roles_dir) or "")
         user = str(setting("minio", tenant["user_var"], hostvars, first, roles_dir) or "")
+        days = (
+            int(setting("minio", tenant["history_var"], hostvars, first, roles_dir) or 0)
+            if "history_var" in tenant
+            else 0
+        )
         enabled = bool(minio_hosts) and bool(bucket)
-        out.append(dict(tenant, bucket=bucket, user=user, secret=minio_user_secret(user), enabled=enabled))
+        secret = minio_user_secret(user)
+        out.append(dict(tenant, bucket=bucket, user=user, secret=secret, enabled=enabled, history_days=days))
     return out
 
 
@@ -671,26 +678,21 @@ def minio_tenants(tenants) -> dict:
         bucket = tenant["bucket"]
         if not bucket:
             continue
-        out["buckets"].append({"name": bucket})
-        out["policies"].append(
-            {
-                "name": bucket,
-                "policy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": list(tenant["bucket_actions"]),
-                            "Resource": [f"arn:aws:s3:::{bucket}"],
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": list(tenant["object_actions"]),
-                            "Resource": [f"arn:aws:s3:::{bucket}/*"],
-                        },
-                    ],
-                },
-            }
+        history = tenant.get("history_days") or 0
+        out["buckets"].append(
+            {"name": bucket, "object_lock": True, "retention_days": history, "noncurrent_days": history}
+            if history
+            else {"name": bucket}
         )
+        arn = f"arn:aws:s3:::{bucket}"
+        statements = [
+            {"Effect": "Allow", "Action": list(tenant["bucket_actions"]), "Resource": [arn]},
+            {"Effect": "Allow", "Action": list(tenant["object_actions"]), "Resource": [f"{arn}/*"]},
+        ]
+        if tenant.get("object_denied"):
+            statements.append(
+                {"Effect": "Deny", "Action": list(tenant["object_denied"]), "Resource": [f"{arn}/*"]}
+            )
+        out["policies"].append({"name": bucket, "policy": {"Version": "2012-10-17", "Statement": statements}})
         out["users"].append({"access_key": tenant["user"], "policies": [bucket]})
     return out

@@ -18,12 +18,10 @@ from ansible_collections.island.installer.plugins.module_utils import island_pki
 from ansible_collections.island.installer.plugins.module_utils.island_io import atomic_write
 from ansible_collections.island.installer.plugins.module_utils.island_pki import serialization, x509
 
-# Where each host records the island certificates installed on it, one small file per certificate
-# holding its path, so island-metrics watches every certificate the island issued on the host
-# (whichever role issued it) and not only those the model names (roles/monitoring, issue 17).
-CERT_RECORD_DIR = "/var/lib/island/certificates"
 
-
+# Each host records the island certificates installed on it, one small file per certificate holding
+# its path (in island_model.CERT_RECORD_DIR), so island-metrics watches every certificate the island
+# issued on the host, whichever role issued it, not only those the model names (issue 17).
 def certificate_record(record_dir, certificate_path):
     """The record file and its content for ``certificate_path``: named after the certificate's file
     name and a digest of its whole path (two services may both have a ``tls.crt``)."""

@@ -136,6 +136,18 @@ options:
             creation; an existing bucket without it fails the task.
         type: bool
         default: false
+      retention_days:
+        description:
+          - With O(buckets[].object_lock), the bucket's default retention, GOVERNANCE mode, in days. A
+            new version cannot be deleted for that long except by an account allowed
+            C(s3:BypassGovernanceRetention) (root). Unset leaves it as it is.
+        type: int
+      noncurrent_days:
+        description:
+          - Days after which a version that is no longer current is removed by MinIO's lifecycle
+            (the rule C(island-noncurrent-expiry), NoncurrentVersionExpiration); other rules of the
+            bucket are kept. Needs versioning. Unset leaves the lifecycle as it is.
+        type: int
   objects:
     description:
       - Seed objects, uploaded from a local directory (on the host running the module) into a bucket.
@@ -239,7 +251,8 @@ changes:
       type: str
     action:
       description:
-        - C(create), C(update), C(enable), C(attach), C(detach), C(recreate), C(versioning) or C(upload).
+        - C(create), C(update), C(enable), C(attach), C(detach), C(recreate), C(versioning), C(retention),
+          C(lifecycle) or C(upload).
       type: str
     reason:
       description: Why, in words.
@@ -260,7 +273,9 @@ state:
       description: Per access key, its user, name, description and inline policy.
       type: dict
     buckets:
-      description: Per bucket, versioning status and object locking.
+      description:
+        - Per bucket, versioning status, object locking, and the default retention and noncurrent
+          expiry in days when set.
       type: dict
     objects:
       description: sha256 of each seed object, keyed C(bucket/key).
@@ -325,6 +340,8 @@ ARGUMENT_SPEC = argument_spec(
                 "name": {"type": "str", "required": True},
                 "versioning": {"type": "bool"},
                 "object_lock": {"type": "bool", "default": False},
+                "retention_days": {"type": "int"},
+                "noncurrent_days": {"type": "int"},
             }
         ),
         "objects": list_of(

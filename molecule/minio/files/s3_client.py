@@ -3,9 +3,10 @@
 
     s3-client ENDPOINT CA_FILE KEYS_FILE BUCKET ACTION [KEY [BODY]]
 
-ACTION is list, put, get or delete. KEYS_FILE holds two lines, access key and secret key, so no
-secret is on a command line. Prints the result as JSON; an S3 error prints its code (for example
-AccessDenied) and exits 3.
+ACTION is list, put, get, delete, versions (the version IDs of KEY), delete-version (KEY and
+VERSION_ID in the place of BODY) or force-delete (DELETE with MinIO's x-minio-force-delete: true).
+KEYS_FILE holds two lines, access key and secret key, so no secret is on a command line. Prints the
+result as JSON; an S3 error prints its code (for example AccessDenied) and exits 3.
 """
 
 import json
@@ -40,6 +41,20 @@ def main(argv):
         elif action == "get":
             result = client.get_object(Bucket=bucket, Key=rest[0])["Body"].read().decode()
         elif action == "delete":
+            client.delete_object(Bucket=bucket, Key=rest[0])
+            result = "deleted"
+        elif action == "versions":
+            reply = client.list_object_versions(Bucket=bucket, Prefix=rest[0])
+            result = [v["VersionId"] for v in reply.get("Versions", []) if v["Key"] == rest[0]]
+        elif action == "delete-version":
+            client.delete_object(Bucket=bucket, Key=rest[0], VersionId=rest[1])
+            result = "deleted"
+        elif action == "force-delete":
+
+            def force(request, **_):
+                request.headers["x-minio-force-delete"] = "true"
+
+            client.meta.events.register_first("before-sign.s3.DeleteObject", force)
             client.delete_object(Bucket=bucket, Key=rest[0])
             result = "deleted"
         else:

@@ -215,7 +215,10 @@ def test_the_record_directory_and_certificate_paths_are_written_once():
 def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_declared_tenant():
     island = model.island(GROUPS, _hostvars(), "island.internal")
     tenants = model.minio_tenants(island["tenants"])
-    assert tenants["buckets"] == [{"name": "k3s-etcd-snapshots"}, {"name": "island-registry"}]
+    assert tenants["buckets"] == [
+        {"name": "k3s-etcd-snapshots", "object_lock": True, "retention_days": 30, "noncurrent_days": 30},
+        {"name": "island-registry"},
+    ]
     assert tenants["users"] == [
         {"access_key": "k3s-etcd", "policies": ["k3s-etcd-snapshots"]},
         {"access_key": "island-registry", "policies": ["island-registry"]},
@@ -227,6 +230,26 @@ def test_minio_provisions_a_bucket_a_policy_limited_to_it_and_a_user_for_each_de
     assert registry["policy"]["Statement"][1]["Resource"] == ["arn:aws:s3:::island-registry/*"]
     assert island["components"]["registry"]["tenants"] == ["registry"]
     assert island["components"]["k3s"]["tenants"] == ["k3s"]
+
+
+def test_the_snapshot_account_may_hide_snapshots_but_is_denied_deleting_a_version():
+    # MinIO authorises deleting a version as s3:DeleteObject and checks s3:DeleteObjectVersion for
+    # an explicit Deny only (cmd/auth-handler.go authorizeRequest): leaving it out is not enough.
+    island = model.island(GROUPS, _hostvars(), "island.internal")
+    k3s = model.minio_tenants(island["tenants"])["policies"][0]
+    assert k3s["name"] == "k3s-etcd-snapshots"
+    _bucket, objects, deny = k3s["policy"]["Statement"]
+    assert "s3:DeleteObject" in objects["Action"] and objects["Effect"] == "Allow"
+    assert deny == {
+        "Effect": "Deny",
+        "Action": ["s3:DeleteObjectVersion"],
+        "Resource": ["arn:aws:s3:::k3s-etcd-snapshots/*"],
+    }
+    hostvars = _hostvars()
+    minio_host = GROUPS["island_minio"][0]
+    hostvars[minio_host] = dict(hostvars[minio_host], minio_snapshot_history_days=0)
+    buckets = model.minio_tenants(model.island(GROUPS, hostvars, "island.internal")["tenants"])["buckets"]
+    assert buckets[0] == {"name": "k3s-etcd-snapshots"}  # 0 days: a plain bucket, no history
 
 
 def test_consumers_read_their_tenant_as_the_minio_role_names_it_with_the_secret_it_writes():

@@ -231,6 +231,43 @@ def test_object_lock_cannot_be_added_to_an_existing_bucket(double, tag):
         apply(double, buckets=[{"name": f"plain-{tag}", "object_lock": True}])
 
 
+def test_a_buckets_history_settings_converge_and_a_rerun_changes_nothing(double, tag):
+    spec = {"name": f"hist-{tag}", "object_lock": True, "retention_days": 7, "noncurrent_days": 7}
+    plan = apply(double, check_mode=True, buckets=[spec])
+    assert {c["action"] for c in plan.changes} == {"create", "retention", "lifecycle"}
+    first = apply(double, buckets=[spec])
+    assert {c["action"] for c in first.changes} == {"create", "retention", "lifecycle"}
+    assert first.after["buckets"][f"hist-{tag}"]["retention_days"] == 7
+    assert apply(double, buckets=[spec]).changes == []
+    conn = connect(double)
+    lock = conn.s3.get_object_lock_config(bucket_name=f"hist-{tag}")
+    assert (lock.mode, lock.duration, lock.duration_unit) == ("GOVERNANCE", 7, "Days")
+    rules = conn.s3.get_bucket_lifecycle(bucket_name=f"hist-{tag}").rules
+    assert [(r.rule_id, r.noncurrent_version_expiration.noncurrent_days) for r in rules] == [
+        ("island-noncurrent-expiry", 7)
+    ]
+    changed = apply(double, buckets=[dict(spec, noncurrent_days=9)])
+    assert [(c["action"], c["reason"]) for c in changed.changes] == [
+        ("lifecycle", "noncurrent versions expire after 7 -> 9 days")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "message"),
+    [
+        ({"retention_days": 3}, "retention_days needs object_lock"),
+        ({"noncurrent_days": 3}, "only a versioned bucket"),
+        ({"object_lock": True, "retention_days": 0}, "at least 1 day"),
+    ],
+)
+def test_history_settings_minio_would_refuse_are_refused_before_anything_changes(
+    double, tag, bucket, message
+):
+    with pytest.raises(SpecError, match=message):
+        apply(double, buckets=[dict(bucket, name=f"bad-{tag}")])
+    assert not connect(double).s3.bucket_exists(bucket_name=f"bad-{tag}")
+
+
 def test_normalised_policies_ignore_order_and_single_values():
     a = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["b", "a"]}]}
     b = {
