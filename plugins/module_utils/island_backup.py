@@ -564,10 +564,20 @@ def extract(archive, dest, identities, check_mode=False):
     return result
 
 
+# Parts restored onto hosts by their own plays of restore.yml (the etcd snapshot, Gitea's dump, the
+# buckets, the pushed images), never onto the controller by default: their ``source`` is the
+# staging directory they were taken through.
+HOST_PARTS = ("etcd-snapshot", "gitea", "oci-images")
+
+
+def is_host_part(name):
+    return name in HOST_PARTS or name.startswith("minio-")
+
+
 def _restore_targets(manifest, parts, paths):
     """``{part: absolute target}`` for the parts to restore, and every problem with them at once."""
     available = {part["name"]: part for part in manifest["parts"]}
-    names = list(parts) if parts else [name for name in available if name != "etcd-snapshot"]
+    names = list(parts) if parts else [name for name in available if not is_host_part(name)]
     problems, targets = [], {}
     for name in names:
         if name not in available:
@@ -598,8 +608,8 @@ def _restore_targets(manifest, parts, paths):
 def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
     """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
 
-    ``parts``: the part names to restore (default: every part but ``etcd-snapshot``, which the
-    cluster's own restore uses); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
+    ``parts``: the part names to restore (default: every part but the host parts of HOST_PARTS and
+    ``minio-*``, which restore.yml's own plays put back onto their hosts); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
     ``source`` its manifest records. A target that exists (other than an empty directory) is
     refused before anything is written: a restore never overwrites state. The archive is extracted
     (checked member by member) into a staging directory beside the first target, then each part is

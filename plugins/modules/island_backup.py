@@ -25,7 +25,8 @@ description:
   - C(extract) verifies, then extracts into O(dest) (absent or an empty directory, mode 0700)
     through a staging directory beside it, renamed into place at the end; nothing is written at
     O(dest) if the archive is refused.
-  - C(restore) verifies, then puts the parts O(names) (default every part but C(etcd-snapshot)) back
+  - C(restore) verifies, then puts the parts O(names) (default every part but those restored onto
+    hosts by their own plays, C(etcd-snapshot), C(gitea), C(oci-images) and C(minio-*)) back
     at the paths their manifest records (the controller they were taken on), or at O(paths). A
     target that exists, other than an empty directory, is refused before anything is written; the
     parts are checked member by member into a staging directory, then moved into place with their
@@ -93,7 +94,9 @@ options:
     description: C(extract) - the directory to extract into; absent or empty, its parent must exist.
     type: path
   names:
-    description: C(restore) - the parts to restore; default every part but C(etcd-snapshot).
+    description:
+      - C(restore) - the parts to restore; default every part but those restored onto hosts
+        (C(etcd-snapshot), C(gitea), C(oci-images), C(minio-*)).
     type: list
     elements: str
     default: []
