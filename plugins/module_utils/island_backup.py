@@ -609,11 +609,12 @@ def restore(archive, identities, *, parts=(), paths=None, check_mode=False):
     """Verify ``archive`` and put its ``parts`` back where they were taken from, all or nothing.
 
     ``parts``: the part names to restore (default: every part but the host parts of HOST_PARTS and
-    ``minio-*``, which restore.yml's own plays put back onto their hosts); ``paths``: ``{part: path}`` for a part that goes elsewhere than the
-    ``source`` its manifest records. A target that exists (other than an empty directory) is
-    refused before anything is written: a restore never overwrites state. The archive is extracted
-    (checked member by member) into a staging directory beside the first target, then each part is
-    moved into place with its modes, and the staging directory is removed.
+    ``minio-*``, which restore.yml's own plays put back onto their hosts); ``paths``:
+    ``{part: path}`` for a part that goes elsewhere than the ``source`` its manifest records. A
+    target that exists (other than an empty directory) is refused before anything is written: a
+    restore never overwrites state. The archive is extracted (checked member by member) into a
+    staging directory beside the first target, then each part is moved into place with its modes,
+    and the staging directory is removed.
     """
     verified = verify(archive, identities)
     targets, problems = _restore_targets(verified["manifest"], parts, paths)
