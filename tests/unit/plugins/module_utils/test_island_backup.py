@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -411,3 +412,26 @@ def test_an_ssh_ed25519_key_works_as_recipient_and_identity(tmp_path, parts):
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(listing)) as tar:
         assert tar.getnames()[:2] == ["manifest.json", "manifest.json.sha256"]
+
+
+def test_a_default_restore_leaves_the_parts_restored_onto_hosts_to_their_plays(tmp_path, key, parts):
+    staging = tmp_path / "staging"
+    (staging / "gitea" / "secrets").mkdir(parents=True)
+    (staging / "gitea" / "gitea-dump.tar.gz").write_bytes(b"dump")
+    (staging / "minio-apps").mkdir()
+    (staging / "minio-apps" / "object").write_text("object\n")
+    out = tmp_path / "media"
+    out.mkdir()
+    host_parts = [
+        {"name": "gitea", "path": str(staging / "gitea")},
+        {"name": "minio-apps", "path": str(staging / "minio-apps")},
+    ]
+    made = create(str(out), parts + host_parts, [key[1]], now=NOW)
+    shutil.rmtree(tmp_path / "state")
+    shutil.rmtree(staging)
+    identities = load_identities(str(key[0]))
+    preview = island_backup.restore(made["path"], identities, check_mode=True)
+    assert preview["parts"] == ["ca", "receipt"]
+    named = island_backup.restore(made["path"], identities, parts=["gitea"], check_mode=True)
+    assert named["parts"] == ["gitea"]
+    assert not staging.exists()
