@@ -194,7 +194,8 @@ def test_the_documented_procedure_restores_the_cluster_as_of_the_snapshot(island
     flag = s1.data_dir / "server" / "db" / "reset-flag"
     assert (
         "cluster-reset was successfully performed, please remove the cluster-reset flag and start k3s "
-        f"normally, if you need to perform another cluster reset, you must first manually delete the {flag} file"
+        "normally, if you need to perform another cluster reset, you must first manually delete the "
+        f"{flag} file"
     ) in messages(again.stderr)
 
     # 3. s1 starts without the flags: the reset-flag file goes, the cluster is as of the snapshot
