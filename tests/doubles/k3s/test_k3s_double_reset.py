@@ -17,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,9 @@ def test_the_documented_procedure_restores_the_cluster_as_of_the_snapshot(island
     assert a1.proc.poll() is None
 
 
-def test_a_file_that_is_not_a_sound_snapshot_is_refused_before_anything_moves(island, tmp_path):
+def test_a_file_that_is_not_a_sound_snapshot_is_refused_its_database_kept_aside(island, tmp_path):
+    """k3s checks that the path is a file before anything; etcd checks the snapshot's sum after k3s
+    moved the database aside (Restore): it is then in etcd-old-<time>, whole, and nothing is reset."""
     s1, snapshot = island["s1"], island["snapshot"]
     s1.stop()
     island["s2"].stop()
@@ -252,19 +255,29 @@ def test_a_file_that_is_not_a_sound_snapshot_is_refused_before_anything_moves(is
         "not-a-database": "invalid database",
     }
     before = db_files(s1)
-    for name, content in broken.items():
-        path = tmp_path / name
-        path.write_bytes(content)
-        result = reset(s1, f"--cluster-reset-restore-path={path}")
-        assert result.returncode == 1, name
-        assert expected[name] in messages(result.stderr), (name, result.stderr)
-        assert db_files(s1) == before, name
     missing = reset(s1, f"--cluster-reset-restore-path={tmp_path / 'absent'}")
     assert f"etcd: snapshot path does not exist: {tmp_path / 'absent'}" in messages(missing.stderr)
     directory = reset(s1, f"--cluster-reset-restore-path={tmp_path}")
     assert f"etcd: snapshot path must be a file, not a directory: {tmp_path}" in messages(directory.stderr)
     assert db_files(s1) == before
-    assert not (s1.data_dir / "server" / "db" / "reset-flag").exists()
+    for name, content in broken.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        state = {k: v for k, v in db_files(s1).items() if not k.startswith(("snapshots/", "etcd-old-"))}
+        result = reset(s1, f"--cluster-reset-restore-path={path}")
+        assert result.returncode == 1, name
+        log = messages(result.stderr)
+        assert expected[name] in log, (name, result.stderr)
+        moved = Path(re.search(r"Pre-restore etcd database moved to (\S+)", log).group(1))
+        kept = {f"{moved.name}/{k}": v for k, v in state.items()}
+        assert {k: v for k, v in db_files(s1).items() if k.startswith(moved.name)} == kept, name
+        assert not (s1.data_dir / "server" / "db" / "reset-flag").exists()
+        assert not (s1.data_dir / "server" / "db" / "double-state.json").exists()
+        # the operator puts it back (k3s leaves that to them too)
+        for file in moved.iterdir():
+            file.rename(s1.data_dir / "server" / "db" / file.name)
+        moved.rmdir()
+        time.sleep(1)  # etcd-old-<unix time>: one a second
 
 
 def test_a_token_that_did_not_write_the_snapshot_cannot_open_it(island):
