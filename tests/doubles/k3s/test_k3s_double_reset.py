@@ -255,6 +255,10 @@ def test_a_file_that_is_not_a_sound_snapshot_is_refused_its_database_kept_aside(
         "not-a-database": "invalid database",
     }
     before = db_files(s1)
+    # with etcd-s3 on, k3s reads the path as an object's name in the bucket: a local file needs it off
+    s3 = reset(s1, f"--cluster-reset-restore-path={snapshot}", "--etcd-s3")
+    assert s3.returncode == 1
+    assert "give --etcd-s3=false to restore a local file" in messages(s3.stderr)
     missing = reset(s1, f"--cluster-reset-restore-path={tmp_path / 'absent'}")
     assert f"etcd: snapshot path does not exist: {tmp_path / 'absent'}" in messages(missing.stderr)
     directory = reset(s1, f"--cluster-reset-restore-path={tmp_path}")
