@@ -125,6 +125,9 @@ def island(tmp_path):
             what="s1, s2 and a1 Ready",
         )
         create_pod(s1, "before")
+        # the double's datastore file follows its memory at every heartbeat: the snapshot reads the file
+        state = s1.data_dir / "server" / "db" / "double-state.json"
+        wait_for(lambda: "default/before" in state.read_text(), what="pod before saved")
         saved = run(
             "etcd-snapshot", "save", "--name", "pre-loss", "--data-dir", str(s1.data_dir), "--node-name", "s1"
         )
@@ -318,3 +321,19 @@ def test_a_new_host_gets_the_clusters_ca_and_token_from_the_snapshot(island, tmp
     tls, old_tls = fresh.data_dir / "server" / "tls", s1.data_dir / "server" / "tls"
     assert (tls / "server-ca.crt").read_bytes() == (old_tls / "server-ca.crt").read_bytes()
     assert (fresh.data_dir / "server" / "token").read_text() == (s1.data_dir / "server" / "token").read_text()
+
+
+def test_a_server_left_running_through_a_reset_elsewhere_is_not_merged_back(island):
+    """The docs stop every server first; one that was not stopped keeps the old cluster's identity,
+    and the restored server does not take its view (etcd rejects a peer of another cluster ID)."""
+    s1, s2, snapshot = island["s1"], island["s2"], island["snapshot"]
+    s1.stop()
+    assert reset(s1, f"--cluster-reset-restore-path={snapshot}").returncode == 0
+    s1.start()
+    wait_for(lambda: "k3s is up and running" in s1.log(), what="s1 after the restore")
+    # s2 pushes its view to s1 at every heartbeat (500 ms): s1 keeps the snapshot's objects
+    for _ in range(8):
+        assert kubectl(s1, "get", "pods", "-o", "name").stdout.split() == ["pod/before"]
+        time.sleep(0.5)
+    # and s2, of the old cluster, keeps its own
+    assert sorted(kubectl(s2, "get", "pods", "-o", "name").stdout.split()) == ["pod/after", "pod/before"]
