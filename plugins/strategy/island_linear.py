@@ -32,11 +32,20 @@ description:
     module_utils it imports, from source, for each module it is asked about, so
     ansible.module_utils.basic and its imports were compiled again for every distinct module of a
     run. The same file and source always give the same code object, so results are unchanged.
+  - A task whose C(when) is false on a host is decided in the controller's main process, with the
+    same variables, play context and evaluation a worker uses, and its result (the worker's skipped
+    result, byte for byte) goes through the results queue as a worker's would: the callbacks,
+    C(register), handlers and the recap are unchanged. Only the fork is saved - on a zero-change rerun
+    of the demo island about a third of all task runs are skipped ones, and a fork cost about 2/3
+    of a task that runs (docs/performance.md). A task with a loop (its C(when) is per item) or a
+    delegation, a condition that is true, raises, or warns, goes to a worker as before, which then
+    decides and reports it. C(ISLAND_SKIP_IN_PROCESS=0) turns this off for a run.
 version_added: "0.10.0"
 author: island installer contributors
 """
 
 import importlib
+import os
 from pathlib import Path
 
 from ansible.plugins.loader import filter_loader, test_loader
@@ -54,6 +63,18 @@ except ImportError:  # Mitogen is not installed: Ansible's own linear strategy.
     _module_finder = None
 
     MITOGEN = False
+
+try:  # ansible-core 2.19: the template engine, the task context and the result a worker sends
+    from ansible._internal import _task as _task_context
+    from ansible._internal._display_utils import DeferredWarningContext
+    from ansible._internal._templating._engine import TemplateEngine as _Templar
+    from ansible.executor.task_result import _RawTaskResult
+
+    CORE_219 = True
+except ImportError:  # ansible-core 2.16-2.18
+    from ansible.template import Templar as _Templar
+
+    CORE_219 = False
 
 display = Display()
 
@@ -141,3 +162,75 @@ class StrategyModule(_Base):
         if MITOGEN and iterator._play.connection == "local":
             return _Linear.run(self, iterator, play_context)
         return super().run(iterator, play_context)
+
+    def _queue_task(self, host, task, task_vars, play_context):
+        result = skipped_result(host, task, task_vars, play_context, self._loader)
+        if result is None:
+            return super()._queue_task(host, task, task_vars, play_context)
+        # What StrategyBase._queue_task records, and what a worker sends, without the worker.
+        self._queued_task_cache[(host.name, task._uuid)] = {
+            "host": host,
+            "task": task,
+            "task_vars": task_vars,
+            "play_context": play_context,
+        }
+        self._tqm.send_callback("v2_runner_on_start", host, task)
+        if CORE_219:
+            self._final_q.send_task_result(
+                _RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs())
+            )
+        else:
+            self._final_q.send_task_result(host.name, task._uuid, result, task_fields=task.dump_attrs())
+        self._pending_results += 1
+        return None
+
+
+def skipped_result(host, task, task_vars, play_context, loader):
+    """The result a worker would send for `task` on `host` when its `when` is false there, or None
+    when the task must go to a worker: no condition, a loop (the condition is per item), a delegation
+    (the condition sees the delegated host's variables), a true condition, or any error or warning
+    while deciding (the worker then decides again and reports it as it always has).
+
+    The steps are TaskExecutor._execute_internal's up to its skip (ansible-core 2.16-2.19): the play
+    context with the task's and the host's overrides, its magic variables added to a copy of the
+    task's variables, the condition evaluated with them; then the result as _execute and run finish
+    it (the `_ansible_no_log` flag, `changed`)."""
+    if os.environ.get("ISLAND_SKIP_IN_PROCESS", "1") == "0":
+        return None
+    if not task.when or task.loop is not None or task.loop_with or task.delegate_to:
+        return None
+    try:
+        templar = _Templar(loader=loader, variables=task_vars)
+        tempvars = task_vars.copy()
+        context = play_context.set_task_and_variable_override(task=task, variables=task_vars, templar=templar)
+        context.post_validate(templar=templar)
+        if not context.remote_addr:
+            context.remote_addr = host.address
+        context.update_vars(tempvars)
+        if CORE_219:
+            false_condition = {}
+            with _task_context.TaskContext(task), DeferredWarningContext(variables=task_vars) as warnings:
+                if task._resolve_conditional(task.when, tempvars, result_context=false_condition):
+                    return None
+                if warnings.get_warnings() or warnings.get_deprecation_warnings():
+                    return None
+                result = dict(changed=False, skipped=True, skip_reason="Conditional result was False")
+                result |= false_condition
+                task.update_result_no_log(templar, result)
+            return result
+        evaluate = getattr(task, "evaluate_conditional_with_result", None)
+        if evaluate is None:  # an ansible-core this was not written against: the worker decides
+            return None
+        holds, false_condition = evaluate(templar, tempvars)
+        if holds:
+            return None
+        return dict(
+            changed=False,
+            skipped=True,
+            skip_reason="Conditional result was False",
+            false_condition=false_condition,
+            _ansible_no_log=context.no_log,
+        )
+    except Exception as exc:  # the worker decides, and reports the error as it always has
+        display.vvvv(f"island_linear: {task.get_name()} on {host.name} left to a worker: {exc}")
+        return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -148,3 +150,139 @@ def test_mitogens_module_finder_compiles_each_file_once_and_finds_the_same_impor
     assert module_finder.compile(b"import sys\n", "x", "exec") is not module_finder.compile(
         source, "x", "exec"
     )
+
+
+SKIP_PLAY = """\
+- name: Tasks whose condition is false on a host
+  hosts: all
+  gather_facts: false
+  handlers:
+    - name: A handler false on every host
+      ansible.builtin.debug: {msg: never}
+      when: inventory_hostname == 'nobody'
+  tasks:
+    # who evaluated the condition: the pipe lookup's parent is the process that templated it
+    - name: Skipped on a, run on b
+      ansible.builtin.command: /bin/true
+      register: r_plain
+      changed_when: false
+      when: (lookup('ansible.builtin.pipe', 'echo $PPID >> @RECORD@') != '') or inventory_hostname == 'b'
+    - name: Skipped with no_log
+      ansible.builtin.debug: {msg: secret}
+      register: r_no_log
+      no_log: true
+      when: r_plain is not skipped and inventory_hostname == 'a'
+    - name: A block false on a
+      when: inventory_hostname == 'b'
+      block:
+        - name: First in the block
+          ansible.builtin.set_fact: {block_first: 1}
+        - name: Second in the block
+          ansible.builtin.command: /bin/true
+          register: r_block
+          changed_when: true
+          notify: A handler false on every host
+    - name: An include false everywhere
+      ansible.builtin.include_tasks: missing-file-never-read.yml
+      when: inventory_hostname == 'nobody'
+    - name: Once, false
+      ansible.builtin.debug: {msg: once}
+      register: r_once
+      run_once: true
+      when: inventory_hostname == 'nobody'
+    - name: A loop decides per item, in a worker
+      ansible.builtin.debug: {msg: "{{ item }}"}
+      register: r_loop
+      loop: [1, 2]
+      when: item == 2
+    - name: Delegated, false on a
+      ansible.builtin.debug: {msg: delegated}
+      register: r_delegated
+      delegate_to: b
+      when: inventory_hostname == 'b'
+    - name: The connection's own variables are seen as a worker sees them
+      ansible.builtin.debug: {msg: "{{ ansible_connection }}"}
+      register: r_magic
+      when: ansible_connection != 'local'
+    - name: A condition that fails is the worker's to report
+      ansible.builtin.debug: {msg: x}
+      register: r_error
+      ignore_errors: true
+      when: undefined_variable_here | bool
+    - name: What each host registered is written
+      ansible.builtin.copy:
+        content: "{{ {'plain': r_plain, 'no_log': r_no_log, 'block': r_block | default(none), 'once': r_once,
+                      'loop': r_loop, 'delegated': r_delegated, 'magic': r_magic,
+                      'error': r_error} | to_nice_json }}"
+        dest: "@OUT@/{{ inventory_hostname }}.json"
+        mode: "0644"
+"""
+
+
+def untimed(value):
+    """A registered result without the times a command reports (they differ between any two runs)."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k not in ("start", "end", "delta")}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+def run_skips(tmp_path: Path, in_process: bool) -> tuple[subprocess.Popen, str, str]:
+    out = tmp_path / ("in-process" if in_process else "workers")
+    out.mkdir()
+    record = out / "evaluated-by"
+    playbook = out / "play.yml"
+    playbook.write_text(SKIP_PLAY.replace("@RECORD@", str(record)).replace("@OUT@", str(out)))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "true"}
+    env.pop("ANSIBLE_STRATEGY", None)
+    env["ISLAND_SKIP_IN_PROCESS"] = "1" if in_process else "0"
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            *("-i", "a,b", "-e", "ansible_connection=local"),
+            *("-e", f"ansible_python_interpreter={sys.executable}"),
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stdout, _ = proc.communicate(timeout=300)
+    return proc, stdout, out
+
+
+def test_a_task_false_on_a_host_is_skipped_in_the_main_process_with_the_workers_result(tmp_path):
+    workers, workers_out, workers_dir = run_skips(tmp_path, in_process=False)
+    main, main_out, main_dir = run_skips(tmp_path, in_process=True)
+    assert workers.returncode == 0, workers_out
+    assert main.returncode == 0, main_out
+    # every host registered the same results, skipped ones (false_condition, no_log) included
+    for host in ("a", "b"):
+        # (each run has its own directory, which the first task's condition names)
+        with_workers = untimed(json.loads((workers_dir / f"{host}.json").read_text().replace(str(workers_dir), "@")))
+        in_process = untimed(json.loads((main_dir / f"{host}.json").read_text().replace(str(main_dir), "@")))
+        assert in_process == with_workers, host
+    registered = json.loads((main_dir / "a.json").read_text())
+    assert registered["plain"]["skipped"] is True and registered["plain"]["false_condition"]
+    assert registered["no_log"]["skipped"] is True
+    assert registered["once"]["skipped"] is True
+    assert "undefined_variable_here" in registered["error"]["msg"]
+
+    def recap(text):
+        return [line.split() for line in text.splitlines() if re.match(r"^[ab]\s+: ok=", line)]
+
+    def tasks(text):
+        return re.findall(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", text, re.MULTILINE)
+
+    assert recap(main_out) == recap(workers_out) and recap(main_out)
+    assert tasks(main_out) == tasks(workers_out)
+    # the first task's condition: with workers both hosts' were templated in forks; in the main
+    # process, a's (false, skipped there) and b's (true: b's goes to a worker, which evaluates again)
+    evaluated_in_main = (main_dir / "evaluated-by").read_text().split()
+    evaluated_by_workers = (workers_dir / "evaluated-by").read_text().split()
+    assert str(workers.pid) not in evaluated_by_workers
+    assert evaluated_in_main.count(str(main.pid)) == 2, (main.pid, evaluated_in_main)
+    assert len(evaluated_in_main) == 3
