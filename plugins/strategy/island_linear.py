@@ -39,7 +39,15 @@ description:
     of the demo island about a third of all task runs are skipped ones, and a fork cost about 2/3
     of a task that runs (docs/performance.md). A task with a loop (its C(when) is per item) or a
     delegation, a condition that is true, raises, or warns, goes to a worker as before, which then
-    decides and reports it. C(ISLAND_SKIP_IN_PROCESS=0) turns this off for a run.
+    decides and reports it.
+  - Likewise a task of an action that works on the controller alone and ends at once
+    (C(set_fact), C(assert), C(debug), a role's C(validate_argument_spec), and C(include_tasks) and
+    C(include_role), whose executor only names what the strategy then includes) runs in the main
+    process: Ansible's own TaskExecutor, as a worker runs it, on a copy of the task (a worker's is
+    its fork's), and its result goes through the results queue. Not with a loop, C(until),
+    C(delegate_to), C(async) or C(timeout): those go to a worker. About a quarter of a rerun's task
+    runs on an agent are of these actions.
+  - C(ISLAND_IN_PROCESS=0) turns both off for a run.
 version_added: "0.10.0"
 author: island installer contributors
 """
@@ -48,6 +56,8 @@ import importlib
 import os
 from pathlib import Path
 
+from ansible.executor.task_executor import TaskExecutor
+from ansible.plugins import loader as plugin_loader
 from ansible.plugins.loader import filter_loader, test_loader
 from ansible.plugins.strategy.linear import StrategyModule as _Linear
 from ansible.utils.display import Display
@@ -164,7 +174,10 @@ class StrategyModule(_Base):
         return super().run(iterator, play_context)
 
     def _queue_task(self, host, task, task_vars, play_context):
+        fields = None
         result = skipped_result(host, task, task_vars, play_context, self._loader)
+        if result is None and in_process(task):
+            result, fields = self._execute_here(host, task, task_vars, play_context)
         if result is None:
             return super()._queue_task(host, task, task_vars, play_context)
         # What StrategyBase._queue_task records, and what a worker sends, without the worker.
@@ -175,14 +188,74 @@ class StrategyModule(_Base):
             "play_context": play_context,
         }
         self._tqm.send_callback("v2_runner_on_start", host, task)
+        if fields is None:
+            fields = task.dump_attrs()
         if CORE_219:
             self._final_q.send_task_result(
-                _RawTaskResult(host=host, task=task, return_data=result, task_fields=task.dump_attrs())
+                _RawTaskResult(host=host, task=task, return_data=result, task_fields=fields)
             )
         else:
-            self._final_q.send_task_result(host.name, task._uuid, result, task_fields=task.dump_attrs())
+            self._final_q.send_task_result(host.name, task._uuid, result, task_fields=fields)
         self._pending_results += 1
         return None
+
+    def _execute_here(self, host, task, task_vars, play_context):
+        """Run `task` on `host` with Ansible's TaskExecutor in this process, as a worker runs it
+        (WorkerProcess._run, ansible-core 2.16-2.19): on a copy of the task, since the executor
+        finalises the task it runs, and of the variables it may add to. Returns the result and the
+        run task's fields, as a worker sends them."""
+        copy = task.copy()
+        variables = task_vars.copy()
+        if CORE_219:
+            with _task_context.TaskContext(copy):
+                result = TaskExecutor(
+                    host,
+                    copy,
+                    variables,
+                    play_context,
+                    self._loader,
+                    plugin_loader.get_plugin_loader_namespace(),
+                    self._final_q,
+                    self._variable_manager,
+                ).run()
+        else:
+            with open(os.devnull, encoding="utf-8") as stdin:
+                result = TaskExecutor(
+                    host,
+                    copy,
+                    variables,
+                    play_context,
+                    stdin,
+                    self._loader,
+                    plugin_loader,
+                    self._final_q,
+                    self._variable_manager,
+                ).run()
+        return result, copy.dump_attrs()
+
+
+# Actions that work on the controller alone and end at once. An include's executor only returns what
+# to include (TaskExecutor._execute_internal): the strategy, in this process either way, includes it.
+_IN_PROCESS_ACTIONS = frozenset(
+    f"{prefix}{name}"
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+    for name in ("set_fact", "assert", "debug", "validate_argument_spec", "include_tasks", "include_role")
+)
+
+
+def in_process(task):
+    """Whether `task` runs in the main process (the description says which and why)."""
+    if os.environ.get("ISLAND_IN_PROCESS", "1") == "0":
+        return False
+    return (
+        task.action in _IN_PROCESS_ACTIONS
+        and task.loop is None
+        and not task.loop_with
+        and not task.until
+        and not task.delegate_to
+        and not task.async_val
+        and not getattr(task, "timeout", None)
+    )
 
 
 def skipped_result(host, task, task_vars, play_context, loader):
@@ -195,7 +268,7 @@ def skipped_result(host, task, task_vars, play_context, loader):
     context with the task's and the host's overrides, its magic variables added to a copy of the
     task's variables, the condition evaluated with them; then the result as _execute and run finish
     it (the `_ansible_no_log` flag, `changed`)."""
-    if os.environ.get("ISLAND_SKIP_IN_PROCESS", "1") == "0":
+    if os.environ.get("ISLAND_IN_PROCESS", "1") == "0":
         return None
     if not task.when or task.loop is not None or task.loop_with or task.delegate_to:
         return None
@@ -207,30 +280,38 @@ def skipped_result(host, task, task_vars, play_context, loader):
         if not context.remote_addr:
             context.remote_addr = host.address
         context.update_vars(tempvars)
-        if CORE_219:
-            false_condition = {}
-            with _task_context.TaskContext(task), DeferredWarningContext(variables=task_vars) as warnings:
-                if task._resolve_conditional(task.when, tempvars, result_context=false_condition):
-                    return None
-                if warnings.get_warnings() or warnings.get_deprecation_warnings():
-                    return None
-                result = dict(changed=False, skipped=True, skip_reason="Conditional result was False")
-                result |= false_condition
-                task.update_result_no_log(templar, result)
-            return result
-        evaluate = getattr(task, "evaluate_conditional_with_result", None)
-        if evaluate is None:  # an ansible-core this was not written against: the worker decides
-            return None
-        holds, false_condition = evaluate(templar, tempvars)
-        if holds:
-            return None
-        return dict(
-            changed=False,
-            skipped=True,
-            skip_reason="Conditional result was False",
-            false_condition=false_condition,
-            _ansible_no_log=context.no_log,
-        )
+        decide = _decide_219 if CORE_219 else _decide_216
+        return decide(task, templar, task_vars, tempvars, context)
     except Exception as exc:  # the worker decides, and reports the error as it always has
         display.vvvv(f"island_linear: {task.get_name()} on {host.name} left to a worker: {exc}")
         return None
+
+
+def _decide_219(task, templar, task_vars, tempvars, _context):
+    """ansible-core 2.19: the skip as TaskExecutor._execute returns it, or None."""
+    false_condition = {}
+    with _task_context.TaskContext(task), DeferredWarningContext(variables=task_vars) as warnings:
+        holds = task._resolve_conditional(task.when, tempvars, result_context=false_condition)
+        if holds or warnings.get_warnings() or warnings.get_deprecation_warnings():
+            return None
+        result = dict(changed=False, skipped=True, skip_reason="Conditional result was False")
+        result |= false_condition
+        task.update_result_no_log(templar, result)
+    return result
+
+
+def _decide_216(task, templar, _task_vars, tempvars, context):
+    """ansible-core 2.16-2.18: the skip as TaskExecutor._execute returns it, or None."""
+    evaluate = getattr(task, "evaluate_conditional_with_result", None)
+    if evaluate is None:  # an ansible-core this was not written against: the worker decides
+        return None
+    holds, false_condition = evaluate(templar, tempvars)
+    if holds:
+        return None
+    return dict(
+        changed=False,
+        skipped=True,
+        skip_reason="Conditional result was False",
+        false_condition=false_condition,
+        _ansible_no_log=context.no_log,
+    )

@@ -209,20 +209,59 @@ SKIP_PLAY = """\
       register: r_error
       ignore_errors: true
       when: undefined_variable_here | bool
+    # actions of the controller alone, run in the main process
+    - name: A fact, and which process templated it
+      ansible.builtin.set_fact:
+        fact_here: "{{ inventory_hostname }}-fact"
+        fact_pid: "{{ lookup('ansible.builtin.pipe', 'echo $PPID') }}"
+      register: r_fact
+    - name: An assertion that holds
+      ansible.builtin.assert:
+        that: fact_here == inventory_hostname ~ '-fact'
+        quiet: true
+      register: r_assert
+    - name: An assertion that fails on a, secret
+      ansible.builtin.assert:
+        that: inventory_hostname == 'b'
+        fail_msg: "{{ inventory_hostname }} is not b"
+      register: r_assert_fails
+      ignore_errors: true
+      no_log: true
+    - name: A variable shown
+      ansible.builtin.debug: {var: fact_here}
+      register: r_debug
+    - name: A role's arguments validated, and refused
+      block:
+        - name: The role with good arguments
+          ansible.builtin.include_role: {name: checked}
+          vars: {checked_count: 3}
+        - name: The role with a bad one
+          ansible.builtin.include_role: {name: checked}
+          vars: {checked_count: many}
+      rescue:
+        - name: The refusal is kept
+          ansible.builtin.set_fact:
+            r_refused: "{{ ansible_failed_result }}"
+    - name: A file included on b
+      ansible.builtin.include_tasks: included.yml
+      when: inventory_hostname == 'b'
     - name: What each host registered is written
       ansible.builtin.copy:
         content: "{{ {'plain': r_plain, 'no_log': r_no_log, 'block': r_block | default(none), 'once': r_once,
                       'loop': r_loop, 'delegated': r_delegated, 'magic': r_magic,
-                      'error': r_error} | to_nice_json }}"
+                      'error': r_error, 'fact': r_fact, 'assert': r_assert, 'assert_fails': r_assert_fails,
+                      'debug': r_debug, 'checked': r_checked, 'refused': r_refused,
+                      'facts': [fact_here], 'included': r_included | default(none)} | to_nice_json }}"
         dest: "@OUT@/{{ inventory_hostname }}.json"
         mode: "0644"
 """
 
 
 def untimed(value):
-    """A registered result without the times a command reports (they differ between any two runs)."""
+    """A registered result without the times a command reports (they differ between any two runs)
+    and the pid of the process that templated a fact."""
     if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items() if k not in ("start", "end", "delta")}
+        return {k: untimed(v) for k, v in value.items() if k not in ("start", "end", "delta", "fact_pid")}
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value
@@ -233,10 +272,24 @@ def run_skips(tmp_path: Path, in_process: bool) -> tuple[subprocess.Popen, str, 
     out.mkdir()
     record = out / "evaluated-by"
     playbook = out / "play.yml"
+    role = out / "roles" / "checked"
+    (role / "meta").mkdir(parents=True)
+    (role / "tasks").mkdir()
+    (role / "meta" / "argument_specs.yml").write_text(
+        "argument_specs:\n  main:\n    short_description: A role that checks its arguments\n"
+        "    options:\n      checked_count: {type: int, required: true, description: How many}\n"
+    )
+    (out / "included.yml").write_text(
+        "- name: The included task runs\n"
+        "  ansible.builtin.set_fact:\n    r_included: '{{ inventory_hostname }}'\n"
+    )
+    (role / "tasks" / "main.yml").write_text(
+        "- name: The count is kept\n  ansible.builtin.set_fact:\n    r_checked: '{{ checked_count }}'\n"
+    )
     playbook.write_text(SKIP_PLAY.replace("@RECORD@", str(record)).replace("@OUT@", str(out)))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "true"}
     env.pop("ANSIBLE_STRATEGY", None)
-    env["ISLAND_SKIP_IN_PROCESS"] = "1" if in_process else "0"
+    env["ISLAND_IN_PROCESS"] = "1" if in_process else "0"
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "ansible-playbook"),
@@ -254,7 +307,7 @@ def run_skips(tmp_path: Path, in_process: bool) -> tuple[subprocess.Popen, str, 
     return proc, stdout, out
 
 
-def test_a_task_false_on_a_host_is_skipped_in_the_main_process_with_the_workers_result(tmp_path):
+def test_skips_and_controller_actions_run_in_the_main_process_with_the_workers_results(tmp_path):
     workers, workers_out, workers_dir = run_skips(tmp_path, in_process=False)
     main, main_out, main_dir = run_skips(tmp_path, in_process=True)
     assert workers.returncode == 0, workers_out
@@ -262,7 +315,9 @@ def test_a_task_false_on_a_host_is_skipped_in_the_main_process_with_the_workers_
     # every host registered the same results, skipped ones (false_condition, no_log) included
     for host in ("a", "b"):
         # (each run has its own directory, which the first task's condition names)
-        with_workers = untimed(json.loads((workers_dir / f"{host}.json").read_text().replace(str(workers_dir), "@")))
+        with_workers = untimed(
+            json.loads((workers_dir / f"{host}.json").read_text().replace(str(workers_dir), "@"))
+        )
         in_process = untimed(json.loads((main_dir / f"{host}.json").read_text().replace(str(main_dir), "@")))
         assert in_process == with_workers, host
     registered = json.loads((main_dir / "a.json").read_text())
@@ -270,6 +325,21 @@ def test_a_task_false_on_a_host_is_skipped_in_the_main_process_with_the_workers_
     assert registered["no_log"]["skipped"] is True
     assert registered["once"]["skipped"] is True
     assert "undefined_variable_here" in registered["error"]["msg"]
+    assert registered["assert_fails"]["failed"] is True and registered["assert"]["failed"] is False
+    assert registered["checked"] == 3 and "checked_count" in registered["refused"]["msg"]
+    assert registered["facts"] == ["a-fact"] and registered["debug"]["fact_here"] == "a-fact"
+    assert registered["included"] is None
+    assert json.loads((main_dir / "b.json").read_text())["included"] == "b"
+
+    # the facts were templated in the main process (fact_pid is its pid), with workers in a fork
+    main_pids = {
+        json.loads((main_dir / f"{h}.json").read_text())["fact"]["ansible_facts"]["fact_pid"] for h in "ab"
+    }
+    worker_pids = {
+        json.loads((workers_dir / f"{h}.json").read_text())["fact"]["ansible_facts"]["fact_pid"] for h in "ab"
+    }
+    assert main_pids == {str(main.pid)}
+    assert str(workers.pid) not in worker_pids
 
     def recap(text):
         return [line.split() for line in text.splitlines() if re.match(r"^[ab]\s+: ok=", line)]
