@@ -34,7 +34,7 @@ description:
     run. The same file and source always give the same code object, so results are unchanged.
   - A task whose C(when) is false on a host is decided in the controller's main process, with the
     same variables, play context and evaluation a worker uses, and its result (the worker's skipped
-    result, byte for byte) goes through the results queue as a worker's would: the callbacks,
+    result, byte for byte) goes through the results queue as a worker's would, so the callbacks,
     C(register), handlers and the recap are unchanged. Only the fork is saved - on a zero-change rerun
     of the demo island about a third of all task runs are skipped ones, and a fork cost about 2/3
     of a task that runs (docs/performance.md). A task with a loop (its C(when) is per item) or a
@@ -43,9 +43,9 @@ description:
   - Likewise a task of an action that works on the controller alone and ends at once
     (C(set_fact), C(assert), C(debug), a role's C(validate_argument_spec), and C(include_tasks) and
     C(include_role), whose executor only names what the strategy then includes) runs in the main
-    process: Ansible's own TaskExecutor, as a worker runs it, on a copy of the task (a worker's is
+    process, by Ansible's own TaskExecutor as a worker runs it, on a copy of the task (a worker's is
     its fork's), and its result goes through the results queue. Not with a loop, C(until),
-    C(delegate_to), C(async) or C(timeout): those go to a worker. About a quarter of a rerun's task
+    C(delegate_to), C(async) or C(timeout), which go to a worker. About a quarter of a rerun's task
     runs on an agent are of these actions.
   - C(ISLAND_IN_PROCESS=0) turns both off for a run.
 version_added: "0.10.0"
