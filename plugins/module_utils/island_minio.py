@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,19 @@ try:
     MINIO_IMPORT_ERROR = None
 except ImportError as _exc:  # reported by the module with the interpreter to use
     MINIO_IMPORT_ERROR = _exc
+
+
+def sdk_missing():
+    """What a module that talks to MinIO fails with when the minio SDK is not importable here
+    (run_module's `missing`), or None when it is."""
+    if MINIO_IMPORT_ERROR is None:
+        return None
+    return {
+        "msg": "the minio Python SDK (minio==7.2.20, requirements.txt) is not importable by "
+        f"{sys.executable}: {MINIO_IMPORT_ERROR}; run the task with ansible_python_interpreter "
+        "set to the controller's virtual environment"
+    }
+
 
 CREDENTIAL_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 SEED_METADATA_KEY = "sha256"  # stored as x-amz-meta-sha256

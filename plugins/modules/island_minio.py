@@ -287,8 +287,6 @@ msg:
   sample: "2 changed: policy artifacts-read: document differs; object artifacts/a.txt: uploaded"
 """
 
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import (
     TLS,
@@ -296,10 +294,10 @@ from ansible_collections.island.installer.plugins.module_utils.island_argspec im
     list_of,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_minio import (
-    MINIO_IMPORT_ERROR,
     Connection,
     MinioState,
     MinioStateError,
+    sdk_missing,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_module import run_module
 
@@ -361,14 +359,7 @@ ARGUMENT_SPEC = argument_spec(
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    missing = None
-    if MINIO_IMPORT_ERROR is not None:
-        missing = {
-            "msg": "the minio Python SDK (minio==7.2.20, requirements.txt) is not importable by "
-            f"{sys.executable}: {MINIO_IMPORT_ERROR}; run the task with ansible_python_interpreter "
-            "set to the controller's virtual environment"
-        }
-    run_module(module, run, MinioStateError, missing=missing)
+    run_module(module, run, MinioStateError, missing=sdk_missing())
 
 
 def run(module):

@@ -134,14 +134,12 @@ msg:
   type: str
 """
 
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.island.installer.plugins.module_utils.island_argspec import TLS, argument_spec
 from ansible_collections.island.installer.plugins.module_utils.island_minio import (
-    MINIO_IMPORT_ERROR,
     Connection,
     MinioStateError,
+    sdk_missing,
 )
 from ansible_collections.island.installer.plugins.module_utils.island_minio_backup import (
     export_buckets,
@@ -174,14 +172,7 @@ def main():
         supports_check_mode=True,
         required_if=[("action", "export", ("dest",)), ("action", "restore", ("bucket", "src"))],
     )
-    missing = None
-    if MINIO_IMPORT_ERROR is not None:
-        missing = {
-            "msg": "the minio Python SDK (minio==7.2.20, requirements.txt) is not importable by "
-            f"{sys.executable}: {MINIO_IMPORT_ERROR}; run the task with ansible_python_interpreter "
-            "set to the controller's virtual environment"
-        }
-    run_module(module, run, MinioStateError, missing=missing)
+    run_module(module, run, MinioStateError, missing=sdk_missing())
 
 
 def run(module):
