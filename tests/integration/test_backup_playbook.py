@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from tests.support.playbook import TEST_ISLAND, local_inventory, refused, run_playbook
+from tests.support.playbook import TEST_ISLAND, ansible_env, local_inventory, refused, run_playbook
 
 PLAYBOOK = ROOT / "playbooks" / "backup.yml"
 
@@ -77,6 +77,26 @@ def test_a_backup_without_a_directory_or_a_recipient_is_refused_before_anything_
     assert f"nothing to back up at {island['backups']}/no-ca" in output
     output = refused(backup(island, *create_args(island), "--check"))
     assert "backup.yml has no check mode" in output
+    assert archives(island) == []
+
+
+@pytest.mark.skipif(Path("/usr/local/bin/k3s").exists(), reason="a k3s here would take the snapshot")
+def test_a_part_that_cannot_be_taken_stops_the_backup_and_leaves_no_staging_directory(island, tmp_path):
+    # server1 is this machine, over the local connection, with no k3s: the snapshot cannot be saved
+    inventory = yaml.safe_load(island["hosts"].read_text())
+    inventory["all"]["hosts"]["server1"] = {}
+    inventory["all"]["children"]["k3s_servers"] = {"hosts": {"server1": {}}}
+    island["hosts"].write_text(yaml.safe_dump(inventory))
+    staging_parent = tmp_path / "controller-tmp"
+    staging_parent.mkdir()
+    env = ansible_env(TMPDIR=str(staging_parent))
+    result = run_playbook(PLAYBOOK, *create_args(island), "-v", inventory=island["hosts"], env=env)
+    output = refused(result)
+    assert "the backup's part etcd-snapshot could not be taken from server1" in output
+    assert f"nothing was written to {island['backups']}" in output
+    # the staging directory was made under TMPDIR (the run names it, -v) and is gone; no archive
+    assert str(staging_parent / "island-backup.") in output
+    assert list(staging_parent.iterdir()) == []
     assert archives(island) == []
 
 
