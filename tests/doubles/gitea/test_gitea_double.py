@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.doubles import SYSTEM_PYTHON, double_path, run_double
 from tests.support.doubles.gitea import ADMIN, Gitea, double_env, needs_gitea_double
+from tests.support.doubles.gitea import git_env as _git_env
+from tests.support.doubles.gitea import git_run as _git
 
 pytestmark = needs_gitea_double()
 
@@ -274,27 +276,6 @@ def test_state_survives_a_restart(gitea):
 
 
 # --- git over HTTPS ------------------------------------------------------------------------------
-def _git(*args, cwd=None, env=None, check=True):
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
-    return proc
-
-
-def _git_env(gitea, tmp_path):
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSL_CAINFO": str(gitea.pki["ca"]),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x.test",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x.test",
-    }
-
-
 @pytest.mark.slow
 def test_real_git_clones_and_pushes_over_https_with_auth_and_the_island_ca(gitea, tmp_path):
     t = gitea.token

@@ -17,29 +17,10 @@ import pytest
 
 from tests.support.doubles import SYSTEM_PYTHON, double_path, run_double
 from tests.support.doubles.gitea import ADMIN, Gitea, double_env, needs_gitea_double
+from tests.support.doubles.gitea import git_env as _git_env
+from tests.support.doubles.gitea import git_run as _git
 
 pytestmark = needs_gitea_double()
-
-
-def _git_env(gitea, home):
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_SSL_CAINFO": str(gitea.pki["ca"]),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@x.test",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@x.test",
-    }
-
-
-def _git(*args, cwd=None, env=None, check=True):
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
-    return proc
 
 
 def _pushed(gitea, tmp_path, repo="apps"):

@@ -26,7 +26,16 @@ from cryptography import x509
 
 from tests.bundle.testbundle import double_binary
 from tests.support.doubles import run_double
-from tests.support.doubles.k3s import DOUBLE, Node, cli_env, messages, run, wait_for, write_yaml
+from tests.support.doubles.k3s import (
+    DOUBLE,
+    Node,
+    cli_env,
+    messages,
+    run,
+    server_config,
+    wait_for,
+    write_yaml,
+)
 from tests.support.doubles.minio import ROOT_PASSWORD as MINIO_ROOT_PASSWORD
 from tests.support.doubles.minio import ROOT_USER as MINIO_ROOT_USER
 from tests.support.doubles.minio import s3_client, tls_double
@@ -46,22 +55,6 @@ def nodes(tmp_path):
     yield make
     for node in started:
         node.stop()
-
-
-def server_config(base: Path, name: str, port: int, **extra: object) -> dict:
-    config = {
-        "node-name": name,
-        "node-ip": "127.0.0.1",
-        "bind-address": "127.0.0.1",
-        "https-listen-port": port,
-        "write-kubeconfig": str(base / name / "k3s.yaml"),
-        "private-registry": str(base / "absent-registries.yaml"),
-        # real kube-controller-manager and kubelet flags, shortened so NotReady shows in seconds
-        "kube-controller-manager-arg": ["node-monitor-grace-period=3s"],
-        "kubelet-arg": ["node-status-update-frequency=500ms"],
-    }
-    config.update(extra)
-    return config
 
 
 def node_table(node: Node) -> dict[str, list[str]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.doubles.k3s import KUBECTL, Node, run, wait_for, write_yaml
+from tests.support.doubles.k3s import Node, run, wait_for, write_yaml
+from tests.support.doubles.k3s import controller_kubectl as kubectl
 from tests.support.net import free_port
 
 PIN = dict(
@@ -24,18 +24,6 @@ PIN = dict(
     for line in (Path(__file__).parent / "kubectl.pin").read_text().splitlines()
     if line and not line.startswith("#")
 )
-
-
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 60):
-    """The controller's kubectl (the real binary), as an operator runs it with the fetched kubeconfig."""
-    return subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def pod(name: str, node: str, owner: str | None) -> dict:

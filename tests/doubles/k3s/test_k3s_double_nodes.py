@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 
-from tests.doubles.k3s.test_k3s_double import node_table, nodes, server_config, start_cluster  # noqa: F401
-from tests.support.doubles.k3s import Node, wait_for
+from tests.doubles.k3s.test_k3s_double import node_table, nodes, start_cluster  # noqa: F401
+from tests.support.doubles.k3s import Node, server_config, wait_for
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow

@@ -16,44 +16,22 @@ import json
 import re
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.doubles.k3s import KUBECTL, Node, messages, run, wait_for
+from tests.support.doubles import k3s
+from tests.support.doubles.k3s import Node, messages, run, wait_for
+from tests.support.doubles.k3s import controller_kubectl as kubectl
 from tests.support.net import free_port
 
 RESET_DONE = "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now."
 
 
 def server_config(base: Path, name: str, port: int, **extra: object) -> dict:
-    config = {
-        "token": "s3cret",
-        "node-name": name,
-        "node-ip": "127.0.0.1",
-        "bind-address": "127.0.0.1",
-        "https-listen-port": port,
-        "write-kubeconfig": str(base / name / "k3s.yaml"),
-        "private-registry": str(base / "absent-registries.yaml"),
-        "kube-controller-manager-arg": ["node-monitor-grace-period=3s"],
-        "kubelet-arg": ["node-status-update-frequency=500ms"],
-    }
-    config.update(extra)
-    return config
-
-
-def kubectl(node: Node, *args: str, stdin: str | None = None):
-    """The controller's kubectl, as test_k3s_double_kubectl runs it."""
-    return subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(node.kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """A server of these tests: every one shares the token the bootstrap data is kept under."""
+    return k3s.server_config(base, name, port, **{"token": "s3cret", **extra})
 
 
 def create_pod(node: Node, name: str) -> None:

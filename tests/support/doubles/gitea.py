@@ -345,3 +345,28 @@ def running_gitea(base, pki, organization=None):
     if organization:
         server.api("POST", "/api/v1/orgs", {"username": organization}, token=server.token)
     return server
+
+
+def git_env(gitea, home) -> dict:
+    """The environment of a real git client of the double: no system or user configuration, the
+    island CA trusted, an author and committer."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSL_CAINFO": str(gitea.pki["ca"]),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x.test",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x.test",
+    }
+
+
+def git_run(*args, cwd=None, env=None, check=True):
+    """git ``args`` under ``env`` (git_env's, for a client of the double); the finished process, or
+    an AssertionError with git's stderr when it fails and ``check`` is set."""
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
+    return proc

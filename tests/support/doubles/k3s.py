@@ -97,3 +97,34 @@ class Node:
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess:
         return run("kubectl", "--kubeconfig", str(self.kubeconfig), *args)
+
+
+def server_config(base: Path, name: str, port: int, **extra: object) -> dict:
+    """A k3s server's config.yaml on loopback under ``base/<name>``, with ``extra`` keys."""
+    config = {
+        "node-name": name,
+        "node-ip": "127.0.0.1",
+        "bind-address": "127.0.0.1",
+        "https-listen-port": port,
+        "write-kubeconfig": str(base / name / "k3s.yaml"),
+        "private-registry": str(base / "absent-registries.yaml"),
+        # real kube-controller-manager and kubelet flags, shortened so NotReady shows in seconds
+        "kube-controller-manager-arg": ["node-monitor-grace-period=3s"],
+        "kubelet-arg": ["node-status-update-frequency=500ms"],
+    }
+    config.update(extra)
+    return config
+
+
+def controller_kubectl(kubeconfig, *args: str, stdin: str | None = None, timeout: float = 60):
+    """The controller's kubectl (the real binary), as an operator runs it with the fetched kubeconfig
+    (a path, or a Node, whose kubeconfig is used)."""
+    kubeconfig = getattr(kubeconfig, "kubeconfig", kubeconfig)
+    return subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
